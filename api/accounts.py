@@ -1,0 +1,66 @@
+"""Account helpers shared by routes: look-ups, creation with a custodial key, readiness."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+from eth_account.signers.local import LocalAccount
+
+from api.errors import ApiError
+from api.security import hash_password, new_custodial_key, open_custodial_key
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def user_by_username(conn: sqlite3.Connection, username: str) -> sqlite3.Row:
+    """The user row, or 404 `unknown_account`."""
+    row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        raise ApiError(404, "unknown_account", f"no account named {username!r}")
+    return row
+
+
+def create_user(
+    conn: sqlite3.Connection, *, username: str, password: str, name: str, role: str,
+    kek: bytes | None,
+) -> int:
+    """Insert a user (inside the caller's transaction). With `kek`, also a custodial key and a
+    registration intent for the chain. Raises 409 `username_taken`."""
+    if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
+        raise ApiError(409, "username_taken", f"the username {username!r} is taken")
+    address = None
+    if kek is not None:
+        address, nonce, ct = new_custodial_key(kek)
+    cur = conn.execute(
+        "INSERT INTO users (username, role, password_hash, name, address, created_at) "
+        "VALUES (?,?,?,?,?,?)",
+        (username, role, hash_password(password), name, address, now_iso()),
+    )
+    user_id = int(cur.lastrowid or 0)
+    if kek is not None:
+        conn.execute("INSERT INTO custodial_keys VALUES (?,?,?,?)", (user_id, address, nonce, ct))
+        conn.execute(
+            "INSERT INTO intents (kind, user_id, account, account_kind, status, created_at, "
+            "updated_at) VALUES ('register', ?, ?, ?, 'pending', ?, ?)",
+            (user_id, address, role, now_iso(), now_iso()),
+        )
+    return user_id
+
+
+def is_registered(conn: sqlite3.Connection, user_id: int) -> bool:
+    """True once the account's registration on chain is confirmed."""
+    row = conn.execute(
+        "SELECT status FROM intents WHERE user_id = ? AND kind = 'register'", (user_id,)
+    ).fetchone()
+    return row is not None and row["status"] == "confirmed"
+
+
+def custodial_key(conn: sqlite3.Connection, kek: bytes, user_id: int) -> LocalAccount:
+    """Decrypt the user's custodial key (in memory only, never returned or logged)."""
+    row = conn.execute("SELECT * FROM custodial_keys WHERE user_id = ?", (user_id,)).fetchone()
+    if row is None:
+        raise ApiError(409, "no_custodial_wallet", "this account has no custodial wallet")
+    return open_custodial_key(kek, row["address"], row["nonce"], row["ciphertext"])

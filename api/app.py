@@ -1,0 +1,68 @@
+"""The app factory: `uvicorn api.app:create_app --factory`.
+
+On start-up it checks settings (refusing an unsafe key-encryption key), opens the service
+database, connects to the chain and starts the outbox dispatcher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.chain import ChainService
+from api.config import Settings
+from api.db import init_db
+from api.dispatcher import Dispatcher
+from api.routes import accounts, audit, auth, pages, tasks, wallet
+from indexer.mirror import Mirror
+
+log = logging.getLogger("heitje.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app. Settings come from HEITJE_* environment variables by default."""
+    settings = settings or Settings()
+    settings.check()
+    if settings.rehearsal:
+        log.warning("REHEARSAL MODE: clients may set business time (X-Heitje-Time)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        init_db(settings.service_db)
+        chain = ChainService.from_settings(settings)
+        app.state.chain = chain
+        app.state.mirror = Mirror(settings.mirror_db)
+        dispatcher = None
+        if settings.dispatcher:
+            dispatcher = Dispatcher(settings.service_db, chain, settings.data_dir / "dispatcher.lock")
+            dispatcher.start()
+        app.state.dispatcher = dispatcher
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                dispatcher.stop()
+
+    app = FastAPI(
+        title="Heitje",
+        summary="A municipality's civic reward coin (HEIT): tasks, wallets, payments, audit.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.chain = None
+    app.state.dispatcher = None
+    errors.install(app)
+    for module in (auth, accounts, tasks, wallet, audit, pages):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness: {"status": "ok"}."""
+        return {"status": "ok"}
+
+    return app

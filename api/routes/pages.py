@@ -1,0 +1,127 @@
+"""The plain server-rendered wallet pages (Dutch): log in, balance, history, pay a shop.
+
+Cookie sessions (HttpOnly, SameSite=Lax) and a CSRF token in every form.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from pathlib import Path
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.deps import (
+    SESSION_COOKIE,
+    ChainDep,
+    MirrorDep,
+    SessionDep,
+    SettingsDep,
+    user_for_token,
+)
+from api.errors import ApiError
+from api.routes.accounts import list_shops
+from api.routes.wallet import history as wallet_history
+from api.routes.wallet import pay as wallet_pay
+from api.schemas import PaymentCreate
+from api.security import DUMMY_HASH, csrf_token, new_session_token, token_hash, verify_password
+from heitje.errors import HeitjeError
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
+
+_LABELS = {"reward": ("Beloning", "+"), "payment_in": ("Ontvangen", "+"),
+           "payment_out": ("Betaald", "-"), "redemption": ("Ingewisseld", "-")}
+
+
+def _page(request: Request, name: str, status: int = 200, **ctx: object) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"title": "Portemonnee", "user": None,
+                                                      **ctx}, status_code=status)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, conn: SessionDep, mirror: MirrorDep,
+         notice: str | None = None, error: str | None = None) -> Response:
+    """The wallet page, or the login form."""
+    token = request.cookies.get(SESSION_COOKIE)
+    user = user_for_token(conn, token)
+    if user is None or token is None:
+        return _page(request, "login.html", error=error)
+    if user.address is None:
+        return _page(request, "login.html", error="Dit account heeft geen portemonnee.")
+    items = []
+    for h in wallet_history(user, mirror, conn, limit=50):
+        label, sign = _LABELS.get(h.kind, (h.kind, ""))
+        items.append({"label": label, "sign": sign, "amount": h.amount,
+                      "counterparty": h.counterparty})
+    from heitje.money import format_heit
+
+    qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4) if user.role == "shop" else ""
+    return _page(request, "wallet.html", user=user, csrf=csrf_token(token),
+                 balance=format_heit(mirror.balance(user.address)), history=items,
+                 shops=list_shops(conn), qr=qr, notice=notice, error=error)
+
+
+@router.post("/login")
+def login(request: Request, conn: SessionDep, settings: SettingsDep,
+          username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
+    """Form login: sets the session cookie and goes to the wallet."""
+    row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+    ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
+    if row is None or not ok:
+        return _page(request, "login.html", status=401,
+                     error="Onbekende gebruikersnaam of verkeerd wachtwoord.")
+    token = new_session_token()
+    ttl = settings.session_hours * 3600
+    conn.execute("INSERT INTO sessions VALUES (?,?,?)",
+                 (token_hash(token), row["id"], time.time() + ttl))
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True,
+                        secure=settings.cookie_secure, samesite="lax")
+    return response
+
+
+def _check_csrf(request: Request, given: str) -> str:
+    token = request.cookies.get(SESSION_COOKIE) or ""
+    if not token or not hmac.compare_digest(csrf_token(token), given):
+        raise ApiError(403, "csrf_failed", "the form expired; reload the page")
+    return token
+
+
+@router.post("/logout")
+def logout(request: Request, conn: SessionDep, csrf: Annotated[str, Form()]) -> Response:
+    """Form logout."""
+    token = _check_csrf(request, csrf)
+    conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+_MESSAGES = {
+    "insufficient_balance": "Uw saldo is niet hoog genoeg.",
+    "invalid_amount": "Vul een bedrag in zoals 4.50 (hoogstens twee cijfers na de punt).",
+    "unknown_account": "Die winkel kennen we niet.",
+    "transfer_not_allowed": "U kunt alleen bij winkels betalen.",
+    "account_not_ready": "Uw portemonnee wordt nog klaargezet. Probeer het zo opnieuw.",
+}
+
+
+@router.post("/pay")
+def pay(request: Request, conn: SessionDep, chain: ChainDep, settings: SettingsDep,
+        to: Annotated[str, Form()], amount: Annotated[str, Form()],
+        csrf: Annotated[str, Form()]) -> Response:
+    """Form payment to a shop; shows the outcome on the wallet page."""
+    token = _check_csrf(request, csrf)
+    user = user_for_token(conn, token)
+    if user is None:
+        return RedirectResponse("/", status_code=303)
+    try:
+        p = wallet_pay(PaymentCreate(to=to, amount=amount), user, conn, chain, settings, None)
+    except HeitjeError as e:
+        return RedirectResponse(f"/?error={_MESSAGES.get(e.code, e.message)}", status_code=303)
+    return RedirectResponse(f"/?notice=Betaald: {p.amount} HEIT aan {p.to}", status_code=303)

@@ -1,0 +1,150 @@
+"""Request and response models (`XCreate`, `XPublic`): no key material, no password hashes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Username = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+Password = Field(min_length=8, max_length=256)
+
+
+class Token(BaseModel):
+    """A bearer token (send as `Authorization: Bearer <access_token>`)."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    role: str
+    expires_in: int
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+
+
+class CitizenCreate(BaseModel):
+    """Citizen sign-up: a custodial wallet is made and registered on chain."""
+
+    username: str = Username
+    password: str = Password
+    name: str = Field(min_length=1, max_length=200)
+    neighbourhood: str = Field(default="", max_length=200)
+
+
+class ShopCreate(BaseModel):
+    """Shop sign-up; `iban` is validated (ISO 13616 checksum, via schwifty)."""
+
+    username: str = Username
+    password: str = Password
+    name: str = Field(min_length=1, max_length=70)
+    category: str = Field(default="", max_length=100)
+    iban: str = Field(max_length=64)
+    bic: str | None = Field(default=None, max_length=11)
+
+
+class StaffCreate(BaseModel):
+    """A staff account, made by an admin."""
+
+    username: str = Username
+    password: str = Password
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "coordinator", "finance", "auditor"]
+
+
+class AccountPublic(BaseModel):
+    """An account as others may see it. `registered`: the chain knows its address."""
+
+    username: str
+    role: str
+    name: str
+    address: str | None
+    registered: bool | None = None
+
+
+class ShopPublic(BaseModel):
+    username: str
+    name: str
+    category: str
+    address: str
+
+
+class TaskCreate(BaseModel):
+    """A task to publish. `reward` is a HEIT decimal string ("15.00")."""
+
+    ref: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    kind: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=300)
+    reward: str = Field(max_length=32)
+    neighbourhood: str = Field(default="", max_length=200)
+
+
+class TaskPublic(BaseModel):
+    """A task. `reward` in HEIT; `reward_status` of the mint once approved:
+    pending | sent | confirmed (null before approval)."""
+
+    ref: str
+    kind: str
+    title: str
+    reward: str
+    neighbourhood: str
+    status: str
+    claimed_by: str | None
+    reward_status: str | None
+    reward_tx: str | None
+
+
+class PaymentCreate(BaseModel):
+    """Pay `to` (a username) `amount` HEIT (decimal string)."""
+
+    to: str = Field(max_length=64)
+    amount: str = Field(max_length=32)
+
+
+class PaymentPublic(BaseModel):
+    id: int
+    from_: str = Field(alias="from")
+    to: str
+    amount: str
+    status: str
+    tx_hash: str | None
+
+    model_config = {"populate_by_name": True}
+
+
+class RedemptionCreate(BaseModel):
+    """Redeem `amount` HEIT for euros (burned; paid at the next settlement)."""
+
+    amount: str = Field(max_length=32)
+
+
+class RedemptionPublic(BaseModel):
+    redemption_id: int
+    amount: str
+    tx_hash: str
+
+
+class WalletPublic(BaseModel):
+    """Balance from the SQL mirror (as of `as_of_block`)."""
+
+    username: str
+    address: str
+    balance: str
+    as_of_block: int | None
+
+
+class HistoryItem(BaseModel):
+    kind: str
+    amount: str
+    counterparty: str | None
+    block_number: int
+    timestamp: int
+    tx_hash: str
+
+
+class ErrorPublic(BaseModel):
+    """Every refusal: a stable machine `code` and a human `message`."""
+
+    code: str
+    message: str

@@ -1,0 +1,93 @@
+"""Money: the one module that converts between HEIT decimal strings, base units and euro cents.
+
+HEIT has 2 decimals (ERC-20 `decimals() == 2`): 1 HEIT = 100 base units. Euro amounts are
+integer cents. The exchange rate `eur_per_heitje` is a decimal string ("1", "1.00", "0.50").
+No float ever holds money: parsing is done on the digits.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import NewType
+
+from heitje.errors import InvalidAmount
+
+BaseUnits = NewType("BaseUnits", int)
+"""Token base units: 1 HEIT = 100."""
+
+EuroCents = NewType("EuroCents", int)
+"""Euro cents: EUR 1 = 100."""
+
+DECIMALS = 2
+UNITS_PER_HEIT = 10**DECIMALS
+
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,2}))?$")
+_RATE = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,6}))?$")
+# Largest amount accepted from people: 10^12 HEIT (fits SQLite INTEGER and uint256 easily).
+MAX_UNITS = 10**14
+
+
+def parse_heit(text: object) -> BaseUnits:
+    """Parse a HEIT decimal string ("12", "4.50", "0.01") into base units.
+
+    Accepts a positive amount with at most two decimals, no sign, no exponent, no spaces.
+    Raises `InvalidAmount` (code `invalid_amount`) for anything else: "0", "-5.00", "1.005",
+    "abc", "", non-strings, or amounts above 10^12 HEIT.
+    """
+    if not isinstance(text, str):
+        raise InvalidAmount(f"amount must be a decimal string, got {type(text).__name__}")
+    m = _AMOUNT.match(text)
+    if m is None:
+        raise InvalidAmount(
+            f"amount {text!r} is not a positive decimal with at most two decimals"
+        )
+    whole, frac = m.group(1), (m.group(2) or "")
+    units = int(whole) * UNITS_PER_HEIT + int(frac.ljust(DECIMALS, "0"))
+    if units <= 0:
+        raise InvalidAmount(f"amount {text!r} must be above zero")
+    if units > MAX_UNITS:
+        raise InvalidAmount(f"amount {text!r} is too large")
+    return BaseUnits(units)
+
+
+def format_heit(units: int) -> str:
+    """Format base units as a HEIT decimal string with exactly two decimals ("12.50", "-3.00")."""
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), UNITS_PER_HEIT)
+    return f"{sign}{whole}.{frac:02d}"
+
+
+def format_eur(cents: int) -> str:
+    """Format euro cents as a decimal string with two decimals ("380.17")."""
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{frac:02d}"
+
+
+def parse_rate(text: str) -> Fraction:
+    """Parse `eur_per_heitje` ("1", "1.00", "0.5") into an exact fraction of euros per HEIT.
+
+    Raises `InvalidAmount` unless it is a positive decimal with at most six decimals.
+    """
+    m = _RATE.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise InvalidAmount(f"rate {text!r} is not a positive decimal")
+    whole, frac = m.group(1), (m.group(2) or "")
+    rate = Fraction(int(whole)) + Fraction(int(frac or "0"), 10 ** len(frac))
+    if rate <= 0:
+        raise InvalidAmount(f"rate {text!r} must be above zero")
+    return rate
+
+
+def units_to_cents(units: int, eur_per_heitje: str = "1") -> EuroCents:
+    """Euro cents owed for `units` base units at `eur_per_heitje` euros per HEIT.
+
+    Exact when the result is a whole number of cents (always at the default rate 1);
+    otherwise rounded half up to the cent. Apply it to a total (per shop per batch), not per
+    item, so rounding happens once.
+    """
+    exact = Fraction(units) * parse_rate(eur_per_heitje)  # units are cents of HEIT
+    floor = exact.numerator // exact.denominator
+    rest = exact - floor
+    return EuroCents(floor + (1 if rest >= Fraction(1, 2) else 0))

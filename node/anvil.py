@@ -1,0 +1,178 @@
+"""The embedded development chain: an anvil child process (paris rules, private chain id).
+
+State persists in `DIR/chain/state.json` (anvil `--state`: loaded on start, dumped on exit and
+every few seconds). Dev-chain funding comes from a random BIP-39 mnemonic kept in
+`DIR/chain/chain.json`; anvil prefunds the first accounts of that mnemonic with native coin.
+No account is ever unlocked on the node: Python signs locally (see `node.signer`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+from eth_account import Account
+
+from heitje.errors import HeitjeError
+
+DEFAULT_CHAIN_ID = 46_400
+"""Private chain id of the embedded chain (not a public network's)."""
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ChainStartError(HeitjeError, RuntimeError):
+    """anvil could not be found or did not answer in time."""
+
+    code = "chain_start_failed"
+
+
+def anvil_binary() -> str:
+    """Path of the anvil binary: the project's npm copy, else one on PATH.
+
+    Raises `ChainStartError` when neither exists (run `make setup`).
+    """
+    local = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+    if local.exists():
+        return str(local)
+    found = shutil.which("anvil")
+    if found is None:
+        raise ChainStartError("anvil not found: run `make setup` (installs @foundry-rs/anvil)")
+    return found
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (asked of the kernel)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _chain_config(chain_dir: Path, chain_id: int) -> dict[str, object]:
+    path = chain_dir / "chain.json"
+    if path.exists():
+        config: dict[str, object] = json.loads(path.read_text())
+        return config
+    Account.enable_unaudited_hdwallet_features()
+    _, mnemonic = Account.create_with_mnemonic()
+    config = {"chain_id": chain_id, "mnemonic": mnemonic, "accounts": 10}
+    path.write_text(json.dumps(config, indent=1))
+    path.chmod(0o600)
+    return config
+
+
+def dev_private_key(data_dir: Path, index: int) -> str:
+    """Hex private key of prefunded dev account `index` (BIP-44 m/44'/60'/0'/0/index)."""
+    config = json.loads((data_dir / "chain" / "chain.json").read_text())
+    Account.enable_unaudited_hdwallet_features()
+    acct = Account.from_mnemonic(str(config["mnemonic"]), account_path=f"m/44'/60'/0'/0/{index}")
+    return "0x" + bytes(acct.key).hex()
+
+
+class Anvil:
+    """An anvil process bound to 127.0.0.1, with its state in `data_dir/chain`.
+
+    Use as a context manager (`with Anvil(dir) as chain: chain.rpc_url`) or call `start()` and
+    `stop()`. `stop()` asks anvil to exit with SIGINT so it dumps its state, then kills it after
+    a grace period. Raises `ChainStartError` when anvil does not answer within `timeout` seconds.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        chain_id: int = DEFAULT_CHAIN_ID,
+        port: int | None = None,
+        block_time: float | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.chain_dir = self.data_dir / "chain"
+        self.chain_id = chain_id
+        self.port = port or free_port()
+        self.block_time = block_time
+        self.timeout = timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def rpc_url(self) -> str:
+        """JSON-RPC endpoint, e.g. http://127.0.0.1:41234."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        """Start anvil and wait until it answers `eth_chainId`; returns the RPC URL."""
+        self.chain_dir.mkdir(parents=True, exist_ok=True)
+        config = _chain_config(self.chain_dir, self.chain_id)
+        cmd = [
+            anvil_binary(),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chain-id", str(config["chain_id"]),
+            "--hardfork", "paris",
+            "--mnemonic", str(config["mnemonic"]),
+            "--accounts", str(config["accounts"]),
+            "--balance", "1000000",
+            "--state", str(self.chain_dir / "state.json"),
+            "--state-interval", "5",
+            "--preserve-historical-states",
+        ]  # fmt: skip
+        if self.block_time:
+            cmd += ["--block-time", str(self.block_time)]
+        log = open(self.chain_dir / "anvil.log", "ab")  # noqa: SIM115 (lives with the process)
+        self.process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ChainStartError(
+                    f"anvil exited with code {self.process.returncode}; "
+                    f"see {self.chain_dir / 'anvil.log'}"
+                )
+            try:
+                r = httpx.post(
+                    self.rpc_url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                    timeout=1.0,
+                )
+                if r.status_code == 200:
+                    return self.rpc_url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise ChainStartError(f"anvil did not answer on {self.rpc_url} within {self.timeout}s")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop anvil (SIGINT: it dumps its state), killing it after `grace` seconds."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __enter__(self) -> Anvil:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

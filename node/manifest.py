@@ -1,0 +1,49 @@
+"""The deployment manifest (`DIR/deployment.json`): where the token lives and how it was built."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eth_typing import ChecksumAddress
+from eth_utils import to_checksum_address
+
+from heitje.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """chain_id; token address; deploy block and tx; sha256 of the forge artifact; compiler
+    version and EVM version; role holders (admin, minter, registrar, pauser, relayer)."""
+
+    chain_id: int
+    token: ChecksumAddress
+    deploy_block: int
+    deploy_tx: str
+    artifact_sha256: str
+    compiler: str
+    evm_version: str
+    roles: dict[str, ChecksumAddress]
+
+    def save(self, path: Path) -> None:
+        """Write as JSON (indent 1)."""
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """Read a manifest; raises `ConfigError` (code `no_deployment`) when missing."""
+        if not path.exists():
+            raise ConfigError(f"no deployment manifest at {path}: run `heitje deploy`",
+                              code="no_deployment")
+        data = json.loads(path.read_text())
+        return cls(
+            chain_id=int(data["chain_id"]),
+            token=to_checksum_address(data["token"]),
+            deploy_block=int(data["deploy_block"]),
+            deploy_tx=str(data["deploy_tx"]),
+            artifact_sha256=str(data["artifact_sha256"]),
+            compiler=str(data["compiler"]),
+            evm_version=str(data["evm_version"]),
+            roles={k: to_checksum_address(v) for k, v in data["roles"].items()},
+        )

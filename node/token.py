@@ -1,0 +1,164 @@
+"""The HEIT token client: reads, and writes signed by the service's role keys.
+
+Each write goes through a `node.signer.Signer` (local key, nonce journal); a revert becomes a
+`ChainError` whose `code` names the contract's custom error.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxParams
+
+from heitje.money import BaseUnits
+from node.contract import AccountKind, load_artifact
+from node.eip3009 import new_nonce, sign_typed
+
+AUTHORIZATION_LIFETIME = 3600
+"""Seconds an EIP-3009 authorization made by the service stays valid."""
+
+
+def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
+    """A web3 connection over HTTP JSON-RPC (standard methods only)."""
+    return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """A signed EIP-3009 transfer or signed redemption, ready to relay."""
+
+    args: tuple[Any, ...]
+    nonce: bytes
+
+
+class Token:
+    """HeitjeToken at `address` on `w3`."""
+
+    def __init__(self, w3: Web3, address: ChecksumAddress) -> None:
+        self.w3 = w3
+        self.address = address
+        self.contract: Contract = w3.eth.contract(address=address, abi=load_artifact().abi)
+        self._chain_id: int | None = None
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    # ----- reads -----
+
+    def balance_of(self, account: str, block: int | str = "latest") -> BaseUnits:
+        """Balance of `account` in base units."""
+        return BaseUnits(int(self.contract.functions.balanceOf(account).call(block_identifier=block)))
+
+    def total_supply(self, block: int | str = "latest") -> BaseUnits:
+        """ERC-20 totalSupply in base units."""
+        return BaseUnits(int(self.contract.functions.totalSupply().call(block_identifier=block)))
+
+    def total_minted(self, block: int | str = "latest") -> BaseUnits:
+        """Sum of every reward ever minted, base units."""
+        return BaseUnits(int(self.contract.functions.totalMinted().call(block_identifier=block)))
+
+    def total_redeemed(self, block: int | str = "latest") -> BaseUnits:
+        """Sum of every redemption ever burned, base units."""
+        return BaseUnits(int(self.contract.functions.totalRedeemed().call(block_identifier=block)))
+
+    def account_kind(self, account: str) -> AccountKind:
+        """Registry kind of `account`."""
+        return AccountKind(int(self.contract.functions.accountKind(account).call()))
+
+    def is_task_rewarded(self, ref: bytes) -> bool:
+        """True when task reference `ref` (bytes32) was rewarded."""
+        return bool(self.contract.functions.isTaskRewarded(ref).call())
+
+    def redemption_count(self, block: int | str = "latest") -> int:
+        """Number of redemptions so far (ids run 1..count)."""
+        return int(self.contract.functions.redemptionCount().call(block_identifier=block))
+
+    def redemption(self, redemption_id: int) -> tuple[ChecksumAddress, int, BaseUnits]:
+        """(shop, unix timestamp, amount in base units) of a redemption."""
+        shop, ts, amount = self.contract.functions.redemption(redemption_id).call()
+        return Web3.to_checksum_address(shop), int(ts), BaseUnits(int(amount))
+
+    # ----- transactions (unsigned; sign with a Signer) -----
+
+    def _tx(self, fn: Any) -> TxParams:
+        data = fn._encode_transaction_data()
+        return {"to": self.address, "data": data}
+
+    def register_account_tx(self, account: str, kind: AccountKind) -> TxParams:
+        """registerAccount(account, kind): needs REGISTRAR_ROLE."""
+        return self._tx(self.contract.functions.registerAccount(account, int(kind)))
+
+    def mint_reward_tx(self, to: str, amount: int, ref: bytes) -> TxParams:
+        """mintReward(to, amount, taskRef): needs MINTER_ROLE."""
+        return self._tx(self.contract.functions.mintReward(to, amount, ref))
+
+    def grant_role_tx(self, role: str, account: str) -> TxParams:
+        """AccessControl grantRole(keccak(role), account): needs DEFAULT_ADMIN_ROLE."""
+        return self._tx(self.contract.functions.grantRole(Web3.keccak(text=role), account))
+
+    def pause_tx(self) -> TxParams:
+        """pause(): needs PAUSER_ROLE."""
+        return self._tx(self.contract.functions.pause())
+
+    def unpause_tx(self) -> TxParams:
+        """unpause(): needs PAUSER_ROLE."""
+        return self._tx(self.contract.functions.unpause())
+
+    # ----- EIP-3009 -----
+
+    def authorize_transfer(
+        self, payer: LocalAccount, to: str, value: int, *, now: int | None = None
+    ) -> Authorization:
+        """EIP-3009 TransferWithAuthorization signed by `payer` (valid from now for an hour)."""
+        now = int(time.time()) if now is None else now
+        nonce = new_nonce()
+        valid_after, valid_before = 0, now + AUTHORIZATION_LIFETIME
+        sig = sign_typed(
+            payer, chain_id=self.chain_id, token=self.address,
+            primary_type="TransferWithAuthorization",
+            message={"from": payer.address, "to": to, "value": value, "validAfter": valid_after,
+                     "validBefore": valid_before, "nonce": nonce},
+        )  # fmt: skip
+        args = (payer.address, to, value, valid_after, valid_before, nonce, sig.v, sig.r, sig.s)
+        return Authorization(args=args, nonce=nonce)
+
+    def authorize_redemption(
+        self, shop: LocalAccount, amount: int, *, now: int | None = None
+    ) -> Authorization:
+        """RedeemWithAuthorization signed by `shop` (valid from now for an hour)."""
+        now = int(time.time()) if now is None else now
+        nonce = new_nonce()
+        valid_after, valid_before = 0, now + AUTHORIZATION_LIFETIME
+        sig = sign_typed(
+            shop, chain_id=self.chain_id, token=self.address,
+            primary_type="RedeemWithAuthorization",
+            message={"shop": shop.address, "amount": amount, "validAfter": valid_after,
+                     "validBefore": valid_before, "nonce": nonce},
+        )  # fmt: skip
+        args = (shop.address, amount, valid_after, valid_before, nonce, sig.v, sig.r, sig.s)
+        return Authorization(args=args, nonce=nonce)
+
+    def transfer_with_authorization_tx(self, auth: Authorization) -> TxParams:
+        """EIP-3009 transferWithAuthorization(...): any relayer may send it."""
+        return self._tx(self.contract.functions.transferWithAuthorization(*auth.args))
+
+    def redeem_with_authorization_tx(self, auth: Authorization) -> TxParams:
+        """redeemWithAuthorization(...): any relayer may send it."""
+        return self._tx(self.contract.functions.redeemWithAuthorization(*auth.args))
+
+    def redemption_id_from_receipt(self, receipt: Any) -> int:
+        """The id in the `Redeemed` event of a receipt. Raises LookupError if none."""
+        for ev in self.contract.events.Redeemed().process_receipt(receipt, errors=DISCARD):
+            return int(ev["args"]["redemptionId"])
+        raise LookupError("no Redeemed event in receipt")
+

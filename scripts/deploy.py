@@ -1,0 +1,56 @@
+"""Deploy HeitjeToken, granting each role to its own key, and write the deployment manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from node.anvil import dev_private_key
+from node.contract import load_artifact
+from node.keys import SERVICE_ROLES, service_key, write_key
+from node.manifest import Manifest
+from node.signer import Signer
+
+
+def ensure_dev_keys(data_dir: Path) -> None:
+    """For the embedded chain: write `keys/<role>.key` from the dev mnemonic (prefunded accounts
+    0..4) where missing. Production keys are made by `heitje network init` or the operator."""
+    keys = data_dir / "keys"
+    for index, role in enumerate(SERVICE_ROLES):
+        path = keys / f"{role}.key"
+        if not path.exists():
+            write_key(path, dev_private_key(data_dir, index))
+
+
+def deploy(w3: Web3, data_dir: Path) -> Manifest:
+    """Deploy the token from forge's artifact with the admin key; roles go to separate keys.
+
+    Reads keys from `data_dir/keys`, journals nonces in `data_dir/nonces.sqlite`, writes and
+    returns `data_dir/deployment.json`. Raises `ChainError` if the deployment reverts.
+    """
+    art = load_artifact()
+    keys: dict[str, LocalAccount] = {r: service_key(data_dir / "keys", r) for r in SERVICE_ROLES}
+    admin = Signer(w3, keys["admin"], data_dir / "nonces.sqlite")
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    args = [keys[r].address for r in ("admin", "minter", "registrar", "pauser")]
+    tx = factory.constructor(*args).build_transaction(
+        {"from": keys["admin"].address, "gas": 5_000_000, "gasPrice": 0, "nonce": 0}
+    )
+    receipt = admin.transact({"data": tx["data"], "gas": 5_000_000})
+    address = receipt["contractAddress"]
+    if address is None:
+        raise RuntimeError("deployment receipt has no contract address")
+    manifest = Manifest(
+        chain_id=int(w3.eth.chain_id),
+        token=Web3.to_checksum_address(address),
+        deploy_block=int(receipt["blockNumber"]),
+        deploy_tx="0x" + bytes(receipt["transactionHash"]).hex(),
+        artifact_sha256=art.sha256,
+        compiler=art.compiler,
+        evm_version=art.evm_version,
+        roles={r: keys[r].address for r in SERVICE_ROLES},
+    )
+    manifest.save(data_dir / "deployment.json")
+    return manifest

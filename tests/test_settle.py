@@ -1,0 +1,581 @@
+"""Settlement: SEPA pain.001.001.03 files from the SQL mirror, the ledger, reconciliation.
+
+Real SQLite files in tmp_path, real sepaxml output checked against the XSD sepaxml ships (with
+lxml and with sepaxml's own xmlschema check). Expected amounts are worked out by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sepaxml
+from lxml import etree
+from sepaxml.validation import try_valid_xml
+
+from heitje.money import EuroCents
+from scripts.settle import (
+    AlreadySettled,
+    FilePayment,
+    InvalidLedger,
+    MirrorBehind,
+    Municipality,
+    SettlementResult,
+    ShopPayee,
+    UnknownPayee,
+    read_pain001,
+    reconcile_settlements,
+    settle,
+)
+
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
+XSD = etree.XMLSchema(
+    etree.parse(str(Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.03.xsd"))
+)
+CEST = timezone(timedelta(hours=2))
+
+SHOP_A = "0xA11CE00000000000000000000000000000000001"
+SHOP_B = "0xB0B0000000000000000000000000000000000002"
+SHOP_C = "0xCAFE000000000000000000000000000000000003"
+UNKNOWN_SHOP = "0xDEAD000000000000000000000000000000000004"
+
+PAYEES = {
+    SHOP_A: ShopPayee(SHOP_A, "shop-1", "Boekhandel Leesteken", "NL90BUNQ8332073502", "BUNQNL2A"),
+    SHOP_B: ShopPayee(SHOP_B, "shop-2", "Klusbedrijf Schaesberg", "NL39 ASNB 8190 0865 29", None),
+    SHOP_C: ShopPayee(SHOP_C, "shop-3", "Kapsalon Knip & Kleur", "NL35RABO0351842772", "RABONL2U"),
+}
+MUNICIPALITY = Municipality("Gemeente Heerlen", "NL83BUNQ6678282507", "BUNQNL2A", "1.00")
+
+# 2022-03-31T23:00:00+02:00 is 2022-03-31T21:00:00Z.
+THROUGH = datetime(2022, 3, 31, 23, 0, 0, tzinfo=CEST)
+T = int((THROUGH - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
+CREATED = datetime(2022, 3, 31, 23, 30, 0, tzinfo=CEST)
+EXECUTION = date(2022, 4, 1)
+
+Row = tuple[int, str, int, int, int]  # redemption_id, shop, amount (base units), block, timestamp
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def write_mirror(path: Path, rows: list[Row], checkpoint: int | None = 100) -> None:
+    """A SQL mirror as the indexer writes it (only what settlement reads)."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS redemptions (redemption_id INTEGER PRIMARY KEY,"
+            " shop TEXT, amount INTEGER, block_number INTEGER, block_timestamp INTEGER,"
+            " tx_hash TEXT, log_index INTEGER)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, block_number INTEGER,"
+            " block_hash TEXT)"
+        )
+        db.executemany(
+            "INSERT INTO redemptions VALUES (?, ?, ?, ?, ?, ?, 0)",
+            [(*row, f"0x{row[0]:064x}") for row in rows],
+        )
+        if checkpoint is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?)",
+                (checkpoint, f"0x{checkpoint:064x}"),
+            )
+    db.close()
+
+
+@pytest.fixture
+def run(data_dir: Path) -> Callable[..., SettlementResult | None]:
+    """settle() on data_dir's mirror, ledger and settlements folder, with overridable defaults."""
+
+    def _run(**overrides: Any) -> SettlementResult | None:
+        kwargs: dict[str, Any] = {
+            "mirror_db": data_dir / "mirror.sqlite",
+            "ledger_db": data_dir / "service.sqlite",
+            "settlements_dir": data_dir / "settlements",
+            "municipality": MUNICIPALITY,
+            "payees": PAYEES,
+            "through": THROUGH,
+            "through_block": None,
+            "execution_date": EXECUTION,
+            "created_at": CREATED,
+        }
+        kwargs.update(overrides)
+        return settle(**kwargs)
+
+    return _run
+
+
+def reconcile(data_dir: Path) -> list[str]:
+    return reconcile_settlements(
+        data_dir / "mirror.sqlite", data_dir / "service.sqlite", data_dir / "settlements"
+    )
+
+
+def ledger_rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(data_dir / "service.sqlite") as db:
+        rows = db.execute(sql).fetchall()
+    db.close()
+    return rows
+
+
+def files(data_dir: Path) -> list[str]:
+    folder = data_dir / "settlements"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def assert_valid_pain001(path: Path) -> etree._Element:
+    data = path.read_bytes()
+    root = etree.fromstring(data)
+    assert XSD.validate(root), XSD.error_log
+    try_valid_xml(data, "pain.001.001.03")  # sepaxml's own (xmlschema) check agrees
+    return root
+
+
+def text(node: etree._Element, path: str) -> str:
+    found = node.find(path, NS)
+    assert found is not None, path
+    return str(found.text)
+
+
+# --- settle ------------------------------------------------------------------------------------
+
+
+def test_one_transfer_per_shop_with_exact_cents(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [
+            (1, SHOP_A, 795, 10, T - 100),  # 7.95 HEIT
+            (2, SHOP_B, 1500, 11, T - 90),  # 15.00 HEIT
+            (3, SHOP_A, 375, 12, T - 80),  # 3.75 HEIT
+        ],
+    )
+    result = run()
+
+    assert result is not None
+    assert result.batch_id == "HEIT-20220331-0001"
+    assert result.total_cents == 2670  # 7.95 + 3.75 = 11.70 for shop-1, 15.00 for shop-2
+    assert [(p.shop_id, p.end_to_end_id, p.cents, p.redemption_ids) for p in result.payments] == [
+        ("shop-1", "HEIT-20220331-0001-01", 1170, (1, 3)),
+        ("shop-2", "HEIT-20220331-0001-02", 1500, (2,)),
+    ]
+    assert result.xml_path == data_dir / "settlements" / "HEIT-20220331-0001.xml"
+    assert files(data_dir) == ["HEIT-20220331-0001.csv", "HEIT-20220331-0001.xml"]
+
+    root = assert_valid_pain001(result.xml_path)
+    assert text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:MsgId") == "HEIT-20220331-0001"
+    assert text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:CreDtTm") == "2022-03-31T23:30:00"
+    assert text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:NbOfTxs") == "2"
+    assert text(root, "p:CstmrCdtTrfInitn/p:GrpHdr/p:CtrlSum") == "26.70"
+    pmt = "p:CstmrCdtTrfInitn/p:PmtInf/"
+    assert text(root, pmt + "p:ReqdExctnDt") == "2022-04-01"
+    assert text(root, pmt + "p:Dbtr/p:Nm") == "Gemeente Heerlen"
+    assert text(root, pmt + "p:DbtrAcct/p:Id/p:IBAN") == "NL83BUNQ6678282507"
+    assert text(root, pmt + "p:DbtrAgt/p:FinInstnId/p:BIC") == "BUNQNL2A"
+    first, second = root.findall(pmt + "p:CdtTrfTxInf", NS)
+    assert text(first, "p:Amt/p:InstdAmt") == "11.70"
+    assert text(first, "p:CdtrAgt/p:FinInstnId/p:BIC") == "BUNQNL2A"
+    assert text(first, "p:RmtInf/p:Ustrd") == "Heitje HEIT-20220331-0001-01 redemptions 1,3"
+    assert text(second, "p:Amt/p:InstdAmt") == "15.00"
+    assert second.find("p:CdtrAgt", NS) is None  # no BIC: IBAN-only, no creditor agent
+    assert text(second, "p:CdtrAcct/p:Id/p:IBAN") == "NL39ASNB8190086529"  # spaces removed
+
+    assert read_pain001(result.xml_path) == [
+        FilePayment(
+            "HEIT-20220331-0001-01", "NL90BUNQ8332073502", "Boekhandel Leesteken", EuroCents(1170)
+        ),
+        FilePayment(
+            "HEIT-20220331-0001-02", "NL39ASNB8190086529", "Klusbedrijf Schaesberg", EuroCents(1500)
+        ),
+    ]
+
+    with result.csv_path.open(newline="", encoding="utf-8") as f:
+        summary = list(csv.DictReader(f))
+    assert [
+        (r["end_to_end_id"], r["shop_id"], r["iban"], r["redemption_ids"], r["heit"], r["eur"])
+        for r in summary
+    ] == [
+        ("HEIT-20220331-0001-01", "shop-1", "NL90BUNQ8332073502", "1 3", "11.70", "11.70"),
+        ("HEIT-20220331-0001-02", "shop-2", "NL39ASNB8190086529", "2", "15.00", "15.00"),
+    ]
+
+    assert ledger_rows(data_dir, "SELECT * FROM settled_redemptions ORDER BY 1") == [
+        (1, "HEIT-20220331-0001", SHOP_A, 795, "HEIT-20220331-0001-01"),
+        (2, "HEIT-20220331-0001", SHOP_B, 1500, "HEIT-20220331-0001-02"),
+        (3, "HEIT-20220331-0001", SHOP_A, 375, "HEIT-20220331-0001-01"),
+    ]
+    sha = hashlib.sha256(result.xml_path.read_bytes()).hexdigest()
+    assert ledger_rows(
+        data_dir,
+        "SELECT batch_id, through, through_block, execution_date, file_path, csv_path,"
+        " file_sha256, total_cents, payment_count FROM settlement_batches",
+    ) == [
+        (
+            "HEIT-20220331-0001",
+            "2022-03-31T23:00:00+02:00",
+            100,  # no through_block given: as far as the mirror has indexed
+            "2022-04-01",
+            "settlements/HEIT-20220331-0001.xml",
+            "settlements/HEIT-20220331-0001.csv",
+            sha,
+            2670,
+            2,
+        )
+    ]
+    assert reconcile(data_dir) == []
+
+
+def test_names_ibans_and_bics_are_cleaned(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_C, 1250, 10, T)])
+    typed = ShopPayee(
+        SHOP_C, "shop-3", "Kapsalon Knip & Kleur", "nl35 rabo 0351 8427 72", "rabonl2u"
+    )
+    result = run(payees={SHOP_C: typed})
+    assert result is not None
+    root = assert_valid_pain001(result.xml_path)
+    tx = root.find("p:CstmrCdtTrfInitn/p:PmtInf/p:CdtTrfTxInf", NS)
+    assert tx is not None
+    assert text(tx, "p:Cdtr/p:Nm") == "Kapsalon Knip + Kleur"
+    assert text(tx, "p:CdtrAgt/p:FinInstnId/p:BIC") == "RABONL2U"
+    assert text(tx, "p:CdtrAcct/p:Id/p:IBAN") == "NL35RABO0351842772"
+    assert text(tx, "p:Amt/p:InstdAmt") == "12.50"
+    with result.csv_path.open(newline="", encoding="utf-8") as f:
+        assert next(csv.DictReader(f))["shop_name"] == "Kapsalon Knip & Kleur"
+
+
+def test_through_is_inclusive_at_the_exact_second(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [
+            (1, SHOP_A, 100, 10, T - 1),
+            (2, SHOP_A, 200, 11, T),  # exactly at `through`: paid
+            (3, SHOP_A, 400, 12, T + 1),  # one second later: not yet
+        ],
+    )
+    first = run()
+    assert first is not None
+    assert [(p.redemption_ids, p.cents) for p in first.payments] == [((1, 2), 300)]
+
+    later = run(through=THROUGH + timedelta(seconds=1), created_at=CREATED + timedelta(minutes=1))
+    assert later is not None
+    assert later.batch_id == "HEIT-20220331-0002"
+    assert [(p.redemption_ids, p.cents) for p in later.payments] == [((3,), 400)]
+    assert reconcile(data_dir) == []
+
+
+def test_through_block_cuts_off_by_block(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [
+            (1, SHOP_A, 100, 10, T - 30),
+            (2, SHOP_B, 250, 11, T - 20),
+            (3, SHOP_A, 400, 12, T - 10),
+        ],
+        checkpoint=12,
+    )
+    result = run(through=None, through_block=11)
+    assert result is not None
+    assert result.through_block == 11
+    assert [(p.shop_id, p.redemption_ids, p.cents) for p in result.payments] == [
+        ("shop-1", (1,), 100),
+        ("shop-2", (2,), 250),
+    ]
+    assert ledger_rows(data_dir, "SELECT through, through_block FROM settlement_batches") == [
+        (None, 11)
+    ]
+    assert reconcile(data_dir) == []
+
+
+def test_through_block_beyond_the_mirror_is_refused(
+    data_dir: Path, run: Callable[..., Any]
+) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 100, 10, T)], checkpoint=10)
+    with pytest.raises(MirrorBehind) as err:
+        run(through=None, through_block=11)
+    assert err.value.code == "mirror_behind"
+    assert files(data_dir) == []
+    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settled_redemptions") == [(0,)]
+
+
+def test_rerun_pays_nothing_twice(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T), (2, SHOP_B, 375, 10, T)])
+    first = run()
+    assert first is not None
+    before = files(data_dir)
+
+    assert run() is None
+    assert run(created_at=CREATED + timedelta(days=1)) is None
+    assert files(data_dir) == before
+    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settlement_batches") == [(1,)]
+    assert reconcile(data_dir) == []
+
+
+def test_nothing_due_writes_no_file(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T + 60)])
+    assert run() is None
+    assert files(data_dir) == []
+
+
+def test_two_batches_pay_each_redemption_once(data_dir: Path, run: Callable[..., Any]) -> None:
+    mirror = data_dir / "mirror.sqlite"
+    write_mirror(mirror, [(1, SHOP_A, 795, 10, T - 10), (2, SHOP_B, 1000, 10, T - 10)])
+    march = run()
+    assert march is not None
+
+    # April: the indexer mirrors more redemptions, one shop redeems again, a new shop too.
+    april_end = datetime(2022, 4, 30, 23, 0, tzinfo=CEST)
+    write_mirror(
+        mirror,
+        [(3, SHOP_A, 375, 20, T + 86_400), (4, SHOP_C, 1, 21, T + 86_400 * 2)],
+        checkpoint=200,
+    )
+    april = run(through=april_end, created_at=datetime(2022, 4, 30, 23, 30, tzinfo=CEST))
+    assert april is not None
+    assert april.batch_id == "HEIT-20220430-0001"
+    assert [(p.shop_id, p.redemption_ids, p.cents) for p in april.payments] == [
+        ("shop-1", (3,), 375),
+        ("shop-3", (4,), 1),  # 0.01 HEIT = 0.01 EUR
+    ]
+    assert april.total_cents == 376
+    assert_valid_pain001(april.xml_path)
+    assert ledger_rows(data_dir, "SELECT redemption_id, batch_id FROM settled_redemptions") == [
+        (1, "HEIT-20220331-0001"),
+        (2, "HEIT-20220331-0001"),
+        (3, "HEIT-20220430-0001"),
+        (4, "HEIT-20220430-0001"),
+    ]
+    assert reconcile(data_dir) == []
+
+
+def test_unknown_payee_is_refused_and_nothing_is_written(
+    data_dir: Path, run: Callable[..., Any]
+) -> None:
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [(1, SHOP_A, 795, 10, T), (2, UNKNOWN_SHOP, 500, 10, T)],
+    )
+    with pytest.raises(UnknownPayee) as err:
+        run()
+    assert err.value.code == "unknown_payee"
+    assert err.value.shops == [UNKNOWN_SHOP]
+    assert files(data_dir) == []  # no XML, no CSV, no temp file
+    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settlement_batches") == [(0,)]
+    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settled_redemptions") == [(0,)]
+
+
+def test_invalid_shop_iban_is_refused(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T)])
+    bad = {SHOP_A: ShopPayee(SHOP_A, "shop-1", "Boekhandel", "NL90BUNQ8332073503", None)}
+    with pytest.raises(ValueError) as err:
+        run(payees=bad)
+    assert getattr(err.value, "code", None) == "invalid_iban"
+    assert files(data_dir) == []
+
+
+def test_rate_other_than_one_rounds_once_per_shop(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [
+            (1, SHOP_A, 795, 10, T),  # shop-1: 7.95 + 3.75 = 11.70 HEIT * 0.50 = 5.85 EUR
+            (2, SHOP_A, 375, 10, T),
+            (3, SHOP_B, 101, 10, T),  # shop-2: 1.01 + 1.01 = 2.02 HEIT * 0.50 = 1.01 EUR
+            (4, SHOP_B, 101, 10, T),  # (rounding each 0.505 up would have paid 1.02)
+            (5, SHOP_C, 1, 10, T),  # shop-3: 0.01 HEIT * 0.50 = 0.005 EUR, half up: 0.01
+        ],
+    )
+    half = Municipality("Gemeente Heerlen", "NL83BUNQ6678282507", "BUNQNL2A", "0.50")
+    result = run(municipality=half)
+    assert result is not None
+    assert [(p.shop_id, p.units, p.cents) for p in result.payments] == [
+        ("shop-1", 1170, 585),
+        ("shop-2", 202, 101),
+        ("shop-3", 1, 1),
+    ]
+    assert result.total_cents == 687
+    assert [p.cents for p in read_pain001(result.xml_path)] == [585, 101, 1]
+    with result.csv_path.open(newline="", encoding="utf-8") as f:
+        assert [(r["heit"], r["eur"]) for r in csv.DictReader(f)] == [
+            ("11.70", "5.85"),
+            ("2.02", "1.01"),
+            ("0.01", "0.01"),
+        ]
+    assert reconcile(data_dir) == []  # checks amounts at the batch's own recorded rate
+
+
+def test_shop_total_under_a_cent_stays_due(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 1, 10, T), (2, SHOP_B, 500, 10, T)])
+    low = Municipality("Gemeente Heerlen", "NL83BUNQ6678282507", "BUNQNL2A", "0.4")
+    result = run(municipality=low)  # shop-1: 0.01 HEIT * 0.4 = 0.004 EUR rounds to 0.00
+    assert result is not None
+    assert [(p.shop_id, p.cents) for p in result.payments] == [("shop-2", 200)]
+    assert result.deferred_ids == (1,)
+    assert ledger_rows(data_dir, "SELECT redemption_id FROM settled_redemptions") == [(2,)]
+
+
+def test_long_remittance_is_cut_at_a_whole_id(data_dir: Path, run: Callable[..., Any]) -> None:
+    rows: list[Row] = [(1000 + i, SHOP_A, 5, 10, T) for i in range(60)]
+    write_mirror(data_dir / "mirror.sqlite", rows)
+    result = run()
+    assert result is not None
+    assert result.payments[0].cents == 300  # 60 * 0.05
+    root = assert_valid_pain001(result.xml_path)
+    ustrd = text(root, "p:CstmrCdtTrfInitn/p:PmtInf/p:CdtTrfTxInf/p:RmtInf/p:Ustrd")
+    assert len(ustrd) <= 140
+    assert ustrd.startswith("Heitje HEIT-20220331-0001-01 redemptions 1000,1001,")
+    shown = ustrd.split("redemptions ")[1].split(" (+")[0].split(",")
+    assert ustrd.endswith(f" (+{60 - len(shown)} more)")
+    assert shown == [str(1000 + i) for i in range(len(shown))]
+
+
+def test_failed_transaction_removes_temp_files(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T)])
+    assert run(through=THROUGH - timedelta(days=1)) is None  # creates the ledger, pays nothing
+    with sqlite3.connect(data_dir / "service.sqlite") as db:
+        # Stands in for a concurrent run that settled the redemption first.
+        db.execute(
+            "CREATE TRIGGER concurrent BEFORE INSERT ON settled_redemptions"
+            " BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed'); END"
+        )
+    db.close()
+    with pytest.raises(AlreadySettled) as err:
+        run()
+    assert err.value.code == "already_settled"
+    assert files(data_dir) == []
+    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settlement_batches") == [(0,)]
+
+
+def test_crash_before_rename_is_finished_by_the_next_run(
+    data_dir: Path, run: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T)])
+
+    def crash(src: Any, dst: Any) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="power cut"):
+        run()
+    monkeypatch.undo()
+    assert files(data_dir) == [".HEIT-20220331-0001.csv.tmp", ".HEIT-20220331-0001.xml.tmp"]
+    assert any("is missing" in d for d in reconcile(data_dir))
+
+    assert run() is None  # nothing due: the batch was committed
+    assert files(data_dir) == ["HEIT-20220331-0001.csv", "HEIT-20220331-0001.xml"]
+    assert reconcile(data_dir) == []
+
+
+def test_naive_times_are_refused(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T)])
+    with pytest.raises(ValueError, match="UTC offset"):
+        run(through=datetime(2022, 3, 31, 23, 0))
+    assert files(data_dir) == []
+
+
+# --- read back and reconcile -------------------------------------------------------------------
+
+
+def test_read_pain001_parses_amounts_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "bank.xml"
+    transfers = "".join(
+        f"<CdtTrfTxInf><PmtId><EndToEndId>E{n}</EndToEndId></PmtId>"
+        f'<Amt><InstdAmt Ccy="EUR">{amount}</InstdAmt></Amt><Cdtr><Nm>Shop {n}</Nm></Cdtr>'
+        f"<CdtrAcct><Id><IBAN>NL90BUNQ8332073502</IBAN></Id></CdtrAcct></CdtTrfTxInf>"
+        for n, amount in enumerate(["0.1", "1234567.89", "7", "0.29"], start=1)
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"><CstmrCdtTrfInitn>'
+        "<GrpHdr><MsgId>M</MsgId><CreDtTm>2022-03-31T23:30:00</CreDtTm><NbOfTxs>4</NbOfTxs>"
+        "<CtrlSum>1234575.28</CtrlSum><InitgPty><Nm>G</Nm></InitgPty></GrpHdr>"
+        f"<PmtInf>{transfers}</PmtInf></CstmrCdtTrfInitn></Document>",
+        encoding="utf-8",
+    )
+    assert [(p.end_to_end_id, p.cents) for p in read_pain001(path)] == [
+        ("E1", 10),
+        ("E2", 123456789),
+        ("E3", 700),
+        ("E4", 29),  # float("0.29") * 100 would be 28.999999999999996
+    ]
+
+
+def settle_march(data_dir: Path, run: Callable[..., Any]) -> SettlementResult:
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [(1, SHOP_A, 795, 10, T), (2, SHOP_A, 375, 10, T), (3, SHOP_B, 1500, 11, T)],
+    )
+    result = run()
+    assert result is not None
+    assert reconcile(data_dir) == []
+    return result  # type: ignore[no-any-return]
+
+
+def test_reconcile_finds_a_tampered_amount(data_dir: Path, run: Callable[..., Any]) -> None:
+    result = settle_march(data_dir, run)
+    xml = result.xml_path.read_text(encoding="utf-8")
+    assert xml.count(">11.70</InstdAmt>") == 1
+    result.xml_path.write_text(xml.replace(">11.70</InstdAmt>", ">117.00</InstdAmt>"), "utf-8")
+
+    diffs = reconcile(data_dir)
+    assert any("does not match the ledger's sha256" in d for d in diffs)
+    assert any("HEIT-20220331-0001-01" in d and "117.00" in d and "11.70" in d for d in diffs), (
+        diffs
+    )
+    assert any("header says 2 payments of EUR 26.70" in d for d in diffs), diffs
+
+
+def test_reconcile_finds_a_missing_file(data_dir: Path, run: Callable[..., Any]) -> None:
+    result = settle_march(data_dir, run)
+    result.xml_path.unlink()
+    assert reconcile(data_dir) == [
+        "batch HEIT-20220331-0001: file HEIT-20220331-0001.xml is missing"
+    ]
+
+
+def test_reconcile_finds_a_double_settled_redemption(
+    data_dir: Path, run: Callable[..., Any]
+) -> None:
+    settle_march(data_dir, run)
+    write_mirror(data_dir / "mirror.sqlite", [(4, SHOP_B, 200, 20, T + 60)], checkpoint=200)
+    april = run(through=THROUGH + timedelta(days=30), created_at=CREATED + timedelta(days=30))
+    assert april is not None
+    # Someone rebuilds the ledger table without its PRIMARY KEY and settles redemption 3 again.
+    with sqlite3.connect(data_dir / "service.sqlite") as db:
+        db.executescript(
+            "ALTER TABLE settled_redemptions RENAME TO old;"
+            "CREATE TABLE settled_redemptions (redemption_id INTEGER, batch_id TEXT, shop TEXT,"
+            " amount INTEGER, end_to_end_id TEXT);"
+            "INSERT INTO settled_redemptions SELECT * FROM old; DROP TABLE old;"
+        )
+        db.execute(
+            "INSERT INTO settled_redemptions VALUES (3, ?, ?, 1500, ?)",
+            (april.batch_id, SHOP_B, april.payments[0].end_to_end_id),
+        )
+    db.close()
+
+    diffs = reconcile(data_dir)
+    assert "ledger: settled_redemptions has no PRIMARY KEY on redemption_id" in diffs
+    assert (
+        "redemption 3: settled more than once, in HEIT-20220331-0001, HEIT-20220430-0001" in diffs
+    )
+    with pytest.raises(InvalidLedger):  # and settle refuses to work on such a ledger
+        run(through=THROUGH + timedelta(days=60))
+
+
+def test_reconcile_finds_unknown_files_and_mirror_changes(
+    data_dir: Path, run: Callable[..., Any]
+) -> None:
+    result = settle_march(data_dir, run)
+    (data_dir / "settlements" / "extra.xml").write_bytes(result.xml_path.read_bytes())
+    with sqlite3.connect(data_dir / "mirror.sqlite") as db:  # e.g. a reorg the ledger missed
+        db.execute("UPDATE redemptions SET amount = 700 WHERE redemption_id = 3")
+    db.close()
+    diffs = reconcile(data_dir)
+    assert "extra.xml: XML file in the settlements folder unknown to the ledger" in diffs
+    assert "redemption 3: ledger amount 15.00 HEIT, mirror 7.00 HEIT" in diffs
