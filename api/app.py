@@ -15,12 +15,28 @@ from fastapi import FastAPI
 from api import errors
 from api.chain import ChainService
 from api.config import Settings
-from api.db import init_db
+from api.accounts import create_user
+from api.db import connect, init_db, transaction
 from api.dispatcher import Dispatcher
 from api.routes import accounts, audit, auth, pages, tasks, wallet
-from indexer.mirror import Mirror
 
 log = logging.getLogger("heitje.api")
+
+
+def _bootstrap_admin(settings: Settings) -> None:
+    """Create the first admin from HEITJE_BOOTSTRAP_ADMIN_PASSWORD when no admin exists."""
+    if settings.bootstrap_admin_password is None:
+        return
+    conn = connect(settings.service_db)
+    try:
+        with transaction(conn):
+            if conn.execute("SELECT 1 FROM users WHERE role = 'admin'").fetchone():
+                return
+            create_user(conn, username=settings.bootstrap_admin_username,
+                        password=settings.bootstrap_admin_password.get_secret_value(),
+                        name="Administrator", role="admin", kek=None)
+    finally:
+        conn.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,9 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         init_db(settings.service_db)
+        _bootstrap_admin(settings)
         chain = ChainService.from_settings(settings)
         app.state.chain = chain
-        app.state.mirror = Mirror(settings.mirror_db)
         dispatcher = None
         if settings.dispatcher:
             dispatcher = Dispatcher(settings.service_db, chain, settings.data_dir / "dispatcher.lock")
@@ -56,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.chain = None
     app.state.dispatcher = None
+    app.state.mirror = None
     errors.install(app)
     for module in (auth, accounts, tasks, wallet, audit, pages):
         app.include_router(module.router)

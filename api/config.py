@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     session_hours: int = 12
     receipt_timeout: float = 60.0
     confirmations: int = 0
+    bootstrap_admin_username: str = "admin"
+    bootstrap_admin_password: SecretStr | None = None
 
     @property
     def service_db(self) -> Path:

@@ -42,7 +42,14 @@ def get_chain(request: Request) -> ChainService:
 
 
 def get_mirror(request: Request) -> Mirror:
-    mirror: Mirror = request.app.state.mirror
+    """The SQL mirror, opened on first use (the indexer creates the file)."""
+    mirror: Mirror | None = request.app.state.mirror
+    if mirror is None:
+        path = request.app.state.settings.mirror_db
+        if not path.exists():
+            raise ApiError(503, "mirror_unavailable", "the SQL mirror is not there yet")
+        mirror = Mirror(path)
+        request.app.state.mirror = mirror
     return mirror
 
 

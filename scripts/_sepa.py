@@ -146,7 +146,8 @@ def build_pain001(
         root, "c:CstmrCdtTrfInitn/c:GrpHdr/c:CreDtTm", created_at.strftime("%Y-%m-%dT%H:%M:%S")
     )
     _set_text(root, "c:CstmrCdtTrfInitn/c:PmtInf/c:PmtInfId", msg_id)
-    out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    body: bytes = etree.tostring(root, encoding="UTF-8", xml_declaration=False, pretty_print=True)
+    out = b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
     validate_pain001(out)
     return out
 

@@ -54,3 +54,18 @@ def deploy(w3: Web3, data_dir: Path) -> Manifest:
     )
     manifest.save(data_dir / "deployment.json")
     return manifest
+
+
+def ensure_kek(data_dir: Path) -> Path:
+    """Create `data_dir/keys/kek.key` (base64 of 32 random bytes, mode 0600) if missing: the
+    key-encryption key for custodial keys (AES-GCM)."""
+    import base64
+    import os
+
+    path = data_dir / "keys" / "kek.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    return path

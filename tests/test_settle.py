@@ -11,6 +11,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,13 @@ def ledger_rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
         rows = db.execute(sql).fetchall()
     db.close()
     return rows
+
+
+def ledger_count(data_dir: Path, table: str) -> int:
+    """Rows in a ledger table; 0 when a refused first run left no table at all."""
+    if not ledger_rows(data_dir, f"SELECT name FROM sqlite_master WHERE name = '{table}'"):
+        return 0
+    return int(ledger_rows(data_dir, f"SELECT COUNT(*) FROM {table}")[0][0])
 
 
 def files(data_dir: Path) -> list[str]:
@@ -301,7 +309,7 @@ def test_through_block_beyond_the_mirror_is_refused(
         run(through=None, through_block=11)
     assert err.value.code == "mirror_behind"
     assert files(data_dir) == []
-    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settled_redemptions") == [(0,)]
+    assert ledger_count(data_dir, "settled_redemptions") == 0
 
 
 def test_rerun_pays_nothing_twice(data_dir: Path, run: Callable[..., Any]) -> None:
@@ -313,7 +321,7 @@ def test_rerun_pays_nothing_twice(data_dir: Path, run: Callable[..., Any]) -> No
     assert run() is None
     assert run(created_at=CREATED + timedelta(days=1)) is None
     assert files(data_dir) == before
-    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settlement_batches") == [(1,)]
+    assert ledger_count(data_dir, "settlement_batches") == 1
     assert reconcile(data_dir) == []
 
 
@@ -366,8 +374,8 @@ def test_unknown_payee_is_refused_and_nothing_is_written(
     assert err.value.code == "unknown_payee"
     assert err.value.shops == [UNKNOWN_SHOP]
     assert files(data_dir) == []  # no XML, no CSV, no temp file
-    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settlement_batches") == [(0,)]
-    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settled_redemptions") == [(0,)]
+    assert ledger_count(data_dir, "settlement_batches") == 0
+    assert ledger_count(data_dir, "settled_redemptions") == 0
 
 
 def test_invalid_shop_iban_is_refused(data_dir: Path, run: Callable[..., Any]) -> None:
@@ -390,7 +398,8 @@ def test_rate_other_than_one_rounds_once_per_shop(data_dir: Path, run: Callable[
             (5, SHOP_C, 1, 10, T),  # shop-3: 0.01 HEIT * 0.50 = 0.005 EUR, half up: 0.01
         ],
     )
-    half = Municipality("Gemeente Heerlen", "NL83BUNQ6678282507", "BUNQNL2A", "0.50")
+    # No BIC given: derived from the Dutch IBAN (sepaxml would write an empty FinInstnId).
+    half = Municipality("Gemeente Heerlen", "NL83BUNQ6678282507", None, "0.50")
     result = run(municipality=half)
     assert result is not None
     assert [(p.shop_id, p.units, p.cents) for p in result.payments] == [
@@ -400,6 +409,8 @@ def test_rate_other_than_one_rounds_once_per_shop(data_dir: Path, run: Callable[
     ]
     assert result.total_cents == 687
     assert [p.cents for p in read_pain001(result.xml_path)] == [585, 101, 1]
+    root = assert_valid_pain001(result.xml_path)
+    assert text(root, "p:CstmrCdtTrfInitn/p:PmtInf/p:DbtrAgt/p:FinInstnId/p:BIC") == "BUNQNL2A"
     with result.csv_path.open(newline="", encoding="utf-8") as f:
         assert [(r["heit"], r["eur"]) for r in csv.DictReader(f)] == [
             ("11.70", "5.85"),
@@ -434,6 +445,18 @@ def test_long_remittance_is_cut_at_a_whole_id(data_dir: Path, run: Callable[...,
     assert shown == [str(1000 + i) for i in range(len(shown))]
 
 
+def test_concurrent_runs_pay_once(data_dir: Path, run: Callable[..., Any]) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(n, SHOP_A, 100, 10, T) for n in range(1, 41)])
+    assert run(through=THROUGH - timedelta(days=1)) is None  # the ledger exists
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: run(), range(4)))
+    paid = [r for r in results if r is not None]
+    assert len(paid) == 1
+    assert paid[0].total_cents == 4000  # 40 * 1.00
+    assert files(data_dir) == ["HEIT-20220331-0001.csv", "HEIT-20220331-0001.xml"]
+    assert reconcile(data_dir) == []
+
+
 def test_failed_transaction_removes_temp_files(data_dir: Path, run: Callable[..., Any]) -> None:
     write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T)])
     assert run(through=THROUGH - timedelta(days=1)) is None  # creates the ledger, pays nothing
@@ -448,7 +471,7 @@ def test_failed_transaction_removes_temp_files(data_dir: Path, run: Callable[...
         run()
     assert err.value.code == "already_settled"
     assert files(data_dir) == []
-    assert ledger_rows(data_dir, "SELECT COUNT(*) FROM settlement_batches") == [(0,)]
+    assert ledger_count(data_dir, "settlement_batches") == 0
 
 
 def test_crash_before_rename_is_finished_by_the_next_run(

@@ -25,7 +25,7 @@ def totals(chain: ChainDep, mirror: MirrorDep) -> dict[str, Any]:
             "redeemed": format_heit(token.total_redeemed()),
         },
         "mirror": {
-            "block": mirror.checkpoint_block(),
+            "block": cp.block_number if (cp := mirror.checkpoint()) else None,
             "total_supply": format_heit(mirror.total_supply()),
         },
     }

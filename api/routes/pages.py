@@ -9,6 +9,7 @@ import hmac
 import time
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Form, Request
@@ -30,12 +31,13 @@ from api.routes.wallet import pay as wallet_pay
 from api.schemas import PaymentCreate
 from api.security import DUMMY_HASH, csrf_token, new_session_token, token_hash, verify_password
 from heitje.errors import HeitjeError
+from heitje.money import format_heit
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 
-_LABELS = {"reward": ("Beloning", "+"), "payment_in": ("Ontvangen", "+"),
-           "payment_out": ("Betaald", "-"), "redemption": ("Ingewisseld", "-")}
+_LABELS = {"reward": ("Beloning", "+"), "received": ("Ontvangen", "+"),
+           "sent": ("Betaald", "-"), "redemption": ("Ingewisseld", "-")}
 
 
 def _page(request: Request, name: str, status: int = 200, **ctx: object) -> HTMLResponse:
@@ -58,8 +60,6 @@ def home(request: Request, conn: SessionDep, mirror: MirrorDep,
         label, sign = _LABELS.get(h.kind, (h.kind, ""))
         items.append({"label": label, "sign": sign, "amount": h.amount,
                       "counterparty": h.counterparty})
-    from heitje.money import format_heit
-
     qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4) if user.role == "shop" else ""
     return _page(request, "wallet.html", user=user, csrf=csrf_token(token),
                  balance=format_heit(mirror.balance(user.address)), history=items,
@@ -123,5 +123,7 @@ def pay(request: Request, conn: SessionDep, chain: ChainDep, settings: SettingsD
     try:
         p = wallet_pay(PaymentCreate(to=to, amount=amount), user, conn, chain, settings, None)
     except HeitjeError as e:
-        return RedirectResponse(f"/?error={_MESSAGES.get(e.code, e.message)}", status_code=303)
-    return RedirectResponse(f"/?notice=Betaald: {p.amount} HEIT aan {p.to}", status_code=303)
+        message = _MESSAGES.get(e.code, e.message)
+        return RedirectResponse(f"/?{urlencode({'error': message})}", status_code=303)
+    notice = f"Betaald: {p.amount} HEIT aan {p.to}"
+    return RedirectResponse(f"/?{urlencode({'notice': notice})}", status_code=303)

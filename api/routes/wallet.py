@@ -48,7 +48,7 @@ def wallet(user: CurrentUser, mirror: MirrorDep) -> WalletPublic:
     address = _wallet_user(user)
     return WalletPublic(username=user.username, address=address,
                         balance=format_heit(mirror.balance(address)),
-                        as_of_block=mirror.checkpoint_block())
+                        as_of_block=cp.block_number if (cp := mirror.checkpoint()) else None)
 
 
 @router.get("/wallet/history", responses=_ERRORS)
@@ -56,7 +56,7 @@ def history(user: CurrentUser, mirror: MirrorDep, conn: SessionDep,
             limit: int = 50) -> list[HistoryItem]:
     """The caller's rewards, payments in and out, and redemptions, newest first (mirror).
 
-    `kind`: reward | payment_in | payment_out | redemption; `counterparty`: a username when
+    `kind`: reward | received | sent | redemption; `counterparty`: a username when
     known; `amount` in HEIT.
     """
     address = _wallet_user(user)
@@ -65,7 +65,7 @@ def history(user: CurrentUser, mirror: MirrorDep, conn: SessionDep,
     return [
         HistoryItem(kind=h.kind, amount=format_heit(h.amount),
                     counterparty=names.get(h.counterparty or "", h.counterparty),
-                    block_number=h.block_number, timestamp=h.timestamp, tx_hash=h.tx_hash)
+                    block_number=h.block_number, timestamp=h.block_timestamp, tx_hash=h.tx_hash)
         for h in mirror.history(address, limit=max(1, min(limit, 500)))
     ]
 

@@ -150,7 +150,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
     }
 
     /// @notice The redemption with id `redemptionId` (ids count from 1).
-    /// @dev Reverts with Solidity panic 0x32 for an id that does not exist.
+    /// @dev Reverts with a Solidity panic for an id that does not exist (0: 0x11, past the end: 0x32).
     function redemption(uint256 redemptionId) external view returns (Redemption memory) {
         return _redemptions[redemptionId - 1];
     }

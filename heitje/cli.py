@@ -1,0 +1,222 @@
+"""The `heitje` command line (typer). Commands load their rooms lazily.
+
+Exit codes: 0 success; 1 a check failed (audit found differences); 2 bad input or settings,
+with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from heitje.errors import HeitjeError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Heitje: a municipality's civic reward coin (HEIT).")
+scenario_app = typer.Typer(no_args_is_help=True, help="Scenario files (programme years).")
+chain_app = typer.Typer(no_args_is_help=True, help="The embedded anvil chain.")
+api_app = typer.Typer(no_args_is_help=True, help="The HTTP service.")
+indexer_app = typer.Typer(no_args_is_help=True, help="The SQL mirror of the chain.")
+app.add_typer(scenario_app, name="scenario")
+app.add_typer(chain_app, name="chain")
+app.add_typer(api_app, name="api")
+app.add_typer(indexer_app, name="indexer")
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="HEITJE_DATA_DIR",
+                                       help="Data directory (docs/architecture.md).")]
+RpcUrl = Annotated[str, typer.Option("--rpc-url", envvar="HEITJE_RPC_URL",
+                                     help="JSON-RPC endpoint of the chain.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one line to stderr and exit with `code`."""
+    typer.echo(f"heitje: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{text!r} is not an ISO 8601 time")
+    if t.tzinfo is None:
+        fail(f"{text!r} needs a UTC offset, e.g. 2022-03-31T23:00:00+02:00")
+    return t
+
+
+@scenario_app.command("generate")
+def scenario_generate(
+    out: Annotated[Path, typer.Option(help="Where to write the scenario JSON.")] = Path(
+        "scenarios/example-year.json"),
+    citizens: int = 24, shops: int = 8, tasks: int = 48, months: int = 9, seed: int = 2022,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2022-03-01",
+    annual_cap: Annotated[str, typer.Option(help="Yearly cap per citizen, HEIT.")] = "1500.00",
+) -> None:
+    """Write a realistic programme year in the heitje-scenario/1 format (deterministic per seed)."""
+    from heitje.scenario import generate_scenario
+
+    try:
+        data = generate_scenario(citizens=citizens, shops=shops, tasks=tasks, months=months,
+                                 seed=seed, start=date.fromisoformat(start),
+                                 annual_cap=annual_cap)
+    except (HeitjeError, ValueError) as e:
+        fail(str(e))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    typer.echo(f"wrote {out} ({len(data['events'])} events)", err=True)
+
+
+@chain_app.command("start")
+def chain_start(data_dir: DataDir = Path("data"),
+                port: Annotated[int, typer.Option(help="RPC port on 127.0.0.1.")] = 8545) -> None:
+    """Run the embedded anvil chain (paris, private chain id) in the foreground until Ctrl-C;
+    state persists in DIR/chain."""
+    import time
+
+    from node.anvil import Anvil
+
+    try:
+        with Anvil(data_dir, port=port) as chain:
+            typer.echo(f"chain running at {chain.rpc_url} (Ctrl-C stops)", err=True)
+            while chain.process is not None and chain.process.poll() is None:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    except HeitjeError as e:
+        fail(str(e))
+
+
+@app.command("deploy")
+def deploy_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545",
+               dev_keys: Annotated[bool, typer.Option(
+                   help="Derive missing service keys from the embedded chain's dev mnemonic."
+               )] = True) -> None:
+    """Deploy HeitjeToken with roles on separate keys (DIR/keys); write DIR/deployment.json and
+    a key-encryption key DIR/keys/kek.key if missing. Prints the manifest as JSON."""
+    from node.token import connect
+    from scripts.deploy import deploy, ensure_dev_keys, ensure_kek
+
+    try:
+        if dev_keys:
+            ensure_dev_keys(data_dir)
+        ensure_kek(data_dir)
+        manifest = deploy(connect(rpc_url), data_dir)
+    except HeitjeError as e:
+        fail(str(e))
+    typer.echo((data_dir / "deployment.json").read_text().strip())
+    del manifest
+
+
+@api_app.command("serve")
+def api_serve(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545",
+              host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the HTTP service (settings from HEITJE_* variables; see README)."""
+    import os
+
+    import uvicorn
+
+    os.environ["HEITJE_DATA_DIR"] = str(data_dir)
+    os.environ["HEITJE_RPC_URL"] = rpc_url
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@indexer_app.command("run")
+def indexer_run(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545",
+                confirmations: Annotated[int, typer.Option(
+                    help="Blocks to wait before indexing.")] = 0,
+                poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.2,
+                ) -> None:
+    """Follow the token's events into DIR/mirror.sqlite until Ctrl-C or SIGTERM."""
+    from scripts.run_indexer import run_indexer
+
+    try:
+        run_indexer(data_dir, rpc_url, confirmations=confirmations, poll=poll)
+    except HeitjeError as e:
+        fail(str(e))
+
+
+@app.command("settle")
+def settle_cmd(
+    data_dir: DataDir = Path("data"),
+    through: Annotated[str | None, typer.Option(
+        help="Pay redemptions with a block time at or before this ISO 8601 time.")] = None,
+    through_block: Annotated[int | None, typer.Option(
+        help="Pay redemptions in blocks up to this number.")] = None,
+    municipality_name: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_NAME")] = "",
+    municipality_iban: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_IBAN")] = "",
+    municipality_bic: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_BIC")] = "",
+    eur_per_heitje: Annotated[str, typer.Option(envvar="HEITJE_EUR_PER_HEITJE")] = "1.00",
+) -> None:
+    """Pay shops for redeemed HEIT: one ISO 20022 pain.001.001.03 file (one credit transfer per
+    shop, debtor the municipality) plus a CSV summary in DIR/settlements. Redemptions already
+    settled are never paid again. Prints the batch as JSON, or nothing when nothing is due."""
+    from scripts.finance import run_settlement
+
+    if through is None and through_block is None:
+        fail("give --through TIME or --through-block N")
+    if not municipality_iban or not municipality_name:
+        fail("set --municipality-name and --municipality-iban (or HEITJE_MUNICIPALITY_*)")
+    try:
+        result = run_settlement(
+            data_dir, through=_parse_time(through) if through else None,
+            through_block=through_block, name=municipality_name, iban=municipality_iban,
+            bic=municipality_bic or None, eur_per_heitje=eur_per_heitje,
+            now=datetime.now(UTC),
+        )
+    except HeitjeError as e:
+        fail(str(e))
+    if result is not None:
+        typer.echo(json.dumps(result, indent=1))
+
+
+@app.command("audit")
+def audit_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545") -> None:
+    """Reconcile chain, SQL mirror and settlement files: total supply, every holder's balance,
+    every redemption, every settled amount. Exit 0 when they agree, else 1 with the differences.
+    """
+    from scripts.audit import audit
+
+    try:
+        report = audit(data_dir, rpc_url)
+    except HeitjeError as e:
+        fail(str(e))
+    typer.echo(json.dumps(report.summary(), indent=1))
+    if report.differences:
+        for d in report.differences:
+            typer.echo(f"difference: {d}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo_cmd(
+    scenario: Annotated[Path | None, typer.Option(
+        help="Scenario JSON (default: the project's example year).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Data directory (default: a new temporary one).")] = None,
+    rpc_url: Annotated[str | None, typer.Option(
+        help="Use this chain instead of starting anvil.")] = None,
+) -> None:
+    """Replay a programme year through chain, API, indexer and settlement; print the report
+    (JSON, stdout; progress on stderr). Exit 1 when the audit does not reconcile."""
+    from scripts.demo import DEFAULT_SCENARIO, run_demo
+
+    try:
+        report = run_demo(scenario or DEFAULT_SCENARIO, data_dir=data_dir, rpc_url=rpc_url)
+    except HeitjeError as e:
+        fail(str(e))
+    typer.echo(json.dumps(report, indent=1))
+    if not report.get("reconciled"):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the `heitje` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,122 @@
+"""Reconciliation: chain == SQL mirror == settlement files, or a list of differences.
+
+Compared at the mirror's checkpoint block (historical `eth_call`s), so a running indexer that is
+a few blocks behind is not a difference:
+- total supply on chain == total in the mirror == totalMinted - totalRedeemed;
+- every holder's balance (every address the mirror or the chain registry knows) equal;
+- every redemption id 1..redemptionCount: same shop and amount in the mirror;
+- the settlement ledger and pain.001 files agree with the mirror: each redemption settled at
+  most once, each settled amount equal to what was burned (`scripts.settle.reconcile_settlements`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from heitje.errors import HeitjeError
+from heitje.money import format_eur, format_heit
+from indexer.mirror import Mirror
+from node.manifest import Manifest
+from node.token import Token, connect
+from scripts.settle import reconcile_settlements
+
+
+@dataclass
+class AuditReport:
+    """Figures at `block` and the differences found (empty: everything agrees)."""
+
+    block: int
+    total_supply: int
+    minted: int
+    redeemed: int
+    holders: int
+    redemptions: int
+    settled_cents: int
+    differences: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready figures (HEIT and EUR as decimal strings)."""
+        return {
+            "block": self.block,
+            "total_supply": format_heit(self.total_supply),
+            "minted": format_heit(self.minted),
+            "redeemed": format_heit(self.redeemed),
+            "holders_checked": self.holders,
+            "redemptions_checked": self.redemptions,
+            "settled_eur": format_eur(self.settled_cents),
+            "reconciled": not self.differences,
+            "differences": self.differences,
+        }
+
+
+def _settled_cents(ledger_db: Path) -> int:
+    if not ledger_db.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{ledger_db}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT COALESCE(SUM(total_cents), 0) FROM settlement_batches")
+        return int(row.fetchone()[0])
+    except sqlite3.OperationalError:  # no ledger table yet: nothing settled
+        return 0
+    finally:
+        conn.close()
+
+
+def audit(data_dir: Path, rpc_url: str) -> AuditReport:
+    """Reconcile the deployment in `data_dir` against the chain at `rpc_url`.
+
+    Raises `ConfigError` (`no_deployment`) and the mirror's `MirrorMissing` when there is
+    nothing to audit.
+    """
+    manifest = Manifest.load(data_dir / "deployment.json")
+    w3 = connect(rpc_url)
+    token = Token(w3, manifest.token)
+    diffs: list[str] = []
+    with Mirror(data_dir / "mirror.sqlite") as mirror:
+        cp = mirror.checkpoint()
+        if cp is None:
+            raise HeitjeError("the mirror has indexed nothing yet", code="mirror_empty")
+        block = cp.block_number
+        chain_hash = "0x" + bytes(w3.eth.get_block(block)["hash"]).hex()
+        if chain_hash != cp.block_hash:
+            diffs.append(f"mirror checkpoint block {block} is {cp.block_hash}, chain has "
+                         f"{chain_hash}")
+        supply = token.total_supply(block)
+        minted, redeemed = token.total_minted(block), token.total_redeemed(block)
+        if supply != minted - redeemed:
+            diffs.append(f"chain: supply {format_heit(supply)} != minted {format_heit(minted)}"
+                         f" - redeemed {format_heit(redeemed)}")
+        m_supply = mirror.total_supply()
+        if m_supply != supply:
+            diffs.append(f"total supply: chain {format_heit(supply)}, mirror "
+                         f"{format_heit(m_supply)}")
+        balances = mirror.balances()
+        holders = set(balances) | set(mirror.accounts())
+        for address in sorted(holders):
+            on_chain = token.balance_of(address, block)
+            in_mirror = balances.get(address, 0)
+            if on_chain != in_mirror:
+                diffs.append(f"balance of {address}: chain {format_heit(on_chain)}, mirror "
+                             f"{format_heit(in_mirror)}")
+        count = token.redemption_count(block)
+        mirrored = {r.redemption_id: r for r in mirror.redemptions()}
+        for rid in range(1, count + 1):
+            shop, _, amount = token.contract.functions.redemption(rid).call(
+                block_identifier=block)
+            r = mirrored.get(rid)
+            if r is None:
+                diffs.append(f"redemption {rid} is on chain but not in the mirror")
+            elif r.shop != w3.to_checksum_address(shop) or r.amount != int(amount):
+                diffs.append(f"redemption {rid}: chain {shop} {format_heit(int(amount))}, "
+                             f"mirror {r.shop} {format_heit(r.amount)}")
+        for rid in sorted(set(mirrored) - set(range(1, count + 1))):
+            diffs.append(f"redemption {rid} is in the mirror but not on chain")
+    diffs += reconcile_settlements(data_dir / "mirror.sqlite", data_dir / "service.sqlite",
+                                   data_dir / "settlements")
+    return AuditReport(block=block, total_supply=supply, minted=minted, redeemed=redeemed,
+                       holders=len(holders), redemptions=count,
+                       settled_cents=_settled_cents(data_dir / "service.sqlite"),
+                       differences=diffs)

@@ -1,0 +1,315 @@
+"""Replay a programme year (heitje-scenario/1) through the real product.
+
+Starts a fresh embedded chain (or uses `rpc_url`), deploys the token, starts the indexer and the
+API as child processes, then plays every event as that user's own client would over HTTP:
+coordinators publish and judge tasks, citizens claim, submit and pay, shops refund and redeem;
+the finance officer settles (`scripts.finance.run_settlement`). Then it audits and returns the
+report described in shared/scenarios/README.md (a JSON-ready dict).
+
+The API runs in rehearsal mode: each request carries the event's time (`X-Heitje-Time`), so the
+yearly cap counts the scenario's calendar years. Chain time stays real; settlement cuts off by
+chain position (`through_block`): the head block reached when the last event at or before the
+settle's `through` was replayed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from heitje.errors import HeitjeError
+from heitje.money import format_eur, format_heit
+from heitje.scenario import Scenario, load_scenario
+from indexer.mirror import Mirror
+from node.anvil import Anvil, free_port
+from node.token import Token, connect
+from scripts.audit import audit
+from scripts.deploy import deploy, ensure_dev_keys, ensure_kek
+from scripts.finance import run_settlement
+from scripts.services import Child, start_api, start_indexer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "example-year.json"
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Refusal:
+    code: str
+    message: str
+
+
+@dataclass
+class Client:
+    """HTTP client of the API, one bearer token per user (as each user's own app would hold)."""
+
+    base_url: str
+    http: httpx.Client = field(init=False)
+    tokens: dict[str, str] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(base_url=self.base_url, timeout=120)
+
+    def login(self, user: str) -> str | Refusal:
+        if user in self.tokens:
+            return self.tokens[user]
+        if user not in self.passwords:
+            return Refusal("unknown_account", f"no account named {user!r}")
+        r = self.http.post("/auth/token",
+                           json={"username": user, "password": self.passwords[user]})
+        if r.status_code != 200:
+            body = r.json()
+            return Refusal(body.get("code", "login_failed"), body.get("message", r.text))
+        token: str = r.json()["access_token"]
+        self.tokens[user] = token
+        return token
+
+    def call(self, user: str | None, method: str, path: str, *, at: datetime | None = None,
+             body: dict[str, Any] | None = None) -> dict[str, Any] | list[Any] | Refusal:
+        headers: dict[str, str] = {}
+        if user is not None:
+            token = self.login(user)
+            if isinstance(token, Refusal):
+                return token
+            headers["Authorization"] = f"Bearer {token}"
+        if at is not None:
+            headers["X-Heitje-Time"] = at.isoformat()
+        r = self.http.request(method, path, json=body, headers=headers)
+        data = r.json() if r.content else {}
+        if r.status_code >= 400:
+            return Refusal(data.get("code", f"http_{r.status_code}"),
+                           data.get("message", r.text))
+        result: dict[str, Any] | list[Any] = data
+        return result
+
+
+def _mirror_block(mirror: Mirror) -> int:
+    cp = mirror.checkpoint()
+    return -1 if cp is None else cp.block_number
+
+
+def _wait(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise HeitjeError(f"timed out waiting for {what}", code="replay_timeout")
+        time.sleep(0.02)
+
+
+class Replayer:
+    """Plays a scenario against a running API; keeps the report's facts."""
+
+    def __init__(self, scenario: Scenario, client: Client, token: Token, data_dir: Path,
+                 mirror_block: Callable[[], int]) -> None:
+        self.s = scenario
+        self.c = client
+        self.token = token
+        self.data_dir = data_dir
+        self.mirror_block = mirror_block
+        self.tasks = {t.id: t for t in scenario.tasks}
+        self.addresses: dict[str, str] = {}
+        self.rejected: list[dict[str, Any]] = []
+        self.rejected_registrations: list[dict[str, str]] = []
+        self.settlement_files: list[str] = []
+        self.heads: list[tuple[datetime, int]] = []
+
+    # ----- set-up: staff and sign-ups -----
+
+    def setup(self, admin_password: str) -> None:
+        c = self.c
+        c.passwords["admin"] = admin_password
+        staff = [(co.id, co.name, "coordinator") for co in self.s.coordinators]
+        staff += [("finance", "Finance officer", "finance"), ("auditor", "Auditor", "auditor")]
+        for username, name, role in staff:
+            pw = secrets.token_urlsafe(16)
+            r = c.call("admin", "POST", "/staff",
+                       body={"username": username, "password": pw, "name": name, "role": role})
+            if isinstance(r, Refusal):
+                raise HeitjeError(f"could not create {username}: {r.message}", code=r.code)
+            c.passwords[username] = pw
+        for cit in self.s.citizens:
+            pw = secrets.token_urlsafe(16)
+            r = c.call(None, "POST", "/citizens", body={
+                "username": cit.id, "password": pw, "name": cit.name,
+                "neighbourhood": cit.neighbourhood or ""})
+            self._signed_up(cit.id, pw, r)
+        for shop in self.s.shops:
+            pw = secrets.token_urlsafe(16)
+            body = {"username": shop.id, "password": pw, "name": shop.name,
+                    "category": shop.category, "iban": shop.iban}
+            if shop.bic:
+                body["bic"] = shop.bic
+            self._signed_up(shop.id, pw, c.call(None, "POST", "/shops", body=body))
+        _wait(self._registrations_done, "wallet registrations on chain")
+
+    def _signed_up(self, username: str, pw: str, r: Any) -> None:
+        if isinstance(r, Refusal):
+            self.rejected_registrations.append(
+                {"id": username, "code": r.code, "message": r.message})
+            return
+        self.c.passwords[username] = pw
+        self.addresses[username] = r["address"]
+
+    def _registrations_done(self) -> bool:
+        for status in ("pending", "sent"):
+            r = self.c.call("auditor", "GET", f"/audit/intents?status={status}&limit=1")
+            if isinstance(r, Refusal) or r:
+                return False
+        return True
+
+    # ----- events -----
+
+    def play(self, on_event: Callable[[int], None] | None = None) -> None:
+        for index, ev in enumerate(self.s.events):
+            outcome = self._event(ev)
+            if isinstance(outcome, Refusal):
+                self.rejected.append({"index": index, "code": outcome.code,
+                                      "message": outcome.message})
+            self.heads.append((ev.at, int(self.token.w3.eth.block_number)))
+            if on_event is not None:
+                on_event(index)
+
+    def _event(self, ev: Any) -> Any:
+        c, at = self.c, ev.at
+        t = ev.type
+        if t == "publish":
+            task = self.tasks.get(ev.task)
+            if task is None:
+                return Refusal("unknown_task", f"task {ev.task!r} is not in the scenario")
+            return c.call(ev.by, "POST", "/tasks", at=at, body={
+                "ref": task.id, "kind": task.kind, "title": task.title, "reward": task.reward,
+                "neighbourhood": task.neighbourhood or ""})
+        if t in ("claim", "submit"):
+            return c.call(ev.citizen, "POST", f"/tasks/{ev.task}/{t}", at=at)
+        if t == "approve":
+            r = c.call(ev.by, "POST", f"/tasks/{ev.task}/approve", at=at)
+            if not isinstance(r, Refusal):
+                _wait(lambda: self._reward_confirmed(ev.task), f"the reward of {ev.task}")
+            return r
+        if t == "reject":
+            return c.call(ev.by, "POST", f"/tasks/{ev.task}/reject", at=at)
+        if t == "pay":
+            return c.call(ev.from_, "POST", "/payments", at=at,
+                          body={"to": ev.to, "amount": ev.amount})
+        if t == "redeem":
+            return c.call(ev.shop, "POST", "/redemptions", at=at, body={"amount": ev.amount})
+        if t == "settle":
+            return self._settle(ev.at, ev.through)
+        return Refusal("unknown_event", f"unknown event type {t!r}")
+
+    def _reward_confirmed(self, ref: str) -> bool:
+        r = self.c.call(None, "GET", f"/tasks/{ref}")
+        return not isinstance(r, Refusal) and r["reward_status"] == "confirmed"
+
+    def _settle(self, at: datetime, through: datetime) -> Any:
+        through_block = max((b for t, b in self.heads if t <= through), default=0)
+        _wait(lambda: self.mirror_block() >= through_block, "the SQL mirror")
+        m = self.s.municipality
+        try:
+            result = run_settlement(
+                self.data_dir, through=None, through_block=through_block, name=m.name,
+                iban=m.iban, bic=m.bic, eur_per_heitje=m.eur_per_heitje, now=at,
+            )
+        except HeitjeError as e:
+            return Refusal(e.code, e.message)
+        if result is not None:
+            self.settlement_files.append(str(result["xml_path"]))
+        return result
+
+
+def run_demo(scenario_path: Path, *, data_dir: Path | None = None,
+             rpc_url: str | None = None) -> dict[str, Any]:
+    """Replay `scenario_path` end to end and return the report (see module docstring).
+
+    `data_dir` must be new or empty (a temporary one, removed afterwards, if None).
+    Raises `HeitjeError` subclasses: `invalid_scenario`, `chain_start_failed`,
+    `service_start_failed`, `replay_timeout`, `data_dir_not_empty`.
+    """
+    scenario = load_scenario(scenario_path)
+    temporary = data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="heitje-demo-")) if data_dir is None else data_dir
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise HeitjeError(f"{data_dir} is not empty: give a new directory",
+                          code="data_dir_not_empty")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir.resolve()
+    chain: Anvil | None = None
+    children: list[Child] = []
+    try:
+        started = time.monotonic()
+        if rpc_url is None:
+            chain = Anvil(data_dir)
+            rpc_url = chain.start()
+            ensure_dev_keys(data_dir)
+        ensure_kek(data_dir)
+        w3 = connect(rpc_url)
+        manifest = deploy(w3, data_dir)
+        _log(f"chain {rpc_url}, token {manifest.token} (block {manifest.deploy_block})")
+        token = Token(w3, manifest.token)
+        children.append(start_indexer(data_dir, rpc_url))
+        admin_password = secrets.token_urlsafe(16)
+        m, policy = scenario.municipality, scenario.policy
+        port = free_port()
+        children.append(start_api(data_dir, rpc_url, port, {
+            "HEITJE_REHEARSAL": "true",
+            "HEITJE_COOKIE_SECURE": "false",
+            "HEITJE_ANNUAL_REWARD_CAP": policy.annual_reward_cap,
+            "HEITJE_EUR_PER_HEITJE": m.eur_per_heitje,
+            "HEITJE_MUNICIPALITY_NAME": m.name,
+            "HEITJE_MUNICIPALITY_IBAN": m.iban,
+            "HEITJE_MUNICIPALITY_BIC": m.bic or "",
+            "HEITJE_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
+        }))
+        _log(f"API on http://127.0.0.1:{port} (docs at /docs)")
+
+        _wait(lambda: (data_dir / "mirror.sqlite").exists(), "the indexer")
+        mirror = Mirror(data_dir / "mirror.sqlite")
+        replay = Replayer(scenario, Client(f"http://127.0.0.1:{port}"), token, data_dir,
+                          lambda: _mirror_block(mirror))
+        replay.setup(admin_password)
+        total = len(scenario.events)
+        _log(f"replaying {total} events of {scenario.name or scenario_path.name}")
+        step = max(1, total // 20)
+        replay.play(lambda i: _log(f"  {i + 1}/{total} events")
+                    if (i + 1) % step == 0 or i + 1 == total else None)
+        head = int(w3.eth.block_number)
+        _wait(lambda: _mirror_block(mirror) >= head, "the SQL mirror")
+        report = audit(data_dir, rpc_url)
+        accounts = {u: format_heit(token.balance_of(a)) for u, a in replay.addresses.items()}
+        ledger_total = report.settled_cents
+        out: dict[str, Any] = {
+            "accounts": accounts,
+            "minted": format_heit(token.total_minted()),
+            "redeemed": format_heit(token.total_redeemed()),
+            "total_supply": format_heit(token.total_supply()),
+            "settled_eur": format_eur(ledger_total),
+            "rejected": replay.rejected,
+            "rejected_registrations": replay.rejected_registrations,
+            "settlement_files": replay.settlement_files,
+            "reconciled": not report.differences,
+        }
+        if report.differences:
+            out["differences"] = report.differences
+        _log(f"done in {time.monotonic() - started:.1f}s; reconciled: {out['reconciled']}")
+        return out
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if chain is not None:
+            chain.stop()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
