@@ -35,10 +35,17 @@ _TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         ("tx_hash", "log_index"),
     ),
     "redemptions": (
-        {"redemption_id": int, "shop": str, "amount": int, "block_number": int,
-         "block_timestamp": int, "tx_hash": str, "log_index": int},
+        {
+            "redemption_id": int,
+            "shop": str,
+            "amount": int,
+            "block_number": int,
+            "block_timestamp": int,
+            "tx_hash": str,
+            "log_index": int,
+        },
         "redemption_id",
-    ),  # fmt: skip
+    ),
     "registrations": (
         {**_POSITION, "account": str, "kind": str},
         ("tx_hash", "log_index"),
@@ -100,11 +107,13 @@ def ensure_schema(db: Database) -> None:
     with db.atomic():
         for name, (columns, pk) in _TABLES.items():
             db.table(name).create(columns, pk=pk, not_null=set(columns), if_not_exists=True)
-        for table, columns, unique in _INDEXES:
+        for table, indexed, unique in _INDEXES:
             db.table(table).create_index(
-                columns, index_name=f"{table}_{'_'.join(columns)}", unique=unique,
+                indexed,
+                index_name=f"{table}_{'_'.join(indexed)}",
+                unique=unique,
                 if_not_exists=True,
-            )  # fmt: skip
+            )
         for name, sql in _VIEWS.items():
             db.create_view(name, sql.strip(), replace=True)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -19,7 +19,8 @@ from functools import lru_cache
 from typing import Any, TypeAlias
 
 from eth_typing import ChecksumAddress
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from heitje.money import BaseUnits
 from indexer.errors import DecodeError
@@ -31,7 +32,7 @@ RawLog: TypeAlias = Mapping[str, Any]
 RawBlock: TypeAlias = Mapping[str, Any]
 """An `eth_getBlockByNumber(n, false)` result, as JSON."""
 
-ZERO_ADDRESS = ChecksumAddress("0x0000000000000000000000000000000000000000")
+ZERO_ADDRESS: ChecksumAddress = to_checksum_address("0x" + "00" * 20)
 
 MAX_SQL_INTEGER = 2**63 - 1
 """Amounts are stored as SQLite INTEGER (signed 64 bit); HEIT supply stays far below."""
@@ -205,24 +206,38 @@ def decode_log(raw: RawLog) -> Record | None:
 
     def need(n: int) -> None:
         if len(topics) != n:
-            raise DecodeError(f"log {raw.get('transactionHash')}:{raw.get('logIndex')}: "
-                              f"expected {n} topics, got {len(topics)}")
+            raise DecodeError(
+                f"log {raw.get('transactionHash')}:{raw.get('logIndex')}: "
+                f"expected {n} topics, got {len(topics)}"
+            )
 
     if topic0 == TOPICS["Transfer"]:
         need(3)
         (value,) = _words(data, 1)
-        return Transfer(*_event(raw), _topic_address(topics[1], "from"),
-                        _topic_address(topics[2], "to"), _amount(value))
+        return Transfer(
+            *_event(raw),
+            _topic_address(topics[1], "from"),
+            _topic_address(topics[2], "to"),
+            _amount(value),
+        )
     if topic0 == TOPICS["RewardMinted"]:
         need(3)
         (value,) = _words(data, 1)
-        return RewardMinted(*_event(raw), _topic_address(topics[1], "to"), _amount(value),
-                            _hash(topics[2], "taskRef"))
+        return RewardMinted(
+            *_event(raw),
+            _topic_address(topics[1], "to"),
+            _amount(value),
+            _hash(topics[2], "taskRef"),
+        )
     if topic0 == TOPICS["Redeemed"]:
         need(3)
         (value,) = _words(data, 1)
-        return Redeemed(*_event(raw), hex_int(topics[1], "redemptionId"),
-                        _topic_address(topics[2], "shop"), _amount(value))
+        return Redeemed(
+            *_event(raw),
+            hex_int(topics[1], "redemptionId"),
+            _topic_address(topics[2], "shop"),
+            _amount(value),
+        )
     if topic0 == TOPICS["AccountRegistered"]:
         need(2)
         (kind,) = _words(data, 1)
@@ -235,8 +250,7 @@ def decode_log(raw: RawLog) -> Record | None:
         need(3)
         _words(data, 0)
         cls = AuthorizationUsed if topic0 == TOPICS["AuthorizationUsed"] else AuthorizationCanceled
-        return cls(*_event(raw), _topic_address(topics[1], "authorizer"),
-                   _hash(topics[2], "nonce"))
+        return cls(*_event(raw), _topic_address(topics[1], "authorizer"), _hash(topics[2], "nonce"))
     return None
 
 

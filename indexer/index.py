@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from indexer._schema import Checkpoint
 from indexer.decoder import Block, Record, decode_block, decode_logs
 from indexer.errors import ChainMoved, ChainUnavailable, IndexerTimeout, MirrorMismatch
-from indexer.fetcher import DEFAULT_BATCH_SIZE, Fetcher, FetchedRange
+from indexer.fetcher import DEFAULT_BATCH_SIZE, FetchedRange, Fetcher
 from indexer.writer import Writer
 from node.manifest import Manifest
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eth_typing import ChecksumAddress
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from heitje.errors import InvalidInput
 from heitje.money import BaseUnits
@@ -241,12 +241,16 @@ class Mirror:
         rows = self._all(_HISTORY, {"a": _address(address), "limit": limit, "offset": offset})
         return [
             HistoryEntry(
-                kind=kind, amount=BaseUnits(int(amount)),
+                kind=kind,
+                amount=BaseUnits(int(amount)),
                 counterparty=ChecksumAddress(other) if other else None,
-                block_number=int(number), timestamp=int(ts), tx_hash=str(tx),
-                log_index=int(index), task_ref=ref,
+                block_number=int(number),
+                timestamp=int(ts),
+                tx_hash=str(tx),
+                log_index=int(index),
+                task_ref=ref,
                 redemption_id=int(rid) if rid is not None else None,
-            )  # fmt: skip
+            )
             for kind, amount, other, number, ts, tx, index, ref, rid in rows
         ]
 
@@ -293,5 +297,12 @@ class Mirror:
 
 def _redemption(row: Any) -> Redemption:
     rid, shop, amount, number, ts, tx, index = row
-    return Redemption(int(rid), ChecksumAddress(shop), BaseUnits(int(amount)), int(number),
-                      int(ts), str(tx), int(index))
+    return Redemption(
+        int(rid),
+        ChecksumAddress(shop),
+        BaseUnits(int(amount)),
+        int(number),
+        int(ts),
+        str(tx),
+        int(index),
+    )

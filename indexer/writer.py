@@ -44,29 +44,52 @@ def _row(record: Record, timestamp: int) -> tuple[str, dict[str, Any]]:
     pos = _position(record, timestamp)
     match record:
         case Transfer():
-            return "transfers", {**pos, "from_address": record.from_address,
-                                 "to_address": record.to_address, "amount": record.amount}
+            return "transfers", {
+                **pos,
+                "from_address": record.from_address,
+                "to_address": record.to_address,
+                "amount": record.amount,
+            }
         case RewardMinted():
-            return "rewards", {**pos, "to_address": record.to_address, "amount": record.amount,
-                               "task_ref": record.task_ref}
+            return "rewards", {
+                **pos,
+                "to_address": record.to_address,
+                "amount": record.amount,
+                "task_ref": record.task_ref,
+            }
         case Redeemed():
-            return "redemptions", {"redemption_id": record.redemption_id, "shop": record.shop,
-                                   "amount": record.amount, **pos}
+            return "redemptions", {
+                "redemption_id": record.redemption_id,
+                "shop": record.shop,
+                "amount": record.amount,
+                **pos,
+            }
         case AccountRegistered():
-            return "registrations", {**pos, "account": record.account,
-                                     "kind": KIND_NAMES[record.kind]}
+            return "registrations", {
+                **pos,
+                "account": record.account,
+                "kind": KIND_NAMES[record.kind],
+            }
         case AuthorizationUsed():
-            return "authorizations", {**pos, "authorizer": record.authorizer,
-                                      "nonce": record.nonce, "state": "used"}
+            return "authorizations", {
+                **pos,
+                "authorizer": record.authorizer,
+                "nonce": record.nonce,
+                "state": "used",
+            }
         case AuthorizationCanceled():
-            return "authorizations", {**pos, "authorizer": record.authorizer,
-                                      "nonce": record.nonce, "state": "canceled"}
+            return "authorizations", {
+                **pos,
+                "authorizer": record.authorizer,
+                "nonce": record.nonce,
+                "state": "canceled",
+            }
 
 
 def rows_by_table(
     records: Iterable[Record], blocks: Mapping[int, Block]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Mirror rows per table for `records`, timestamps from `blocks` (KeyError if one is missing)."""
+    """Mirror rows per table for `records`, timestamps from `blocks` (KeyError if one lacks)."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in EVENT_TABLES}
     for record in records:
         table, row = _row(record, blocks[record.block_number].timestamp)
@@ -75,8 +98,12 @@ def rows_by_table(
 
 
 def _block_row(block: Block) -> dict[str, Any]:
-    return {"number": block.number, "hash": block.hash, "parent_hash": block.parent_hash,
-            "timestamp": block.timestamp}
+    return {
+        "number": block.number,
+        "hash": block.hash,
+        "parent_hash": block.parent_hash,
+        "timestamp": block.timestamp,
+    }
 
 
 class Writer:
