@@ -31,9 +31,16 @@ from node.signer import SentTx
 
 log = logging.getLogger("heitje.dispatcher")
 
-# Fault injection for the crash test only: `HEITJE_CRASH_AT=after_sign` makes the process
-# exit right after the intent recorded its signed transaction and before broadcast.
+# Fault injection for the crash tests only: `HEITJE_CRASH_AT=<kind>_after_sign` makes the
+# process exit right after an intent of that kind recorded its signed transaction, before the
+# broadcast; `<kind>_after_send` right after the broadcast, before the receipt is recorded.
 _CRASH_AT = os.environ.get("HEITJE_CRASH_AT", "")
+
+
+def _crash_point(name: str) -> None:
+    if _CRASH_AT == name:
+        log.error("crash injected at %s", name)
+        os._exit(70)
 
 
 def _now() -> str:
@@ -145,8 +152,7 @@ class Dispatcher:
                 "UPDATE intents SET status='sent', tx_hash=?, attempts=attempts+1, updated_at=? "
                 "WHERE id=?", (sent.tx_hash, _now(), row["id"]),
             )
-            if _CRASH_AT == "after_sign":
-                os._exit(70)
+            _crash_point(f"{row['kind']}_after_sign")
 
         try:
             sent = signer.send(tx, on_signed=record)
@@ -157,6 +163,7 @@ class Dispatcher:
                 (f"{e.code}: {e}", _now(), row["id"]),
             )
             return None
+        _crash_point(f"{row['kind']}_after_send")
         return sent.tx_hash
 
     def _settle(self, conn: sqlite3.Connection, intent_id: int, tx_hash: str) -> None:

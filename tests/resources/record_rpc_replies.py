@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
 
 from node.anvil import Anvil
@@ -50,11 +51,20 @@ def main() -> None:
         expected: list[dict[str, Any]] = []
 
         def note(receipt: TxReceipt, event: str, **fields: Any) -> None:
-            expected.append({"event": event, "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
-                             "block_number": int(receipt["blockNumber"]), **fields})
+            expected.append(
+                {
+                    "event": event,
+                    "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
+                    "block_number": int(receipt["blockNumber"]),
+                    **fields,
+                }
+            )
 
-        for account, kind in ((alice, AccountKind.CITIZEN), (bob, AccountKind.CITIZEN),
-                              (shop, AccountKind.SHOP)):
+        for account, kind in (
+            (alice, AccountKind.CITIZEN),
+            (bob, AccountKind.CITIZEN),
+            (shop, AccountKind.SHOP),
+        ):
             r = registrar.transact(token.register_account_tx(account.address, kind))
             note(r, "AccountRegistered", account=account.address, kind=kind.name.lower())
 
@@ -80,9 +90,13 @@ def main() -> None:
         note(r, "Redeemed", redemption_id=1, shop=shop.address, amount=200)
 
         nonce = new_nonce()
-        sig = sign_typed(alice, chain_id=token.chain_id, token=token.address,
-                         primary_type="CancelAuthorization",
-                         message={"authorizer": alice.address, "nonce": nonce})
+        sig = sign_typed(
+            alice,
+            chain_id=token.chain_id,
+            token=token.address,
+            primary_type="CancelAuthorization",
+            message={"authorizer": alice.address, "nonce": nonce},
+        )
         fn = token.contract.functions.cancelAuthorization(alice.address, nonce, sig.v, sig.r, sig.s)
         r = relayer.transact({"to": token.address, "data": fn._encode_transaction_data()})
         note(r, "AuthorizationCanceled", authorizer=alice.address, nonce="0x" + nonce.hex())
@@ -94,35 +108,47 @@ def main() -> None:
         pauser.transact(token.unpause_tx())
 
         head = int(w3.eth.block_number)
-        params = [{"address": token.address, "fromBlock": hex(manifest.deploy_block),
-                   "toBlock": hex(head)}]
+        params = [
+            {
+                "address": token.address,
+                "fromBlock": hex(manifest.deploy_block),
+                "toBlock": hex(head),
+            }
+        ]
         logs = w3.provider.make_request(RPCEndpoint("eth_getLogs"), params)
         numbers = range(manifest.deploy_block, head + 1)
         blocks = w3.provider.make_batch_request(
             [(RPCEndpoint("eth_getBlockByNumber"), [hex(n), False]) for n in numbers]
         )
-        # log indexes as web3 reports them in the receipts
+        # log indexes as web3 decodes them from the receipts (the n-th expected event of a
+        # name in a transaction is the n-th such log of its receipt)
+        seen: dict[tuple[str, str], int] = {}
         for item in expected:
+            key = (item["tx_hash"], item["event"])
             receipt = w3.eth.get_transaction_receipt(item["tx_hash"])
-            topic = {"Transfer": "Transfer", "RewardMinted": "RewardMinted"}.get(item["event"])
-            names = [e["event"] for e in
-                     token.contract.events[topic or item["event"]]().process_receipt(receipt)]
-            del names
-        for item in expected:
-            receipt = w3.eth.get_transaction_receipt(item["tx_hash"])
-            events = token.contract.events[item["event"]]().process_receipt(receipt)
-            same = [e for e in events if not any(
-                x is not item and x["tx_hash"] == item["tx_hash"] and x.get("log_index")
-                == int(e["logIndex"]) for x in expected)]
-            item["log_index"] = int(same[0]["logIndex"])
+            events = token.contract.events[item["event"]]().process_receipt(receipt, errors=DISCARD)
+            item["log_index"] = int(events[seen.get(key, 0)]["logIndex"])
+            seen[key] = seen.get(key, 0) + 1
 
     (HERE / "token_logs.json").write_text(
-        json.dumps({"request": {"method": "eth_getLogs", "params": params}, "reply": logs},
-                   indent=1) + "\n")
+        json.dumps(
+            {"request": {"method": "eth_getLogs", "params": params}, "reply": logs}, indent=1
+        )
+        + "\n"
+    )
     (HERE / "token_blocks.json").write_text(json.dumps({"reply": blocks}, indent=1) + "\n")
     (HERE / "token_expected.json").write_text(
-        json.dumps({"token": token.address, "deploy_block": manifest.deploy_block,
-                    "head": head, "events": expected}, indent=1) + "\n")
+        json.dumps(
+            {
+                "token": token.address,
+                "deploy_block": manifest.deploy_block,
+                "head": head,
+                "events": expected,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"recorded {len(logs['result'])} logs and {len(blocks)} blocks into {HERE}")
 
 
