@@ -20,11 +20,17 @@ def user_by_username(conn: sqlite3.Connection, username: str) -> sqlite3.Row:
     row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
     if row is None:
         raise ApiError(404, "unknown_account", f"no account named {username!r}")
-    return row
+    found: sqlite3.Row = row
+    return found
 
 
 def create_user(
-    conn: sqlite3.Connection, *, username: str, password: str, name: str, role: str,
+    conn: sqlite3.Connection,
+    *,
+    username: str,
+    password: str,
+    name: str,
+    role: str,
     kek: bytes | None,
 ) -> int:
     """Insert a user (inside the caller's transaction). With `kek`, also a custodial key and a

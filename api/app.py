@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.accounts import create_user
 from api.chain import ChainService
 from api.config import Settings
-from api.accounts import create_user
 from api.db import connect, init_db, transaction
 from api.dispatcher import Dispatcher
 from api.routes import accounts, audit, auth, pages, tasks, wallet
@@ -32,9 +32,14 @@ def _bootstrap_admin(settings: Settings) -> None:
         with transaction(conn):
             if conn.execute("SELECT 1 FROM users WHERE role = 'admin'").fetchone():
                 return
-            create_user(conn, username=settings.bootstrap_admin_username,
-                        password=settings.bootstrap_admin_password.get_secret_value(),
-                        name="Administrator", role="admin", kek=None)
+            create_user(
+                conn,
+                username=settings.bootstrap_admin_username,
+                password=settings.bootstrap_admin_password.get_secret_value(),
+                name="Administrator",
+                role="admin",
+                kek=None,
+            )
     finally:
         conn.close()
 
@@ -54,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chain = chain
         dispatcher = None
         if settings.dispatcher:
-            dispatcher = Dispatcher(settings.service_db, chain, settings.data_dir / "dispatcher.lock")
+            dispatcher = Dispatcher(
+                settings.service_db, chain, settings.data_dir / "dispatcher.lock"
+            )
             dispatcher.start()
         app.state.dispatcher = dispatcher
         try:

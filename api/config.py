@@ -76,12 +76,13 @@ class Settings(BaseSettings):
                 text = path.read_text().strip()
             except FileNotFoundError:
                 raise ConfigError(
-                    f"no key-encryption key: set HEITJE_KEK or create {path} "
-                    "(`heitje keys init`)", code="missing_kek",
+                    f"no key-encryption key: set HEITJE_KEK or create {path} (`heitje keys init`)",
+                    code="missing_kek",
                 ) from None
         if text in KNOWN_DEFAULT_KEKS:
-            raise ConfigError("refusing to start with an example key-encryption key",
-                              code="unsafe_kek")
+            raise ConfigError(
+                "refusing to start with an example key-encryption key", code="unsafe_kek"
+            )
         try:
             raw = base64.b64decode(text, validate=True)
         except ValueError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -53,9 +53,7 @@ def get_mirror(request: Request) -> Mirror:
     return mirror
 
 
-def get_now(
-    request: Request, x_heitje_time: Annotated[str | None, Header()] = None
-) -> datetime:
+def get_now(request: Request, x_heitje_time: Annotated[str | None, Header()] = None) -> datetime:
     """Business time: the system clock; in rehearsal mode the client's `X-Heitje-Time`."""
     if x_heitje_time and request.app.state.settings.rehearsal:
         try:
@@ -115,12 +113,18 @@ def get_current_user(request: Request, conn: SessionDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require(*roles: str) -> object:
-    """Dependency: the caller has one of `roles`, else 403 `forbidden`."""
+def role_checker(*roles: str) -> Callable[[User], User]:
+    """A dependency: the caller has one of `roles`, else 403 `forbidden`."""
 
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles)}")
         return user
 
-    return Depends(check)
+    return check
+
+
+AdminUser = Annotated[User, Depends(role_checker("admin"))]
+CoordinatorUser = Annotated[User, Depends(role_checker("coordinator"))]
+CitizenUser = Annotated[User, Depends(role_checker("citizen"))]
+ShopUser = Annotated[User, Depends(role_checker("shop"))]

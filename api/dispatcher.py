@@ -38,7 +38,7 @@ _CRASH_AT = os.environ.get("HEITJE_CRASH_AT", "")
 
 
 def _crash_point(name: str) -> None:
-    if _CRASH_AT == name:
+    if name == _CRASH_AT:
         log.error("crash injected at %s", name)
         os._exit(70)
 
@@ -71,8 +71,9 @@ class Dispatcher:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
-            raise ChainError("another dispatcher runs on this data dir",
-                             code="dispatcher_running") from None
+            raise ChainError(
+                "another dispatcher runs on this data dir", code="dispatcher_running"
+            ) from None
         self._lock_file = f
         self._thread = threading.Thread(target=self._loop, name="heitje-dispatcher", daemon=True)
         self._thread.start()
@@ -135,13 +136,16 @@ class Dispatcher:
     def _send(self, conn: sqlite3.Connection, row: sqlite3.Row) -> str | None:
         token = self.chain.token
         if self._already_done(row):
-            conn.execute("UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
-                         (_now(), row["id"]))
+            conn.execute(
+                "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
+                (_now(), row["id"]),
+            )
             return None
         if row["kind"] == "mint":
             signer = self.chain.minter
-            tx = token.mint_reward_tx(row["account"], int(row["amount"]),
-                                      bytes.fromhex(row["ref"][2:]))
+            tx = token.mint_reward_tx(
+                row["account"], int(row["amount"]), bytes.fromhex(row["ref"][2:])
+            )
         else:
             signer = self.chain.registrar
             kind = AccountKind.CITIZEN if row["account_kind"] == "citizen" else AccountKind.SHOP
@@ -150,7 +154,8 @@ class Dispatcher:
         def record(sent: SentTx) -> None:
             conn.execute(
                 "UPDATE intents SET status='sent', tx_hash=?, attempts=attempts+1, updated_at=? "
-                "WHERE id=?", (sent.tx_hash, _now(), row["id"]),
+                "WHERE id=?",
+                (sent.tx_hash, _now(), row["id"]),
             )
             _crash_point(f"{row['kind']}_after_sign")
 
@@ -178,13 +183,17 @@ class Dispatcher:
                     return  # still in flight: next round looks again
                 time.sleep(0.02)
         if receipt["status"] == 1:
-            conn.execute("UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
-                         (_now(), intent_id))
+            conn.execute(
+                "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
+                (_now(), intent_id),
+            )
             return
         row = conn.execute("SELECT * FROM intents WHERE id=?", (intent_id,)).fetchone()
         if self._already_done(row):  # a twin transaction won: the goal holds
-            conn.execute("UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
-                         (_now(), intent_id))
+            conn.execute(
+                "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
+                (_now(), intent_id),
+            )
         else:  # reverted: send again next round
             conn.execute(
                 "UPDATE intents SET status='pending', last_error=?, updated_at=? WHERE id=?",

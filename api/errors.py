@@ -33,13 +33,18 @@ def install(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
-        return JSONResponse(
-            {"code": "invalid_request", "message": message}, status_code=422
-        )
+        return JSONResponse({"code": "invalid_request", "message": message}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"code": code, "message": str(exc.detail)},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"code": code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

@@ -103,14 +103,15 @@ class PaymentCreate(BaseModel):
 
 
 class PaymentPublic(BaseModel):
+    """A payment: `payer` and `payee` usernames, `amount` in HEIT, `status` pending |
+    confirmed | failed, the relayed transaction's hash."""
+
     id: int
-    from_: str = Field(alias="from")
-    to: str
+    payer: str
+    payee: str
     amount: str
     status: str
     tx_hash: str | None
-
-    model_config = {"populate_by_name": True}
 
 
 class RedemptionCreate(BaseModel):

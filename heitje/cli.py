@@ -16,8 +16,11 @@ import typer
 
 from heitje.errors import HeitjeError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Heitje: a municipality's civic reward coin (HEIT).")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Heitje: a municipality's civic reward coin (HEIT).",
+)
 scenario_app = typer.Typer(no_args_is_help=True, help="Scenario files (programme years).")
 chain_app = typer.Typer(no_args_is_help=True, help="The embedded anvil chain.")
 api_app = typer.Typer(no_args_is_help=True, help="The HTTP service.")
@@ -27,10 +30,15 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(api_app, name="api")
 app.add_typer(indexer_app, name="indexer")
 
-DataDir = Annotated[Path, typer.Option("--data-dir", envvar="HEITJE_DATA_DIR",
-                                       help="Data directory (docs/architecture.md).")]
-RpcUrl = Annotated[str, typer.Option("--rpc-url", envvar="HEITJE_RPC_URL",
-                                     help="JSON-RPC endpoint of the chain.")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir", envvar="HEITJE_DATA_DIR", help="Data directory (docs/architecture.md)."
+    ),
+]
+RpcUrl = Annotated[
+    str, typer.Option("--rpc-url", envvar="HEITJE_RPC_URL", help="JSON-RPC endpoint of the chain.")
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -52,8 +60,13 @@ def _parse_time(text: str) -> datetime:
 @scenario_app.command("generate")
 def scenario_generate(
     out: Annotated[Path, typer.Option(help="Where to write the scenario JSON.")] = Path(
-        "scenarios/example-year.json"),
-    citizens: int = 24, shops: int = 8, tasks: int = 48, months: int = 9, seed: int = 2022,
+        "scenarios/example-year.json"
+    ),
+    citizens: int = 24,
+    shops: int = 8,
+    tasks: int = 48,
+    months: int = 9,
+    seed: int = 2022,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2022-03-01",
     annual_cap: Annotated[str, typer.Option(help="Yearly cap per citizen, HEIT.")] = "1500.00",
 ) -> None:
@@ -61,9 +74,15 @@ def scenario_generate(
     from heitje.scenario import generate_scenario
 
     try:
-        data = generate_scenario(citizens=citizens, shops=shops, tasks=tasks, months=months,
-                                 seed=seed, start=date.fromisoformat(start),
-                                 annual_cap=annual_cap)
+        data = generate_scenario(
+            citizens=citizens,
+            shops=shops,
+            tasks=tasks,
+            months=months,
+            seed=seed,
+            start=date.fromisoformat(start),
+            annual_cap=annual_cap,
+        )
     except (HeitjeError, ValueError) as e:
         fail(str(e))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +91,10 @@ def scenario_generate(
 
 
 @chain_app.command("start")
-def chain_start(data_dir: DataDir = Path("data"),
-                port: Annotated[int, typer.Option(help="RPC port on 127.0.0.1.")] = 8545) -> None:
+def chain_start(
+    data_dir: DataDir = Path("data"),
+    port: Annotated[int, typer.Option(help="RPC port on 127.0.0.1.")] = 8545,
+) -> None:
     """Run the embedded anvil chain (paris, private chain id) in the foreground until Ctrl-C;
     state persists in DIR/chain."""
     import time
@@ -92,10 +113,14 @@ def chain_start(data_dir: DataDir = Path("data"),
 
 
 @app.command("deploy")
-def deploy_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545",
-               dev_keys: Annotated[bool, typer.Option(
-                   help="Derive missing service keys from the embedded chain's dev mnemonic."
-               )] = True) -> None:
+def deploy_cmd(
+    data_dir: DataDir = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    dev_keys: Annotated[
+        bool,
+        typer.Option(help="Derive missing service keys from the embedded chain's dev mnemonic."),
+    ] = True,
+) -> None:
     """Deploy HeitjeToken with roles on separate keys (DIR/keys); write DIR/deployment.json and
     a key-encryption key DIR/keys/kek.key if missing. Prints the manifest as JSON."""
     from node.token import connect
@@ -113,8 +138,12 @@ def deploy_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0
 
 
 @api_app.command("serve")
-def api_serve(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545",
-              host: str = "127.0.0.1", port: int = 8000) -> None:
+def api_serve(
+    data_dir: DataDir = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
     """Run the HTTP service (settings from HEITJE_* variables; see README)."""
     import os
 
@@ -126,11 +155,12 @@ def api_serve(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.
 
 
 @indexer_app.command("run")
-def indexer_run(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545",
-                confirmations: Annotated[int, typer.Option(
-                    help="Blocks to wait before indexing.")] = 0,
-                poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.2,
-                ) -> None:
+def indexer_run(
+    data_dir: DataDir = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    confirmations: Annotated[int, typer.Option(help="Blocks to wait before indexing.")] = 0,
+    poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.2,
+) -> None:
     """Follow the token's events into DIR/mirror.sqlite until Ctrl-C or SIGTERM."""
     from scripts.run_indexer import run_indexer
 
@@ -143,10 +173,13 @@ def indexer_run(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.
 @app.command("settle")
 def settle_cmd(
     data_dir: DataDir = Path("data"),
-    through: Annotated[str | None, typer.Option(
-        help="Pay redemptions with a block time at or before this ISO 8601 time.")] = None,
-    through_block: Annotated[int | None, typer.Option(
-        help="Pay redemptions in blocks up to this number.")] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(help="Pay redemptions with a block time at or before this ISO 8601 time."),
+    ] = None,
+    through_block: Annotated[
+        int | None, typer.Option(help="Pay redemptions in blocks up to this number.")
+    ] = None,
     municipality_name: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_NAME")] = "",
     municipality_iban: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_IBAN")] = "",
     municipality_bic: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_BIC")] = "",
@@ -163,9 +196,13 @@ def settle_cmd(
         fail("set --municipality-name and --municipality-iban (or HEITJE_MUNICIPALITY_*)")
     try:
         result = run_settlement(
-            data_dir, through=_parse_time(through) if through else None,
-            through_block=through_block, name=municipality_name, iban=municipality_iban,
-            bic=municipality_bic or None, eur_per_heitje=eur_per_heitje,
+            data_dir,
+            through=_parse_time(through) if through else None,
+            through_block=through_block,
+            name=municipality_name,
+            iban=municipality_iban,
+            bic=municipality_bic or None,
+            eur_per_heitje=eur_per_heitje,
             now=datetime.now(UTC),
         )
     except HeitjeError as e:
@@ -194,12 +231,15 @@ def audit_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.
 
 @app.command("demo")
 def demo_cmd(
-    scenario: Annotated[Path | None, typer.Option(
-        help="Scenario JSON (default: the project's example year).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        help="Data directory (default: a new temporary one).")] = None,
-    rpc_url: Annotated[str | None, typer.Option(
-        help="Use this chain instead of starting anvil.")] = None,
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario JSON (default: the project's example year).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory (default: a new temporary one).")
+    ] = None,
+    rpc_url: Annotated[
+        str | None, typer.Option(help="Use this chain instead of starting anvil.")
+    ] = None,
 ) -> None:
     """Replay a programme year through chain, API, indexer and settlement; print the report
     (JSON, stdout; progress on stderr). Exit 1 when the audit does not reconcile."""

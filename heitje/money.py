@@ -39,9 +39,7 @@ def parse_heit(text: object) -> BaseUnits:
         raise InvalidAmount(f"amount must be a decimal string, got {type(text).__name__}")
     m = _AMOUNT.match(text)
     if m is None:
-        raise InvalidAmount(
-            f"amount {text!r} is not a positive decimal with at most two decimals"
-        )
+        raise InvalidAmount(f"amount {text!r} is not a positive decimal with at most two decimals")
     whole, frac = m.group(1), (m.group(2) or "")
     units = int(whole) * UNITS_PER_HEIT + int(frac.ljust(DECIMALS, "0"))
     if units <= 0:

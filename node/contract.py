@@ -16,8 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from web3 import Web3
 
 from heitje.errors import ChainError, HeitjeError
 
@@ -93,7 +93,7 @@ def _errors_by_selector() -> dict[bytes, tuple[str, list[str]]]:
             continue
         types = [i["type"] for i in item["inputs"]]
         sig = f"{item['name']}({','.join(types)})"
-        out[keccak(text=sig)[:4]] = (item["name"], types)
+        out[Web3.keccak(text=sig)[:4]] = (item["name"], types)
     return out
 
 
@@ -113,8 +113,10 @@ def decode_revert(data: str | bytes | None) -> ChainError:
         raw = data or b""
     found = _errors_by_selector().get(raw[:4]) if len(raw) >= 4 else None
     if found is None:
-        return ChainError(f"the chain refused the transaction ({raw[:4].hex() or 'no data'})",
-                          code="chain_reverted")
+        return ChainError(
+            f"the chain refused the transaction ({raw[:4].hex() or 'no data'})",
+            code="chain_reverted",
+        )
     name, types = found
     try:
         args = abi_decode(types, raw[4:])
@@ -129,4 +131,4 @@ def task_ref(task_key: str) -> bytes:
 
     `task_key` is the service's own stable identifier; no description goes on chain.
     """
-    return keccak(text=f"heitje-task:{task_key}")
+    return bytes(Web3.keccak(text=f"heitje-task:{task_key}"))

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eth_typing import ChecksumAddress
-from eth_utils import to_checksum_address
+from web3 import Web3
 
 from heitje.errors import ConfigError
 
@@ -34,16 +34,17 @@ class Manifest:
     def load(cls, path: Path) -> Manifest:
         """Read a manifest; raises `ConfigError` (code `no_deployment`) when missing."""
         if not path.exists():
-            raise ConfigError(f"no deployment manifest at {path}: run `heitje deploy`",
-                              code="no_deployment")
+            raise ConfigError(
+                f"no deployment manifest at {path}: run `heitje deploy`", code="no_deployment"
+            )
         data = json.loads(path.read_text())
         return cls(
             chain_id=int(data["chain_id"]),
-            token=to_checksum_address(data["token"]),
+            token=Web3.to_checksum_address(data["token"]),
             deploy_block=int(data["deploy_block"]),
             deploy_tx=str(data["deploy_tx"]),
             artifact_sha256=str(data["artifact_sha256"]),
             compiler=str(data["compiler"]),
             evm_version=str(data["evm_version"]),
-            roles={k: to_checksum_address(v) for k, v in data["roles"].items()},
+            roles={k: Web3.to_checksum_address(v) for k, v in data["roles"].items()},
         )

@@ -118,8 +118,14 @@ class Signer:
                 tx_hash = "0x" + bytes(signed.hash).hex()
                 db.execute(
                     "INSERT INTO journal VALUES (?,?,?,?,?,?)",
-                    (self.address, nonce, tx_hash, bytes(signed.raw_transaction), "signed",
-                     time.time()),
+                    (
+                        self.address,
+                        nonce,
+                        tx_hash,
+                        bytes(signed.raw_transaction),
+                        "signed",
+                        time.time(),
+                    ),
                 )
                 sent = SentTx(tx_hash, nonce)
                 if on_signed is not None:
@@ -180,15 +186,17 @@ class Signer:
                     except TransactionNotFound:
                         pass
                     if nonce < latest:
-                        db.execute("UPDATE journal SET status='dropped' WHERE tx_hash=?",
-                                   (tx_hash,))
+                        db.execute(
+                            "UPDATE journal SET status='dropped' WHERE tx_hash=?", (tx_hash,)
+                        )
                         continue
                     try:
                         self.w3.eth.send_raw_transaction(HexBytes(raw))
                     except Exception as e:  # already known to the pool is fine
                         if "already" not in str(e).lower() and "known" not in str(e).lower():
-                            raise ChainError(f"re-broadcast of {tx_hash} failed: {e}",
-                                             code="tx_refused") from e
+                            raise ChainError(
+                                f"re-broadcast of {tx_hash} failed: {e}", code="tx_refused"
+                            ) from e
                     db.execute("UPDATE journal SET status='sent' WHERE tx_hash=?", (tx_hash,))
                     redone.append(tx_hash)
             finally:

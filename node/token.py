@@ -15,7 +15,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
-from web3.types import TxParams
+from web3.types import BlockIdentifier, TxParams
 
 from heitje.money import BaseUnits
 from node.contract import AccountKind, load_artifact
@@ -55,19 +55,21 @@ class Token:
 
     # ----- reads -----
 
-    def balance_of(self, account: str, block: int | str = "latest") -> BaseUnits:
+    def balance_of(self, account: str, block: BlockIdentifier = "latest") -> BaseUnits:
         """Balance of `account` in base units."""
-        return BaseUnits(int(self.contract.functions.balanceOf(account).call(block_identifier=block)))
+        return BaseUnits(
+            int(self.contract.functions.balanceOf(account).call(block_identifier=block))
+        )
 
-    def total_supply(self, block: int | str = "latest") -> BaseUnits:
+    def total_supply(self, block: BlockIdentifier = "latest") -> BaseUnits:
         """ERC-20 totalSupply in base units."""
         return BaseUnits(int(self.contract.functions.totalSupply().call(block_identifier=block)))
 
-    def total_minted(self, block: int | str = "latest") -> BaseUnits:
+    def total_minted(self, block: BlockIdentifier = "latest") -> BaseUnits:
         """Sum of every reward ever minted, base units."""
         return BaseUnits(int(self.contract.functions.totalMinted().call(block_identifier=block)))
 
-    def total_redeemed(self, block: int | str = "latest") -> BaseUnits:
+    def total_redeemed(self, block: BlockIdentifier = "latest") -> BaseUnits:
         """Sum of every redemption ever burned, base units."""
         return BaseUnits(int(self.contract.functions.totalRedeemed().call(block_identifier=block)))
 
@@ -79,7 +81,7 @@ class Token:
         """True when task reference `ref` (bytes32) was rewarded."""
         return bool(self.contract.functions.isTaskRewarded(ref).call())
 
-    def redemption_count(self, block: int | str = "latest") -> int:
+    def redemption_count(self, block: BlockIdentifier = "latest") -> int:
         """Number of redemptions so far (ids run 1..count)."""
         return int(self.contract.functions.redemptionCount().call(block_identifier=block))
 
@@ -161,4 +163,3 @@ class Token:
         for ev in self.contract.events.Redeemed().process_receipt(receipt, errors=DISCARD):
             return int(ev["args"]["redemptionId"])
         raise LookupError("no Redeemed event in receipt")
-

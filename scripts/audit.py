@@ -82,41 +82,55 @@ def audit(data_dir: Path, rpc_url: str) -> AuditReport:
         block = cp.block_number
         chain_hash = "0x" + bytes(w3.eth.get_block(block)["hash"]).hex()
         if chain_hash != cp.block_hash:
-            diffs.append(f"mirror checkpoint block {block} is {cp.block_hash}, chain has "
-                         f"{chain_hash}")
+            diffs.append(
+                f"mirror checkpoint block {block} is {cp.block_hash}, chain has {chain_hash}"
+            )
         supply = token.total_supply(block)
         minted, redeemed = token.total_minted(block), token.total_redeemed(block)
         if supply != minted - redeemed:
-            diffs.append(f"chain: supply {format_heit(supply)} != minted {format_heit(minted)}"
-                         f" - redeemed {format_heit(redeemed)}")
+            diffs.append(
+                f"chain: supply {format_heit(supply)} != minted {format_heit(minted)}"
+                f" - redeemed {format_heit(redeemed)}"
+            )
         m_supply = mirror.total_supply()
         if m_supply != supply:
-            diffs.append(f"total supply: chain {format_heit(supply)}, mirror "
-                         f"{format_heit(m_supply)}")
+            diffs.append(
+                f"total supply: chain {format_heit(supply)}, mirror {format_heit(m_supply)}"
+            )
         balances = mirror.balances()
         holders = set(balances) | set(mirror.accounts())
         for address in sorted(holders):
             on_chain = token.balance_of(address, block)
             in_mirror = balances.get(address, 0)
             if on_chain != in_mirror:
-                diffs.append(f"balance of {address}: chain {format_heit(on_chain)}, mirror "
-                             f"{format_heit(in_mirror)}")
+                diffs.append(
+                    f"balance of {address}: chain {format_heit(on_chain)}, mirror "
+                    f"{format_heit(in_mirror)}"
+                )
         count = token.redemption_count(block)
         mirrored = {r.redemption_id: r for r in mirror.redemptions()}
         for rid in range(1, count + 1):
-            shop, _, amount = token.contract.functions.redemption(rid).call(
-                block_identifier=block)
+            shop, _, amount = token.contract.functions.redemption(rid).call(block_identifier=block)
             r = mirrored.get(rid)
             if r is None:
                 diffs.append(f"redemption {rid} is on chain but not in the mirror")
             elif r.shop != w3.to_checksum_address(shop) or r.amount != int(amount):
-                diffs.append(f"redemption {rid}: chain {shop} {format_heit(int(amount))}, "
-                             f"mirror {r.shop} {format_heit(r.amount)}")
+                diffs.append(
+                    f"redemption {rid}: chain {shop} {format_heit(int(amount))}, "
+                    f"mirror {r.shop} {format_heit(r.amount)}"
+                )
         for rid in sorted(set(mirrored) - set(range(1, count + 1))):
             diffs.append(f"redemption {rid} is in the mirror but not on chain")
-    diffs += reconcile_settlements(data_dir / "mirror.sqlite", data_dir / "service.sqlite",
-                                   data_dir / "settlements")
-    return AuditReport(block=block, total_supply=supply, minted=minted, redeemed=redeemed,
-                       holders=len(holders), redemptions=count,
-                       settled_cents=_settled_cents(data_dir / "service.sqlite"),
-                       differences=diffs)
+    diffs += reconcile_settlements(
+        data_dir / "mirror.sqlite", data_dir / "service.sqlite", data_dir / "settlements"
+    )
+    return AuditReport(
+        block=block,
+        total_supply=supply,
+        minted=minted,
+        redeemed=redeemed,
+        holders=len(holders),
+        redemptions=count,
+        settled_cents=_settled_cents(data_dir / "service.sqlite"),
+        differences=diffs,
+    )

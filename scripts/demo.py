@@ -69,8 +69,7 @@ class Client:
             return self.tokens[user]
         if user not in self.passwords:
             return Refusal("unknown_account", f"no account named {user!r}")
-        r = self.http.post("/auth/token",
-                           json={"username": user, "password": self.passwords[user]})
+        r = self.http.post("/auth/token", json={"username": user, "password": self.passwords[user]})
         if r.status_code != 200:
             body = r.json()
             return Refusal(body.get("code", "login_failed"), body.get("message", r.text))
@@ -78,8 +77,15 @@ class Client:
         self.tokens[user] = token
         return token
 
-    def call(self, user: str | None, method: str, path: str, *, at: datetime | None = None,
-             body: dict[str, Any] | None = None) -> dict[str, Any] | list[Any] | Refusal:
+    def call(
+        self,
+        user: str | None,
+        method: str,
+        path: str,
+        *,
+        at: datetime | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | list[Any] | Refusal:
         headers: dict[str, str] = {}
         if user is not None:
             token = self.login(user)
@@ -91,8 +97,7 @@ class Client:
         r = self.http.request(method, path, json=body, headers=headers)
         data = r.json() if r.content else {}
         if r.status_code >= 400:
-            return Refusal(data.get("code", f"http_{r.status_code}"),
-                           data.get("message", r.text))
+            return Refusal(data.get("code", f"http_{r.status_code}"), data.get("message", r.text))
         result: dict[str, Any] | list[Any] = data
         return result
 
@@ -113,8 +118,14 @@ def _wait(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> N
 class Replayer:
     """Plays a scenario against a running API; keeps the report's facts."""
 
-    def __init__(self, scenario: Scenario, client: Client, token: Token, data_dir: Path,
-                 mirror_block: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        client: Client,
+        token: Token,
+        data_dir: Path,
+        mirror_block: Callable[[], int],
+    ) -> None:
         self.s = scenario
         self.c = client
         self.token = token
@@ -136,21 +147,38 @@ class Replayer:
         staff += [("finance", "Finance officer", "finance"), ("auditor", "Auditor", "auditor")]
         for username, name, role in staff:
             pw = secrets.token_urlsafe(16)
-            r = c.call("admin", "POST", "/staff",
-                       body={"username": username, "password": pw, "name": name, "role": role})
+            r = c.call(
+                "admin",
+                "POST",
+                "/staff",
+                body={"username": username, "password": pw, "name": name, "role": role},
+            )
             if isinstance(r, Refusal):
                 raise HeitjeError(f"could not create {username}: {r.message}", code=r.code)
             c.passwords[username] = pw
         for cit in self.s.citizens:
             pw = secrets.token_urlsafe(16)
-            r = c.call(None, "POST", "/citizens", body={
-                "username": cit.id, "password": pw, "name": cit.name,
-                "neighbourhood": cit.neighbourhood or ""})
+            r = c.call(
+                None,
+                "POST",
+                "/citizens",
+                body={
+                    "username": cit.id,
+                    "password": pw,
+                    "name": cit.name,
+                    "neighbourhood": cit.neighbourhood or "",
+                },
+            )
             self._signed_up(cit.id, pw, r)
         for shop in self.s.shops:
             pw = secrets.token_urlsafe(16)
-            body = {"username": shop.id, "password": pw, "name": shop.name,
-                    "category": shop.category, "iban": shop.iban}
+            body = {
+                "username": shop.id,
+                "password": pw,
+                "name": shop.name,
+                "category": shop.category,
+                "iban": shop.iban,
+            }
             if shop.bic:
                 body["bic"] = shop.bic
             self._signed_up(shop.id, pw, c.call(None, "POST", "/shops", body=body))
@@ -159,7 +187,8 @@ class Replayer:
     def _signed_up(self, username: str, pw: str, r: Any) -> None:
         if isinstance(r, Refusal):
             self.rejected_registrations.append(
-                {"id": username, "code": r.code, "message": r.message})
+                {"id": username, "code": r.code, "message": r.message}
+            )
             return
         self.c.passwords[username] = pw
         self.addresses[username] = r["address"]
@@ -177,8 +206,9 @@ class Replayer:
         for index, ev in enumerate(self.s.events):
             outcome = self._event(ev)
             if isinstance(outcome, Refusal):
-                self.rejected.append({"index": index, "code": outcome.code,
-                                      "message": outcome.message})
+                self.rejected.append(
+                    {"index": index, "code": outcome.code, "message": outcome.message}
+                )
             self.heads.append((ev.at, int(self.token.w3.eth.block_number)))
             if on_event is not None:
                 on_event(index)
@@ -190,9 +220,19 @@ class Replayer:
             task = self.tasks.get(ev.task)
             if task is None:
                 return Refusal("unknown_task", f"task {ev.task!r} is not in the scenario")
-            return c.call(ev.by, "POST", "/tasks", at=at, body={
-                "ref": task.id, "kind": task.kind, "title": task.title, "reward": task.reward,
-                "neighbourhood": task.neighbourhood or ""})
+            return c.call(
+                ev.by,
+                "POST",
+                "/tasks",
+                at=at,
+                body={
+                    "ref": task.id,
+                    "kind": task.kind,
+                    "title": task.title,
+                    "reward": task.reward,
+                    "neighbourhood": task.neighbourhood or "",
+                },
+            )
         if t in ("claim", "submit"):
             return c.call(ev.citizen, "POST", f"/tasks/{ev.task}/{t}", at=at)
         if t == "approve":
@@ -203,8 +243,9 @@ class Replayer:
         if t == "reject":
             return c.call(ev.by, "POST", f"/tasks/{ev.task}/reject", at=at)
         if t == "pay":
-            return c.call(ev.from_, "POST", "/payments", at=at,
-                          body={"to": ev.to, "amount": ev.amount})
+            return c.call(
+                ev.from_, "POST", "/payments", at=at, body={"to": ev.to, "amount": ev.amount}
+            )
         if t == "redeem":
             return c.call(ev.shop, "POST", "/redemptions", at=at, body={"amount": ev.amount})
         if t == "settle":
@@ -213,7 +254,7 @@ class Replayer:
 
     def _reward_confirmed(self, ref: str) -> bool:
         r = self.c.call(None, "GET", f"/tasks/{ref}")
-        return not isinstance(r, Refusal) and r["reward_status"] == "confirmed"
+        return isinstance(r, dict) and r["reward_status"] == "confirmed"
 
     def _settle(self, at: datetime, through: datetime) -> Any:
         through_block = max((b for t, b in self.heads if t <= through), default=0)
@@ -221,8 +262,14 @@ class Replayer:
         m = self.s.municipality
         try:
             result = run_settlement(
-                self.data_dir, through=None, through_block=through_block, name=m.name,
-                iban=m.iban, bic=m.bic, eur_per_heitje=m.eur_per_heitje, now=at,
+                self.data_dir,
+                through=None,
+                through_block=through_block,
+                name=m.name,
+                iban=m.iban,
+                bic=m.bic,
+                eur_per_heitje=m.eur_per_heitje,
+                now=at,
             )
         except HeitjeError as e:
             return Refusal(e.code, e.message)
@@ -231,8 +278,9 @@ class Replayer:
         return result
 
 
-def run_demo(scenario_path: Path, *, data_dir: Path | None = None,
-             rpc_url: str | None = None) -> dict[str, Any]:
+def run_demo(
+    scenario_path: Path, *, data_dir: Path | None = None, rpc_url: str | None = None
+) -> dict[str, Any]:
     """Replay `scenario_path` end to end and return the report (see module docstring).
 
     `data_dir` must be new or empty (a temporary one, removed afterwards, if None).
@@ -243,8 +291,9 @@ def run_demo(scenario_path: Path, *, data_dir: Path | None = None,
     temporary = data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="heitje-demo-")) if data_dir is None else data_dir
     if data_dir.exists() and any(data_dir.iterdir()):
-        raise HeitjeError(f"{data_dir} is not empty: give a new directory",
-                          code="data_dir_not_empty")
+        raise HeitjeError(
+            f"{data_dir} is not empty: give a new directory", code="data_dir_not_empty"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
     chain: Anvil | None = None
@@ -264,28 +313,43 @@ def run_demo(scenario_path: Path, *, data_dir: Path | None = None,
         admin_password = secrets.token_urlsafe(16)
         m, policy = scenario.municipality, scenario.policy
         port = free_port()
-        children.append(start_api(data_dir, rpc_url, port, {
-            "HEITJE_REHEARSAL": "true",
-            "HEITJE_COOKIE_SECURE": "false",
-            "HEITJE_ANNUAL_REWARD_CAP": policy.annual_reward_cap,
-            "HEITJE_EUR_PER_HEITJE": m.eur_per_heitje,
-            "HEITJE_MUNICIPALITY_NAME": m.name,
-            "HEITJE_MUNICIPALITY_IBAN": m.iban,
-            "HEITJE_MUNICIPALITY_BIC": m.bic or "",
-            "HEITJE_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
-        }))
+        children.append(
+            start_api(
+                data_dir,
+                rpc_url,
+                port,
+                {
+                    "HEITJE_REHEARSAL": "true",
+                    "HEITJE_COOKIE_SECURE": "false",
+                    "HEITJE_ANNUAL_REWARD_CAP": policy.annual_reward_cap,
+                    "HEITJE_EUR_PER_HEITJE": m.eur_per_heitje,
+                    "HEITJE_MUNICIPALITY_NAME": m.name,
+                    "HEITJE_MUNICIPALITY_IBAN": m.iban,
+                    "HEITJE_MUNICIPALITY_BIC": m.bic or "",
+                    "HEITJE_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
+                },
+            )
+        )
         _log(f"API on http://127.0.0.1:{port} (docs at /docs)")
 
         _wait(lambda: (data_dir / "mirror.sqlite").exists(), "the indexer")
         mirror = Mirror(data_dir / "mirror.sqlite")
-        replay = Replayer(scenario, Client(f"http://127.0.0.1:{port}"), token, data_dir,
-                          lambda: _mirror_block(mirror))
+        replay = Replayer(
+            scenario,
+            Client(f"http://127.0.0.1:{port}"),
+            token,
+            data_dir,
+            lambda: _mirror_block(mirror),
+        )
         replay.setup(admin_password)
         total = len(scenario.events)
         _log(f"replaying {total} events of {scenario.name or scenario_path.name}")
         step = max(1, total // 20)
-        replay.play(lambda i: _log(f"  {i + 1}/{total} events")
-                    if (i + 1) % step == 0 or i + 1 == total else None)
+        replay.play(
+            lambda i: (
+                _log(f"  {i + 1}/{total} events") if (i + 1) % step == 0 or i + 1 == total else None
+            )
+        )
         head = int(w3.eth.block_number)
         _wait(lambda: _mirror_block(mirror) >= head, "the SQL mirror")
         report = audit(data_dir, rpc_url)

@@ -30,8 +30,15 @@ def load_payees(service_db: Path) -> dict[str, ShopPayee]:
 
 
 def run_settlement(
-    data_dir: Path, *, through: datetime | None, through_block: int | None, name: str,
-    iban: str, bic: str | None, eur_per_heitje: str, now: datetime,
+    data_dir: Path,
+    *,
+    through: datetime | None,
+    through_block: int | None,
+    name: str,
+    iban: str,
+    bic: str | None,
+    eur_per_heitje: str,
+    now: datetime,
 ) -> dict[str, Any] | None:
     """Settle what is due (see `scripts.settle.settle`); returns the batch as a JSON-ready dict
     with paths relative to `data_dir`, or None when nothing is due."""
@@ -51,7 +58,6 @@ def run_settlement(
     out = asdict(result)
     for key, value in list(out.items()):
         if isinstance(value, Path):
-            out[key] = str(value.relative_to(data_dir) if value.is_relative_to(data_dir)
-                           else value)
+            out[key] = str(value.relative_to(data_dir) if value.is_relative_to(data_dir) else value)
     out["total_eur"] = format_eur(result.total_cents)
     return out

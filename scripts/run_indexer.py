@@ -12,16 +12,16 @@ from node.manifest import Manifest
 from node.token import connect
 
 
-def run_indexer(data_dir: Path, rpc_url: str, *, confirmations: int = 0,
-                poll: float = 0.2) -> None:
+def run_indexer(data_dir: Path, rpc_url: str, *, confirmations: int = 0, poll: float = 0.2) -> None:
     """Index until SIGINT or SIGTERM; each round commits rows and checkpoint together.
 
     Raises `ConfigError` (`no_deployment`) without a manifest, `MirrorMismatch` when the
     mirror file belongs to another token or chain.
     """
     manifest = Manifest.load(data_dir / "deployment.json")
-    indexer = Indexer.from_manifest(connect(rpc_url), manifest, data_dir / "mirror.sqlite",
-                                    confirmations=confirmations)
+    indexer = Indexer.from_manifest(
+        connect(rpc_url), manifest, data_dir / "mirror.sqlite", confirmations=confirmations
+    )
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:

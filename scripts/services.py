@@ -30,8 +30,12 @@ class Child:
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                cmd,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
 
     @property
@@ -58,13 +62,25 @@ class Child:
             self.process.wait()
 
 
-def start_api(data_dir: Path, rpc_url: str, port: int, env: dict[str, str],
-              timeout: float = 60.0) -> Child:
+def start_api(
+    data_dir: Path, rpc_url: str, port: int, env: dict[str, str], timeout: float = 60.0
+) -> Child:
     """Start `uvicorn api.app:create_app --factory` on 127.0.0.1:`port`; wait for /health."""
     child = Child(
         "api",
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         {"HEITJE_DATA_DIR": str(data_dir), "HEITJE_RPC_URL": rpc_url, **env},
         data_dir / "logs",
     )
@@ -82,12 +98,27 @@ def start_api(data_dir: Path, rpc_url: str, port: int, env: dict[str, str],
     raise ServiceStartError(f"the API did not answer within {timeout}s; see {child.log_path}")
 
 
-def start_indexer(data_dir: Path, rpc_url: str, *, confirmations: int = 0,
-                  poll: float = 0.1) -> Child:
+def start_indexer(
+    data_dir: Path, rpc_url: str, *, confirmations: int = 0, poll: float = 0.1
+) -> Child:
     """Start `heitje indexer run` for `data_dir`."""
     return Child(
         "indexer",
-        [sys.executable, "-m", "heitje", "indexer", "run", "--data-dir", str(data_dir),
-         "--rpc-url", rpc_url, "--confirmations", str(confirmations), "--poll", str(poll)],
-        {}, data_dir / "logs",
+        [
+            sys.executable,
+            "-m",
+            "heitje",
+            "indexer",
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--rpc-url",
+            rpc_url,
+            "--confirmations",
+            str(confirmations),
+            "--poll",
+            str(poll),
+        ],
+        {},
+        data_dir / "logs",
     )

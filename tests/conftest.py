@@ -73,8 +73,17 @@ def start_stack(data_dir: Path, **env: str) -> tuple[Anvil, Stack]:
     }
     port = free_port()
     api = start_api(data_dir, rpc_url, port, base_env)
-    stack = Stack(data_dir, rpc_url, manifest, Token(w3, manifest.token),
-                  f"http://127.0.0.1:{port}", admin_password, api, indexer, base_env)
+    stack = Stack(
+        data_dir,
+        rpc_url,
+        manifest,
+        Token(w3, manifest.token),
+        f"http://127.0.0.1:{port}",
+        admin_password,
+        api,
+        indexer,
+        base_env,
+    )
     return chain, stack
 
 

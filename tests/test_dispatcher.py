@@ -39,19 +39,41 @@ def _prepare_submitted_task(stack: Stack) -> tuple[httpx.Client, dict[str, str],
     c = stack.client()
     admin = _login(c, "admin", stack.admin_password)
     pw = secrets.token_urlsafe(12)
-    assert c.post("/staff", headers=admin, json={
-        "username": "coord", "password": pw, "name": "Co", "role": "coordinator"}).status_code == 201
-    assert c.post("/staff", headers=admin, json={
-        "username": "aud", "password": pw, "name": "Au", "role": "auditor"}).status_code == 201
+    assert (
+        c.post(
+            "/staff",
+            headers=admin,
+            json={"username": "coord", "password": pw, "name": "Co", "role": "coordinator"},
+        ).status_code
+        == 201
+    )
+    assert (
+        c.post(
+            "/staff",
+            headers=admin,
+            json={"username": "aud", "password": pw, "name": "Au", "role": "auditor"},
+        ).status_code
+        == 201
+    )
     r = c.post("/citizens", json={"username": "anna", "password": pw, "name": "Anna"})
     assert r.status_code == 201
     address = r.json()["address"]
     citizen = _login(c, "anna", pw)
     _wait(lambda: c.get("/auth/me", headers=citizen).json()["registered"] is True)
     coord = _login(c, "coord", pw)
-    assert c.post("/tasks", headers=coord, json={
-        "ref": "task-1", "kind": "paint_bin", "title": "Paint a waste bin",
-        "reward": "15.00"}).status_code == 201
+    assert (
+        c.post(
+            "/tasks",
+            headers=coord,
+            json={
+                "ref": "task-1",
+                "kind": "paint_bin",
+                "title": "Paint a waste bin",
+                "reward": "15.00",
+            },
+        ).status_code
+        == 201
+    )
     assert c.post("/tasks/task-1/claim", headers=citizen).status_code == 200
     assert c.post("/tasks/task-1/submit", headers=citizen).status_code == 200
     return c, coord, address

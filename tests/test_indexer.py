@@ -6,6 +6,7 @@ file from the deploy block and compares the mirror with the contract's own reads
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -26,7 +27,6 @@ from indexer.decoder import (
     AccountRegistered,
     AuthorizationCanceled,
     AuthorizationUsed,
-    DecodeError,
     Redeemed,
     RewardMinted,
     Transfer,
@@ -34,7 +34,7 @@ from indexer.decoder import (
     decode_log,
     decode_logs,
 )
-from indexer.errors import ChainUnavailable, MirrorBehind, MirrorMismatch
+from indexer.errors import ChainUnavailable, DecodeError, MirrorBehind, MirrorMismatch
 from indexer.fetcher import Fetcher
 from indexer.index import Indexer
 from indexer.mirror import Mirror
@@ -103,7 +103,7 @@ def test_decoder_leaves_out_events_the_mirror_does_not_keep() -> None:
 def test_decoder_reads_recorded_headers_as_one_chain() -> None:
     replies = _resource("token_blocks.json")["reply"]
     blocks = [decode_block(r["result"]) for r in replies]
-    for parent, child in zip(blocks, blocks[1:], strict=False):
+    for parent, child in itertools.pairwise(blocks):
         assert child.number == parent.number + 1
         assert child.parent_hash == parent.hash
         assert child.timestamp >= parent.timestamp
@@ -205,7 +205,9 @@ class Chain:
         fn = self.token.contract.functions.cancelAuthorization(
             authorizer.address, nonce, sig.v, sig.r, sig.s
         )
-        return self.relayer.transact({"to": self.token.address, "data": fn._encode_transaction_data()})
+        return self.relayer.transact(
+            {"to": self.token.address, "data": fn._encode_transaction_data()}
+        )
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         reply = self.w3.provider.make_request(RPCEndpoint(method), params)
@@ -219,7 +221,8 @@ class Chain:
         """Registrations, mints, payments, refunds, redemptions, a canceled authorization and a
         deregistration: every event the mirror keeps."""
         for _ in range(rounds):
-            alice, bob = self.new_account(AccountKind.CITIZEN), self.new_account(AccountKind.CITIZEN)
+            alice = self.new_account(AccountKind.CITIZEN)
+            bob = self.new_account(AccountKind.CITIZEN)
             shop = self.new_account(AccountKind.SHOP)
             self.mint(alice, 1500)
             self.mint(bob, 725)
@@ -349,7 +352,9 @@ def test_history_lists_rewards_payments_refunds_and_redemptions(
         assert at is not None and at.amount == 200
         cut = [r.redemption_id for r in mirror.redemptions(through_block=at.block_number - 1)]
         assert rid not in cut
-        assert rid in [r.redemption_id for r in mirror.redemptions(through_timestamp=at.block_timestamp)]
+        assert rid in [
+            r.redemption_id for r in mirror.redemptions(through_timestamp=at.block_timestamp)
+        ]
         with pytest.raises(MirrorBehind):
             mirror.redemptions(through_block=chain.head() + 1)
 
@@ -517,7 +522,9 @@ def test_rows_and_checkpoint_commit_together(
         def insert(self, *args: Any, **kwargs: Any) -> None:
             raise sqlite3.OperationalError("disk went away")
 
-    monkeypatch.setattr(writer.db, "table", lambda name: Broken() if name == "checkpoint" else table(name))
+    monkeypatch.setattr(
+        writer.db, "table", lambda name: Broken() if name == "checkpoint" else table(name)
+    )
     with pytest.raises(sqlite3.OperationalError):
         writer.write(records, blocks, blocks[head])
     assert writer.checkpoint() is None

@@ -23,17 +23,29 @@ pytestmark = pytest.mark.slow
 
 def _replay(scenario: Path, data_dir: Path) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "heitje", "demo", "--scenario", str(scenario), "--data-dir",
-         str(data_dir)],
-        capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "heitje",
+            "demo",
+            "--scenario",
+            str(scenario),
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report: dict[str, Any] = json.loads(proc.stdout)
     return report
 
 
-def _check(report: dict[str, Any], expected: dict[str, Any], scenario: dict[str, Any],
-           data_dir: Path) -> None:
+def _check(
+    report: dict[str, Any], expected: dict[str, Any], scenario: dict[str, Any], data_dir: Path
+) -> None:
     assert report["reconciled"] is True, report.get("differences")
     assert report["accounts"] == expected["accounts"]
     for key in ("minted", "redeemed", "total_supply", "settled_eur"):
@@ -45,16 +57,15 @@ def _check(report: dict[str, Any], expected: dict[str, Any], scenario: dict[str,
     assert refused <= must | may, f"wrongly refused: {sorted(refused - must - may)}"
     for r in report["rejected"]:
         assert r["code"] and r["message"]
-    assert [r["id"] for r in report["rejected_registrations"]] == \
-        expected["rejected_registrations"]
+    assert [r["id"] for r in report["rejected_registrations"]] == expected["rejected_registrations"]
     # Every payment in the settlement files, per settle event, per shop.
-    shop_by_iban = {IBAN(s["iban"].replace(" ", "").upper()).compact: s["id"]
-                    for s in scenario["shops"]}
+    shop_by_iban = {
+        IBAN(s["iban"].replace(" ", "").upper()).compact: s["id"] for s in scenario["shops"]
+    }
     paid = []
     for rel in report["settlement_files"]:
         path = data_dir / rel
-        per_shop = {shop_by_iban[p.creditor_iban]: format_eur(p.cents)
-                    for p in read_pain001(path)}
+        per_shop = {shop_by_iban[p.creditor_iban]: format_eur(p.cents) for p in read_pain001(path)}
         paid.append(per_shop)
         with open(path.with_suffix(".csv"), newline="") as f:
             rows = list(csv.DictReader(f))

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from api.accounts import create_user
 from api.db import transaction
-from api.deps import SessionDep, SettingsDep, require
+from api.deps import SessionDep, SettingsDep, role_checker
 from api.errors import ApiError
-from api.schemas import AccountPublic, CitizenCreate, ErrorPublic, ShopCreate, ShopPublic, StaffCreate
+from api.schemas import (
+    AccountPublic,
+    CitizenCreate,
+    ErrorPublic,
+    ShopCreate,
+    ShopPublic,
+    StaffCreate,
+)
 
 router = APIRouter(tags=["accounts"])
 
@@ -22,8 +29,9 @@ def _wake(request: Request) -> None:
 
 
 @router.post("/citizens", status_code=201, responses={409: {"model": ErrorPublic}})
-def sign_up_citizen(body: CitizenCreate, conn: SessionDep, settings: SettingsDep,
-                    request: Request) -> AccountPublic:
+def sign_up_citizen(
+    body: CitizenCreate, conn: SessionDep, settings: SettingsDep, request: Request
+) -> AccountPublic:
     """Sign up as a citizen. A custodial key is made (AES-GCM at rest) and its address is
     registered on chain as a citizen by the dispatcher (`registered` turns true in /auth/me).
 
@@ -31,18 +39,26 @@ def sign_up_citizen(body: CitizenCreate, conn: SessionDep, settings: SettingsDep
     """
     kek = settings.key_encryption_key()
     with transaction(conn):
-        user_id = create_user(conn, username=body.username, password=body.password,
-                              name=body.name, role="citizen", kek=kek)
+        user_id = create_user(
+            conn,
+            username=body.username,
+            password=body.password,
+            name=body.name,
+            role="citizen",
+            kek=kek,
+        )
         conn.execute("INSERT INTO citizens VALUES (?,?)", (user_id, body.neighbourhood))
         address = conn.execute("SELECT address FROM users WHERE id=?", (user_id,)).fetchone()[0]
     _wake(request)
-    return AccountPublic(username=body.username, role="citizen", name=body.name,
-                         address=address, registered=False)
+    return AccountPublic(
+        username=body.username, role="citizen", name=body.name, address=address, registered=False
+    )
 
 
 @router.post("/shops", status_code=201, responses={409: {"model": ErrorPublic}})
-def sign_up_shop(body: ShopCreate, conn: SessionDep, settings: SettingsDep,
-                 request: Request) -> AccountPublic:
+def sign_up_shop(
+    body: ShopCreate, conn: SessionDep, settings: SettingsDep, request: Request
+) -> AccountPublic:
     """Sign up a shop with the IBAN it is paid on (validated: ISO 13616 checksum and country
     format, via schwifty; spaces removed, upper-cased). A custodial key is made and registered
     on chain as a shop.
@@ -58,25 +74,39 @@ def sign_up_shop(body: ShopCreate, conn: SessionDep, settings: SettingsDep,
         bic = str(iban.bic)
     kek = settings.key_encryption_key()
     with transaction(conn):
-        user_id = create_user(conn, username=body.username, password=body.password,
-                              name=body.name, role="shop", kek=kek)
-        conn.execute("INSERT INTO shops VALUES (?,?,?,?)",
-                     (user_id, body.category, iban.compact, bic))
+        user_id = create_user(
+            conn,
+            username=body.username,
+            password=body.password,
+            name=body.name,
+            role="shop",
+            kek=kek,
+        )
+        conn.execute(
+            "INSERT INTO shops VALUES (?,?,?,?)", (user_id, body.category, iban.compact, bic)
+        )
         address = conn.execute("SELECT address FROM users WHERE id=?", (user_id,)).fetchone()[0]
     _wake(request)
-    return AccountPublic(username=body.username, role="shop", name=body.name, address=address,
-                         registered=False)
+    return AccountPublic(
+        username=body.username, role="shop", name=body.name, address=address, registered=False
+    )
 
 
-@router.post("/staff", status_code=201, dependencies=[require("admin")])
+@router.post("/staff", status_code=201, dependencies=[Depends(role_checker("admin"))])
 def create_staff(body: StaffCreate, conn: SessionDep) -> AccountPublic:
     """Create a coordinator, finance, auditor or admin account (admins only). No wallet.
 
     Errors: 403 `forbidden`, 409 `username_taken`.
     """
     with transaction(conn):
-        create_user(conn, username=body.username, password=body.password, name=body.name,
-                    role=body.role, kek=None)
+        create_user(
+            conn,
+            username=body.username,
+            password=body.password,
+            name=body.name,
+            role=body.role,
+            kek=None,
+        )
     return AccountPublic(username=body.username, role=body.role, name=body.name, address=None)
 
 

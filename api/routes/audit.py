@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from api.deps import ChainDep, MirrorDep, SessionDep, require
+from api.deps import ChainDep, MirrorDep, SessionDep, role_checker
 from heitje.money import format_heit
 
-router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[require("auditor", "finance")])
+router = APIRouter(
+    prefix="/audit", tags=["audit"], dependencies=[Depends(role_checker("auditor", "finance"))]
+)
 
 
 @router.get("/totals")
@@ -35,10 +37,15 @@ def totals(chain: ChainDep, mirror: MirrorDep) -> dict[str, Any]:
 def intents(conn: SessionDep, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Outbox intents (registrations and mints): status, tx hash, attempts, last error."""
     limit = max(1, min(limit, 1000))
-    sql = ("SELECT i.id, i.kind, u.username, i.account, i.amount, i.ref, i.status, i.tx_hash, "
-           "i.attempts, i.last_error, i.created_at FROM intents i JOIN users u ON u.id=i.user_id")
-    rows = (conn.execute(sql + " WHERE i.status=? ORDER BY i.id DESC LIMIT ?", (status, limit))
-            if status else conn.execute(sql + " ORDER BY i.id DESC LIMIT ?", (limit,)))
+    sql = (
+        "SELECT i.id, i.kind, u.username, i.account, i.amount, i.ref, i.status, i.tx_hash, "
+        "i.attempts, i.last_error, i.created_at FROM intents i JOIN users u ON u.id=i.user_id"
+    )
+    rows = (
+        conn.execute(sql + " WHERE i.status=? ORDER BY i.id DESC LIMIT ?", (status, limit))
+        if status
+        else conn.execute(sql + " ORDER BY i.id DESC LIMIT ?", (limit,))
+    )
     out = []
     for r in rows:
         d = dict(r)

@@ -16,8 +16,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/token", responses={401: {"model": ErrorPublic}})
-def login(body: LoginRequest, conn: SessionDep, settings: SettingsDep,
-          response: Response) -> Token:
+def login(body: LoginRequest, conn: SessionDep, settings: SettingsDep, response: Response) -> Token:
     """Exchange username and password for a bearer token (also set as an HttpOnly cookie).
 
     Errors: 401 `invalid_credentials` (unknown user or wrong password; same answer for both).
@@ -28,10 +27,17 @@ def login(body: LoginRequest, conn: SessionDep, settings: SettingsDep,
         raise ApiError(401, "invalid_credentials", "unknown username or wrong password")
     token = new_session_token()
     ttl = settings.session_hours * 3600
-    conn.execute("INSERT INTO sessions VALUES (?,?,?)",
-                 (token_hash(token), row["id"], time.time() + ttl))
-    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True,
-                        secure=settings.cookie_secure, samesite="lax")
+    conn.execute(
+        "INSERT INTO sessions VALUES (?,?,?)", (token_hash(token), row["id"], time.time() + ttl)
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=ttl,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+    )
     return Token(access_token=token, role=row["role"], expires_in=ttl)
 
 
@@ -46,5 +52,10 @@ def logout(user: CurrentUser, conn: SessionDep, response: Response) -> None:
 def me(user: CurrentUser, conn: SessionDep) -> AccountPublic:
     """The caller's account; `registered` tells whether its wallet is registered on chain."""
     registered = is_registered(conn, user.id) if user.address else None
-    return AccountPublic(username=user.username, role=user.role, name=user.name,
-                         address=user.address, registered=registered)
+    return AccountPublic(
+        username=user.username,
+        role=user.role,
+        name=user.name,
+        address=user.address,
+        registered=registered,
+    )

@@ -36,18 +36,28 @@ from heitje.money import format_heit
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 
-_LABELS = {"reward": ("Beloning", "+"), "received": ("Ontvangen", "+"),
-           "sent": ("Betaald", "-"), "redemption": ("Ingewisseld", "-")}
+_LABELS = {
+    "reward": ("Beloning", "+"),
+    "received": ("Ontvangen", "+"),
+    "sent": ("Betaald", "-"),
+    "redemption": ("Ingewisseld", "-"),
+}
 
 
 def _page(request: Request, name: str, status: int = 200, **ctx: object) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"title": "Portemonnee", "user": None,
-                                                      **ctx}, status_code=status)
+    return templates.TemplateResponse(
+        request, name, {"title": "Portemonnee", "user": None, **ctx}, status_code=status
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, conn: SessionDep, mirror: MirrorDep,
-         notice: str | None = None, error: str | None = None) -> Response:
+def home(
+    request: Request,
+    conn: SessionDep,
+    mirror: MirrorDep,
+    notice: str | None = None,
+    error: str | None = None,
+) -> Response:
     """The wallet page, or the login form."""
     token = request.cookies.get(SESSION_COOKIE)
     user = user_for_token(conn, token)
@@ -58,30 +68,56 @@ def home(request: Request, conn: SessionDep, mirror: MirrorDep,
     items = []
     for h in wallet_history(user, mirror, conn, limit=50):
         label, sign = _LABELS.get(h.kind, (h.kind, ""))
-        items.append({"label": label, "sign": sign, "amount": h.amount,
-                      "counterparty": h.counterparty})
+        items.append(
+            {"label": label, "sign": sign, "amount": h.amount, "counterparty": h.counterparty}
+        )
     qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4) if user.role == "shop" else ""
-    return _page(request, "wallet.html", user=user, csrf=csrf_token(token),
-                 balance=format_heit(mirror.balance(user.address)), history=items,
-                 shops=list_shops(conn), qr=qr, notice=notice, error=error)
+    return _page(
+        request,
+        "wallet.html",
+        user=user,
+        csrf=csrf_token(token),
+        balance=format_heit(mirror.balance(user.address)),
+        history=items,
+        shops=list_shops(conn),
+        qr=qr,
+        notice=notice,
+        error=error,
+    )
 
 
 @router.post("/login")
-def login(request: Request, conn: SessionDep, settings: SettingsDep,
-          username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
+def login(
+    request: Request,
+    conn: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
     """Form login: sets the session cookie and goes to the wallet."""
     row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
     ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
     if row is None or not ok:
-        return _page(request, "login.html", status=401,
-                     error="Onbekende gebruikersnaam of verkeerd wachtwoord.")
+        return _page(
+            request,
+            "login.html",
+            status=401,
+            error="Onbekende gebruikersnaam of verkeerd wachtwoord.",
+        )
     token = new_session_token()
     ttl = settings.session_hours * 3600
-    conn.execute("INSERT INTO sessions VALUES (?,?,?)",
-                 (token_hash(token), row["id"], time.time() + ttl))
+    conn.execute(
+        "INSERT INTO sessions VALUES (?,?,?)", (token_hash(token), row["id"], time.time() + ttl)
+    )
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True,
-                        secure=settings.cookie_secure, samesite="lax")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=ttl,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+    )
     return response
 
 
@@ -112,9 +148,15 @@ _MESSAGES = {
 
 
 @router.post("/pay")
-def pay(request: Request, conn: SessionDep, chain: ChainDep, settings: SettingsDep,
-        to: Annotated[str, Form()], amount: Annotated[str, Form()],
-        csrf: Annotated[str, Form()]) -> Response:
+def pay(
+    request: Request,
+    conn: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    to: Annotated[str, Form()],
+    amount: Annotated[str, Form()],
+    csrf: Annotated[str, Form()],
+) -> Response:
     """Form payment to a shop; shows the outcome on the wallet page."""
     token = _check_csrf(request, csrf)
     user = user_for_token(conn, token)
@@ -125,5 +167,5 @@ def pay(request: Request, conn: SessionDep, chain: ChainDep, settings: SettingsD
     except HeitjeError as e:
         message = _MESSAGES.get(e.code, e.message)
         return RedirectResponse(f"/?{urlencode({'error': message})}", status_code=303)
-    notice = f"Betaald: {p.amount} HEIT aan {p.to}"
+    notice = f"Betaald: {p.amount} HEIT aan {p.payee}"
     return RedirectResponse(f"/?{urlencode({'notice': notice})}", status_code=303)

@@ -13,7 +13,15 @@ import sqlite3
 from fastapi import APIRouter, Header
 
 from api.accounts import custodial_key, is_registered, now_iso, user_by_username
-from api.deps import ChainDep, CurrentUser, MirrorDep, SessionDep, SettingsDep, User, require
+from api.deps import (
+    ChainDep,
+    CurrentUser,
+    MirrorDep,
+    SessionDep,
+    SettingsDep,
+    ShopUser,
+    User,
+)
 from api.errors import ApiError
 from api.schemas import (
     ErrorPublic,
@@ -30,8 +38,11 @@ from heitje.money import format_heit, parse_heit
 router = APIRouter(tags=["wallet"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    403: {"model": ErrorPublic}, 404: {"model": ErrorPublic}, 409: {"model": ErrorPublic},
-    422: {"model": ErrorPublic}, 503: {"model": ErrorPublic},
+    403: {"model": ErrorPublic},
+    404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+    503: {"model": ErrorPublic},
 }
 _POLICY = {("citizen", "shop"), ("shop", "citizen")}
 
@@ -46,26 +57,37 @@ def _wallet_user(user: User) -> str:
 def wallet(user: CurrentUser, mirror: MirrorDep) -> WalletPublic:
     """The caller's address and balance in HEIT, read from the SQL mirror."""
     address = _wallet_user(user)
-    return WalletPublic(username=user.username, address=address,
-                        balance=format_heit(mirror.balance(address)),
-                        as_of_block=cp.block_number if (cp := mirror.checkpoint()) else None)
+    return WalletPublic(
+        username=user.username,
+        address=address,
+        balance=format_heit(mirror.balance(address)),
+        as_of_block=cp.block_number if (cp := mirror.checkpoint()) else None,
+    )
 
 
 @router.get("/wallet/history", responses=_ERRORS)
-def history(user: CurrentUser, mirror: MirrorDep, conn: SessionDep,
-            limit: int = 50) -> list[HistoryItem]:
+def history(
+    user: CurrentUser, mirror: MirrorDep, conn: SessionDep, limit: int = 50
+) -> list[HistoryItem]:
     """The caller's rewards, payments in and out, and redemptions, newest first (mirror).
 
     `kind`: reward | received | sent | redemption; `counterparty`: a username when
     known; `amount` in HEIT.
     """
     address = _wallet_user(user)
-    names = {r["address"]: r["username"] for r in
-             conn.execute("SELECT address, username FROM users WHERE address IS NOT NULL")}
+    names = {
+        r["address"]: r["username"]
+        for r in conn.execute("SELECT address, username FROM users WHERE address IS NOT NULL")
+    }
     return [
-        HistoryItem(kind=h.kind, amount=format_heit(h.amount),
-                    counterparty=names.get(h.counterparty or "", h.counterparty),
-                    block_number=h.block_number, timestamp=h.block_timestamp, tx_hash=h.tx_hash)
+        HistoryItem(
+            kind=h.kind,
+            amount=format_heit(h.amount),
+            counterparty=names.get(h.counterparty or "", h.counterparty),
+            block_number=h.block_number,
+            timestamp=h.timestamp,
+            tx_hash=h.tx_hash,
+        )
         for h in mirror.history(address, limit=max(1, min(limit, 500)))
     ]
 
@@ -75,9 +97,14 @@ def _record_failure(conn: sqlite3.Connection, table: str, row_id: int, code: str
 
 
 @router.post("/payments", status_code=201, responses=_ERRORS)
-def pay(body: PaymentCreate, user: CurrentUser, conn: SessionDep, chain: ChainDep,
-        settings: SettingsDep,
-        idempotency_key: str | None = Header(default=None, max_length=64)) -> PaymentPublic:
+def pay(
+    body: PaymentCreate,
+    user: CurrentUser,
+    conn: SessionDep,
+    chain: ChainDep,
+    settings: SettingsDep,
+    idempotency_key: str | None = Header(default=None, max_length=64),
+) -> PaymentPublic:
     """Pay `amount` HEIT to `to`: a citizen pays a shop, a shop refunds a citizen.
 
     Signed as EIP-3009 TransferWithAuthorization with the payer's custodial key (random 32-byte
@@ -89,20 +116,31 @@ def pay(body: PaymentCreate, user: CurrentUser, conn: SessionDep, chain: ChainDe
     503 `tx_timeout`.
     """
     if idempotency_key:
-        prior = conn.execute("SELECT * FROM payments WHERE payer_id=? AND idempotency_key=?",
-                             (user.id, idempotency_key)).fetchone()
+        prior = conn.execute(
+            "SELECT * FROM payments WHERE payer_id=? AND idempotency_key=?",
+            (user.id, idempotency_key),
+        ).fetchone()
         if prior is not None:
-            payee = conn.execute("SELECT username FROM users WHERE id=?",
-                                 (prior["payee_id"],)).fetchone()
-            return PaymentPublic(id=prior["id"], from_=user.username, to=payee["username"],
-                                 amount=format_heit(prior["amount"]), status=prior["status"],
-                                 tx_hash=prior["tx_hash"])
+            payee = conn.execute(
+                "SELECT username FROM users WHERE id=?", (prior["payee_id"],)
+            ).fetchone()
+            return PaymentPublic(
+                id=prior["id"],
+                payer=user.username,
+                payee=payee["username"],
+                amount=format_heit(prior["amount"]),
+                status=prior["status"],
+                tx_hash=prior["tx_hash"],
+            )
     amount = parse_heit(body.amount)
     payee = user_by_username(conn, body.to)
     if (user.role, payee["role"]) not in _POLICY:
-        raise ApiError(422, "transfer_not_allowed",
-                       f"a {user.role} cannot pay a {payee['role']}: citizens pay shops, "
-                       "shops refund citizens")
+        raise ApiError(
+            422,
+            "transfer_not_allowed",
+            f"a {user.role} cannot pay a {payee['role']}: citizens pay shops, "
+            "shops refund citizens",
+        )
     if not (is_registered(conn, user.id) and is_registered(conn, payee["id"])):
         raise ApiError(409, "account_not_ready", "a wallet is not yet registered on chain")
     key = custodial_key(conn, settings.key_encryption_key(), user.id)
@@ -122,13 +160,20 @@ def pay(body: PaymentCreate, user: CurrentUser, conn: SessionDep, chain: ChainDe
             _record_failure(conn, "payments", payment_id, e.code)
         raise
     conn.execute("UPDATE payments SET status='confirmed' WHERE id=?", (payment_id,))
-    return PaymentPublic(id=payment_id, from_=user.username, to=payee["username"],
-                         amount=format_heit(amount), status="confirmed", tx_hash=sent.tx_hash)
+    return PaymentPublic(
+        id=payment_id,
+        payer=user.username,
+        payee=payee["username"],
+        amount=format_heit(amount),
+        status="confirmed",
+        tx_hash=sent.tx_hash,
+    )
 
 
 @router.post("/redemptions", status_code=201, responses=_ERRORS)
-def redeem(body: RedemptionCreate, conn: SessionDep, chain: ChainDep, settings: SettingsDep,
-           user: User = require("shop")) -> RedemptionPublic:
+def redeem(
+    body: RedemptionCreate, conn: SessionDep, chain: ChainDep, settings: SettingsDep, user: ShopUser
+) -> RedemptionPublic:
     """Hand `amount` HEIT back for euros (shops): burned on chain with a redemption id, paid by
     SEPA credit transfer at the next settlement.
 
@@ -142,7 +187,8 @@ def redeem(body: RedemptionCreate, conn: SessionDep, chain: ChainDep, settings: 
     auth = chain.token.authorize_redemption(key, amount)
     cur = conn.execute(
         "INSERT INTO redemption_requests (shop_id, amount, nonce, status, created_at) "
-        "VALUES (?,?,?,'pending',?)", (user.id, amount, "0x" + auth.nonce.hex(), now_iso()),
+        "VALUES (?,?,?,'pending',?)",
+        (user.id, amount, "0x" + auth.nonce.hex(), now_iso()),
     )
     row_id = int(cur.lastrowid or 0)
     try:
@@ -154,7 +200,10 @@ def redeem(body: RedemptionCreate, conn: SessionDep, chain: ChainDep, settings: 
             _record_failure(conn, "redemption_requests", row_id, e.code)
         raise
     redemption_id = chain.token.redemption_id_from_receipt(receipt)
-    conn.execute("UPDATE redemption_requests SET status='confirmed', redemption_id=? WHERE id=?",
-                 (redemption_id, row_id))
-    return RedemptionPublic(redemption_id=redemption_id, amount=format_heit(amount),
-                            tx_hash=sent.tx_hash)
+    conn.execute(
+        "UPDATE redemption_requests SET status='confirmed', redemption_id=? WHERE id=?",
+        (redemption_id, row_id),
+    )
+    return RedemptionPublic(
+        redemption_id=redemption_id, amount=format_heit(amount), tx_hash=sent.tx_hash
+    )
