@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -43,8 +45,24 @@ RpcUrl = Annotated[
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line to stderr and exit with `code`."""
-    typer.echo(f"heitje: {message}", err=True)
+    typer.echo(f"heitje: {' '.join(message.split())}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _reported(rpc_url: str | None = None) -> Iterator[None]:
+    """Bad input, settings or surroundings end the command with one line and exit code 2:
+    Heitje's own errors, a file that cannot be read or written, a chain that does not answer."""
+    try:
+        yield
+    except HeitjeError as e:
+        fail(str(e))
+    except OSError as e:  # also requests' errors: web3's HTTP provider raises them
+        import requests
+
+        if isinstance(e, requests.RequestException):
+            fail(f"cannot reach the chain at {rpc_url}: {type(e).__name__}")
+        fail(f"{e.filename}: {e.strerror or e}" if e.filename else str(e))
 
 
 def _parse_time(text: str) -> datetime:
@@ -85,8 +103,9 @@ def scenario_generate(
         )
     except (HeitjeError, ValueError) as e:
         fail(str(e))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    with _reported():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     typer.echo(f"wrote {out} ({len(data['events'])} events)", err=True)
 
 
@@ -102,14 +121,12 @@ def chain_start(
     from node.anvil import Anvil
 
     try:
-        with Anvil(data_dir, port=port) as chain:
+        with _reported(), Anvil(data_dir, port=port) as chain:
             typer.echo(f"chain running at {chain.rpc_url} (Ctrl-C stops)", err=True)
             while chain.process is not None and chain.process.poll() is None:
                 time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    except HeitjeError as e:
-        fail(str(e))
 
 
 @app.command("deploy")
@@ -126,15 +143,12 @@ def deploy_cmd(
     from node.token import connect
     from scripts.deploy import deploy, ensure_dev_keys, ensure_kek
 
-    try:
+    with _reported(rpc_url):
         if dev_keys:
             ensure_dev_keys(data_dir)
         ensure_kek(data_dir)
-        manifest = deploy(connect(rpc_url), data_dir)
-    except HeitjeError as e:
-        fail(str(e))
-    typer.echo((data_dir / "deployment.json").read_text().strip())
-    del manifest
+        deploy(connect(rpc_url), data_dir)
+        typer.echo((data_dir / "deployment.json").read_text().strip())
 
 
 @api_app.command("serve")
@@ -151,7 +165,8 @@ def api_serve(
 
     os.environ["HEITJE_DATA_DIR"] = str(data_dir)
     os.environ["HEITJE_RPC_URL"] = rpc_url
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="warning")
+    with _reported(rpc_url):
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="warning")
 
 
 @indexer_app.command("run")
@@ -164,10 +179,8 @@ def indexer_run(
     """Follow the token's events into DIR/mirror.sqlite until Ctrl-C or SIGTERM."""
     from scripts.run_indexer import run_indexer
 
-    try:
+    with _reported(rpc_url):
         run_indexer(data_dir, rpc_url, confirmations=confirmations, poll=poll)
-    except HeitjeError as e:
-        fail(str(e))
 
 
 @app.command("settle")
@@ -194,7 +207,7 @@ def settle_cmd(
         fail("give --through TIME or --through-block N")
     if not municipality_iban or not municipality_name:
         fail("set --municipality-name and --municipality-iban (or HEITJE_MUNICIPALITY_*)")
-    try:
+    with _reported():
         result = run_settlement(
             data_dir,
             through=_parse_time(through) if through else None,
@@ -205,8 +218,6 @@ def settle_cmd(
             eur_per_heitje=eur_per_heitje,
             now=datetime.now(UTC),
         )
-    except HeitjeError as e:
-        fail(str(e))
     if result is not None:
         typer.echo(json.dumps(result, indent=1))
 
@@ -218,10 +229,8 @@ def audit_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.
     """
     from scripts.audit import audit
 
-    try:
+    with _reported(rpc_url):
         report = audit(data_dir, rpc_url)
-    except HeitjeError as e:
-        fail(str(e))
     typer.echo(json.dumps(report.summary(), indent=1))
     if report.differences:
         for d in report.differences:
@@ -245,10 +254,8 @@ def demo_cmd(
     (JSON, stdout; progress on stderr). Exit 1 when the audit does not reconcile."""
     from scripts.demo import DEFAULT_SCENARIO, run_demo
 
-    try:
+    with _reported(rpc_url):
         report = run_demo(scenario or DEFAULT_SCENARIO, data_dir=data_dir, rpc_url=rpc_url)
-    except HeitjeError as e:
-        fail(str(e))
     typer.echo(json.dumps(report, indent=1))
     if not report.get("reconciled"):
         raise typer.Exit(1)

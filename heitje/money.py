@@ -22,8 +22,9 @@ EuroCents = NewType("EuroCents", int)
 DECIMALS = 2
 UNITS_PER_HEIT = 10**DECIMALS
 
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,2}))?$")
-_RATE = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,6}))?$")
+# \Z, not $: "$" would also match before a trailing newline ("12\n").
+_AMOUNT = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,2}))?\Z")
+_RATE = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,6}))?\Z")
 # Largest amount accepted from people: 10^12 HEIT (fits SQLite INTEGER and uint256 easily).
 MAX_UNITS = 10**14
 

@@ -32,19 +32,26 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        """Read a manifest; raises `ConfigError` (code `no_deployment`) when missing."""
+        """Read a manifest; raises `ConfigError` (code `no_deployment`) when missing,
+        `invalid_deployment` when it is not a manifest."""
         if not path.exists():
             raise ConfigError(
                 f"no deployment manifest at {path}: run `heitje deploy`", code="no_deployment"
             )
-        data = json.loads(path.read_text())
-        return cls(
-            chain_id=int(data["chain_id"]),
-            token=Web3.to_checksum_address(data["token"]),
-            deploy_block=int(data["deploy_block"]),
-            deploy_tx=str(data["deploy_tx"]),
-            artifact_sha256=str(data["artifact_sha256"]),
-            compiler=str(data["compiler"]),
-            evm_version=str(data["evm_version"]),
-            roles={k: Web3.to_checksum_address(v) for k, v in data["roles"].items()},
-        )
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                chain_id=int(data["chain_id"]),
+                token=Web3.to_checksum_address(data["token"]),
+                deploy_block=int(data["deploy_block"]),
+                deploy_tx=str(data["deploy_tx"]),
+                artifact_sha256=str(data["artifact_sha256"]),
+                compiler=str(data["compiler"]),
+                evm_version=str(data["evm_version"]),
+                roles={k: Web3.to_checksum_address(v) for k, v in data["roles"].items()},
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ConfigError(
+                f"{path} is not a deployment manifest: {type(e).__name__}: {e}",
+                code="invalid_deployment",
+            ) from None

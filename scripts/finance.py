@@ -12,12 +12,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from heitje.errors import NotFound
 from heitje.money import format_eur
 from scripts.settle import Municipality, ShopPayee, settle
 
 
 def load_payees(service_db: Path) -> dict[str, ShopPayee]:
-    """Every shop with a wallet: address -> ShopPayee(address, shop_id, name, iban, bic)."""
+    """Every shop with a wallet: address -> ShopPayee(address, shop_id, name, iban, bic).
+
+    Raises `NotFound` (code `database_not_found`) when `service_db` does not exist.
+    """
+    if not service_db.is_file():
+        raise NotFound(f"no service database at {service_db}", code="database_not_found")
     conn = sqlite3.connect(f"file:{service_db}?mode=ro", uri=True)
     try:
         rows = conn.execute(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from schwifty import IBAN
 
 from heitje.money import format_eur
 from scripts.settle import read_pain001
@@ -60,7 +59,7 @@ def _check(
     assert [r["id"] for r in report["rejected_registrations"]] == expected["rejected_registrations"]
     # Every payment in the settlement files, per settle event, per shop.
     shop_by_iban = {
-        IBAN(s["iban"].replace(" ", "").upper()).compact: s["id"] for s in scenario["shops"]
+        s["iban"].replace(" ", "").upper(): s["id"] for s in scenario["shops"]
     }
     paid = []
     for rel in report["settlement_files"]:
