@@ -103,9 +103,11 @@ def scenario_generate(
         )
     except (HeitjeError, ValueError) as e:
         fail(str(e))
-    with _reported():
+    try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}")
     typer.echo(f"wrote {out} ({len(data['events'])} events)", err=True)
 
 
@@ -262,7 +264,14 @@ def demo_cmd(
 
 
 def main() -> None:
-    """Entry point of the `heitje` script."""
+    """Entry point of the `heitje` script. SIGTERM exits like Ctrl-C: child processes (chain,
+    API, indexer) are stopped on the way out."""
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         app()
     except KeyboardInterrupt:

@@ -1,11 +1,11 @@
 """Fetch raw token logs and block headers over standard JSON-RPC.
 
-Methods used: `eth_blockNumber`, `eth_getLogs` (filtered by the token address, in block ranges
-of `batch_size`), `eth_getBlockByNumber(n, false)`; headers go out as JSON-RPC 2.0 batches of at
-most `rpc_batch_limit` calls (geth's default limit is 1,000). Replies stay raw JSON (hex strings),
-exactly what `indexer.decoder` takes, so recorded replies and live ones go through the same code.
-Nothing here needs a client extension or web3 formatting (so PoA `extraData` is no concern).
-"""
+Methods used: `eth_chainId`, `eth_blockNumber`, `eth_getLogs` (filtered by the token address,
+in block ranges of `batch_size`) and `eth_getBlockByNumber(n, false)`; headers go out as JSON-RPC
+2.0 batches of at most `rpc_batch_limit` calls (geth's default limit is 1,000). Replies stay raw
+JSON (hex strings), exactly what `indexer.decoder` takes, so recorded replies and live ones go
+through the same code. Nothing here needs a client extension or web3 formatting (so PoA
+`extraData` is no concern)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,10 @@ class Fetcher:
         return results
 
     # ----- chain reads -----
+
+    def chain_id(self) -> int:
+        """The node's chain id (`eth_chainId`)."""
+        return hex_int(self._request("eth_chainId", []), "eth_chainId")
 
     def block_number(self) -> int:
         """The node's head block number (`eth_blockNumber`)."""

@@ -47,7 +47,7 @@ class Indexer:
 
     Thread-safe: `sync_once`, `run` and `wait_until` may be called from different threads.
     Raises `MirrorMismatch` when the file mirrors another token or chain, `ChainUnavailable`
-    from `sync_once` when the node fails.
+    when the node does not answer (here: `eth_chainId`).
     """
 
     def __init__(
@@ -64,9 +64,9 @@ class Indexer:
         self.token: ChecksumAddress = to_checksum_address(token_address)
         self.confirmations = confirmations
         self.fetcher = Fetcher(w3, self.token, batch_size=batch_size)
+        chain_id = str(self.fetcher.chain_id())
         self.writer = Writer(Path(mirror_path))
         self._lock = threading.Lock()
-        chain_id = str(int(w3.eth.chain_id))
         meta = self.writer.meta()
         if not meta:
             self.writer.set_meta(

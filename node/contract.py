@@ -20,6 +20,7 @@ from eth_abi.abi import decode as abi_decode
 from web3 import Web3
 
 from heitje.errors import ChainError, HeitjeError
+from heitje.money import format_heit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACT = REPO_ROOT / "contracts" / "out" / "HeitjeToken.sol" / "HeitjeToken.json"
@@ -123,7 +124,15 @@ def decode_revert(data: str | bytes | None) -> ChainError:
     except Exception:  # malformed data: name is still known
         args = ()
     shown = ", ".join(str(a.hex() if isinstance(a, bytes) else a) for a in args)
-    return ChainError(f"{name}({shown})", code=_CODES.get(name, _snake(name)))
+    message = f"{name}({shown})"
+    if name == "ERC20InsufficientBalance" and len(args) == 3:
+        message = (
+            f"the balance of {args[0]} is {format_heit(int(args[1]))} HEIT, "
+            f"less than {format_heit(int(args[2]))} HEIT"
+        )
+    elif name == "EnforcedPause":
+        message = "the token is paused: no transfers, mints or redemptions for now"
+    return ChainError(message, code=_CODES.get(name, _snake(name)))
 
 
 def task_ref(task_key: str) -> bytes:

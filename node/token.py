@@ -15,6 +15,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
+from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import BlockIdentifier, TxParams
 
 from heitje.money import BaseUnits
@@ -27,7 +28,11 @@ AUTHORIZATION_LIFETIME = 3600
 
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     """A web3 connection over HTTP JSON-RPC (standard methods only)."""
-    return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    # Clique (geth) and QBFT (Besu) put signer data in extraData, longer than web3's 32-byte
+    # check; the middleware accepts it and changes nothing on anvil.
+    w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    return w3
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,10 @@ class Token:
         """Sum of every redemption ever burned, base units."""
         return BaseUnits(int(self.contract.functions.totalRedeemed().call(block_identifier=block)))
 
-    def account_kind(self, account: str) -> AccountKind:
+    def account_kind(self, account: str, block: BlockIdentifier = "latest") -> AccountKind:
         """Registry kind of `account`."""
-        return AccountKind(int(self.contract.functions.accountKind(account).call()))
+        fn = self.contract.functions.accountKind(account)
+        return AccountKind(int(fn.call(block_identifier=block)))
 
     def is_task_rewarded(self, ref: bytes) -> bool:
         """True when task reference `ref` (bytes32) was rewarded."""
@@ -85,9 +91,12 @@ class Token:
         """Number of redemptions so far (ids run 1..count)."""
         return int(self.contract.functions.redemptionCount().call(block_identifier=block))
 
-    def redemption(self, redemption_id: int) -> tuple[ChecksumAddress, int, BaseUnits]:
-        """(shop, unix timestamp, amount in base units) of a redemption."""
-        shop, ts, amount = self.contract.functions.redemption(redemption_id).call()
+    def redemption(
+        self, redemption_id: int, block: BlockIdentifier = "latest"
+    ) -> tuple[ChecksumAddress, int, BaseUnits]:
+        """(shop, unix timestamp, amount in base units) of redemption `redemption_id` (from 1)."""
+        fn = self.contract.functions.redemption(redemption_id)
+        shop, ts, amount = fn.call(block_identifier=block)
         return Web3.to_checksum_address(shop), int(ts), BaseUnits(int(amount))
 
     # ----- transactions (unsigned; sign with a Signer) -----

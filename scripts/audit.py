@@ -68,8 +68,8 @@ def _settled_cents(ledger_db: Path) -> int:
 def audit(data_dir: Path, rpc_url: str) -> AuditReport:
     """Reconcile the deployment in `data_dir` against the chain at `rpc_url`.
 
-    Raises `ConfigError` (`no_deployment`) and the mirror's `MirrorMissing` when there is
-    nothing to audit.
+    Raises `ConfigError` (`no_deployment`) and `mirror_empty` when the mirror holds
+    nothing yet.
     """
     manifest = Manifest.load(data_dir / "deployment.json")
     w3 = connect(rpc_url)
@@ -110,11 +110,11 @@ def audit(data_dir: Path, rpc_url: str) -> AuditReport:
         count = token.redemption_count(block)
         mirrored = {r.redemption_id: r for r in mirror.redemptions()}
         for rid in range(1, count + 1):
-            shop, _, amount = token.contract.functions.redemption(rid).call(block_identifier=block)
+            shop, _, amount = token.redemption(rid, block)
             r = mirrored.get(rid)
             if r is None:
                 diffs.append(f"redemption {rid} is on chain but not in the mirror")
-            elif r.shop != w3.to_checksum_address(shop) or r.amount != int(amount):
+            elif r.shop != shop or r.amount != amount:
                 diffs.append(
                     f"redemption {rid}: chain {shop} {format_heit(int(amount))}, "
                     f"mirror {r.shop} {format_heit(r.amount)}"

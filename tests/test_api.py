@@ -14,8 +14,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -23,184 +22,27 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from api.security import open_custodial_key
+from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
 from tests.conftest import Stack
 
 ACCOUNT_FIELDS = {"username", "role", "name", "address", "registered"}
 TOKEN_FIELDS = {"access_token", "token_type", "role", "expires_in"}
 SHOP_FIELDS = {"username", "name", "category", "address"}
-TASK_FIELDS = {"ref", "kind", "title", "reward", "neighbourhood", "status", "claimed_by",
-               "reward_status", "reward_tx"}
+TASK_FIELDS = {
+    "ref",
+    "kind",
+    "title",
+    "reward",
+    "neighbourhood",
+    "status",
+    "claimed_by",
+    "reward_status",
+    "reward_tx",
+}
 WALLET_FIELDS = {"username", "address", "balance", "as_of_block"}
 PAYMENT_FIELDS = {"id", "payer", "payee", "amount", "status", "tx_hash"}
 REDEMPTION_FIELDS = {"redemption_id", "amount", "tx_hash"}
 HISTORY_FIELDS = {"kind", "amount", "counterparty", "block_number", "timestamp", "tx_hash"}
-
-# Valid IBANs (ISO 13616 checksums) that no bank will ever see.
-IBAN_BAKKER = "NL91ABNA0417164300"
-IBAN_KAPPER = "NL39 ASNB 8190 0865 29"
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-class Api:
-    """An HTTP client of the stack's API that logs users in and keeps every response."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.responses: list[httpx.Response] = []
-        self.passwords: dict[str, str] = {"admin": stack.admin_password}
-        self.tokens: dict[str, str] = {}
-        self.addresses: dict[str, str] = {}
-        self.http = httpx.Client(base_url=stack.api_url, timeout=60,
-                                 event_hooks={"response": [self._keep]})
-
-    def _keep(self, response: httpx.Response) -> None:
-        response.read()
-        self.responses.append(response)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def request(self, method: str, path: str, user: str | None = None, *,
-                json: dict[str, Any] | None = None, at: str | None = None,
-                headers: dict[str, str] | None = None) -> httpx.Response:
-        """One request as `user` (bearer token), or anonymous; `at` is X-Heitje-Time."""
-        h = dict(headers or {})
-        if user is not None:
-            h["Authorization"] = f"Bearer {self.token(user)}"
-        if at is not None:
-            h["X-Heitje-Time"] = at
-        r = self.http.request(method, path, json=json, headers=h)
-        # /auth/token also sets a session cookie: never let it stand in for a bearer token.
-        self.http.cookies.clear()
-        return r
-
-    def token(self, user: str) -> str:
-        if user not in self.tokens:
-            r = self.request("POST", "/auth/token",
-                             json={"username": user, "password": self.passwords[user]})
-            assert r.status_code == 200, r.text
-            self.tokens[user] = r.json()["access_token"]
-        return self.tokens[user]
-
-    # ----- accounts -----
-
-    def staff(self, username: str, role: str) -> None:
-        pw = secrets.token_urlsafe(12)
-        r = self.request("POST", "/staff", "admin", json={
-            "username": username, "password": pw, "name": username.title(), "role": role})
-        assert r.status_code == 201, r.text
-        assert r.json() == {"username": username, "role": role, "name": username.title(),
-                            "address": None, "registered": None}
-        self.passwords[username] = pw
-
-    def citizen(self, username: str) -> dict[str, Any]:
-        pw = secrets.token_urlsafe(12)
-        r = self.request("POST", "/citizens", json={
-            "username": username, "password": pw, "name": f"{username.title()} Jansen",
-            "neighbourhood": "Schandelen"})
-        assert r.status_code == 201, r.text
-        self.passwords[username] = pw
-        self.addresses[username] = r.json()["address"]
-        return dict(r.json())
-
-    def shop(self, username: str, iban: str) -> dict[str, Any]:
-        pw = secrets.token_urlsafe(12)
-        r = self.request("POST", "/shops", json={
-            "username": username, "password": pw, "name": f"Winkel {username.title()}",
-            "category": "food", "iban": iban})
-        assert r.status_code == 201, r.text
-        self.passwords[username] = pw
-        self.addresses[username] = r.json()["address"]
-        return dict(r.json())
-
-    def wait_registered(self, *users: str) -> None:
-        def done() -> bool:
-            return all(self.request("GET", "/auth/me", u).json()["registered"] for u in users)
-        wait_for(done, f"registration of {users} on chain")
-
-    # ----- tasks -----
-
-    def publish(self, ref: str, reward: str, by: str = "coco") -> None:
-        r = self.request("POST", "/tasks", by, json={
-            "ref": ref, "kind": "paint-bin", "title": f"Paint waste bin {ref}",
-            "reward": reward, "neighbourhood": "Schandelen"})
-        assert r.status_code == 201, r.text
-
-    def do_task(self, ref: str, reward: str, citizen: str) -> None:
-        """Publish `ref`, let `citizen` claim and submit it (not yet approved)."""
-        self.publish(ref, reward)
-        assert self.request("POST", f"/tasks/{ref}/claim", citizen).status_code == 200
-        assert self.request("POST", f"/tasks/{ref}/submit", citizen).status_code == 200
-
-    def approve(self, ref: str, at: str | None = None, by: str = "coco") -> httpx.Response:
-        return self.request("POST", f"/tasks/{ref}/approve", by, at=at)
-
-    def wait_reward(self, ref: str) -> dict[str, Any]:
-        wait_for(lambda: self.request("GET", f"/tasks/{ref}").json()["reward_status"]
-                 == "confirmed", f"the reward of {ref}")
-        return dict(self.request("GET", f"/tasks/{ref}").json())
-
-    def reward(self, ref: str, reward: str, citizen: str, at: str | None = None) -> None:
-        self.do_task(ref, reward, citizen)
-        r = self.approve(ref, at)
-        assert r.status_code == 200, r.text
-        self.wait_reward(ref)
-
-    # ----- wallet -----
-
-    def wallet_synced(self, user: str) -> dict[str, Any]:
-        """GET /wallet once the mirror has reached the chain's current head."""
-        head = int(self.stack.token.w3.eth.block_number)
-        box: dict[str, Any] = {}
-
-        def caught_up() -> bool:
-            r = self.request("GET", "/wallet", user)
-            box.update(r.json())
-            return r.status_code == 200 and (box["as_of_block"] or -1) >= head
-        wait_for(caught_up, f"the mirror to reach block {head}")
-        return box
-
-    def chain_balance(self, user: str) -> int:
-        return int(self.stack.token.balance_of(self.addresses[user]))
-
-    # ----- checks over every response -----
-
-    def check_responses(self) -> None:
-        """Error bodies are exactly {code, message}; no body leaks secrets."""
-        assert self.responses
-        secrets_ = [pw for u, pw in self.passwords.items()]
-        secrets_ += [k for k in custodial_keys(self.stack.data_dir).values()]
-        for r in self.responses:
-            text = r.text.lower()
-            where = f"{r.request.method} {r.request.url.path} -> {r.status_code}"
-            if r.status_code >= 400:
-                body = r.json()
-                assert set(body) == {"code", "message"}, where
-                assert isinstance(body["code"], str) and body["code"], where
-                assert isinstance(body["message"], str) and body["message"], where
-            assert "$argon2" not in text and "password_hash" not in text, where
-            assert "ciphertext" not in text and "private" not in text, where
-            for s in secrets_:
-                assert s.lower() not in text, where
-
-
-def custodial_keys(data_dir: Path) -> dict[str, str]:
-    """address -> raw private key (hex, no 0x), decrypted with the KEK of the data dir."""
-    kek = base64.b64decode((data_dir / "keys" / "kek.key").read_text().strip())
-    db = sqlite3.connect(f"file:{data_dir / 'service.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT address, nonce, ciphertext FROM custodial_keys").fetchall()
-    finally:
-        db.close()
-    return {addr: bytes(open_custodial_key(kek, addr, nonce, ct).key).hex()
-            for addr, nonce, ct in rows}
 
 
 def code(r: httpx.Response) -> tuple[int, str]:
@@ -234,22 +76,43 @@ def test_sign_up_login_roles_and_no_secrets_in_responses(api: Api, stack: Stack)
 
     # Invalid IBAN: a wrong check digit, and one that is not an IBAN at all.
     for iban in ("NL92ABNA0417164300", "not an iban"):
-        r = api.request("POST", "/shops", json={
-            "username": "slager", "password": "long-enough-pw", "name": "Slager",
-            "iban": iban})
+        r = api.request(
+            "POST",
+            "/shops",
+            json={
+                "username": "slager",
+                "password": "long-enough-pw",
+                "name": "Slager",
+                "iban": iban,
+            },
+        )
         assert code(r) == (422, "invalid_iban")
     # Duplicate usernames, across kinds too.
-    r = api.request("POST", "/citizens", json={
-        "username": "anna", "password": "long-enough-pw", "name": "Other Anna"})
+    r = api.request(
+        "POST",
+        "/citizens",
+        json={"username": "anna", "password": "long-enough-pw", "name": "Other Anna"},
+    )
     assert code(r) == (409, "username_taken")
-    r = api.request("POST", "/shops", json={
-        "username": "anna", "password": "long-enough-pw", "name": "Anna's", "iban": IBAN_BAKKER})
+    r = api.request(
+        "POST",
+        "/shops",
+        json={
+            "username": "anna",
+            "password": "long-enough-pw",
+            "name": "Anna's",
+            "iban": IBAN_BAKKER,
+        },
+    )
     assert code(r) == (409, "username_taken")
     # Malformed input (missing field, short password) is `invalid_request`.
     assert code(api.request("POST", "/citizens", json={"username": "x"})) == (
-        422, "invalid_request")
-    r = api.request("POST", "/citizens", json={
-        "username": "piet", "password": "short", "name": "Piet"})
+        422,
+        "invalid_request",
+    )
+    r = api.request(
+        "POST", "/citizens", json={"username": "piet", "password": "short", "name": "Piet"}
+    )
     assert code(r) == (422, "invalid_request")
 
     # The shop list shows only the public fields.
@@ -258,8 +121,9 @@ def test_sign_up_login_roles_and_no_secrets_in_responses(api: Api, stack: Stack)
     assert all(set(s) == SHOP_FIELDS for s in shops)
 
     # Login.
-    r = api.request("POST", "/auth/token",
-                    json={"username": "anna", "password": api.passwords["anna"]})
+    r = api.request(
+        "POST", "/auth/token", json={"username": "anna", "password": api.passwords["anna"]}
+    )
     assert r.status_code == 200 and set(r.json()) == TOKEN_FIELDS
     assert r.json()["role"] == "citizen" and r.json()["token_type"] == "bearer"
     r = api.request("POST", "/auth/token", json={"username": "anna", "password": "wrong-pw-1"})
@@ -276,21 +140,39 @@ def test_sign_up_login_roles_and_no_secrets_in_responses(api: Api, stack: Stack)
     # Roles.
     api.staff("coco", "coordinator")
     api.staff("audrey", "auditor")
-    assert code(api.request("POST", "/staff", "anna", json={
-        "username": "evil", "password": "long-enough-pw", "name": "E", "role": "admin"})) == (
-        403, "forbidden")
-    assert code(api.request("POST", "/staff", "coco", json={
-        "username": "evil", "password": "long-enough-pw", "name": "E", "role": "admin"})) == (
-        403, "forbidden")
-    assert code(api.request("POST", "/tasks", "anna", json={
-        "ref": "t1", "kind": "k", "title": "t", "reward": "1.00"})) == (403, "forbidden")
+    assert code(
+        api.request(
+            "POST",
+            "/staff",
+            "anna",
+            json={"username": "evil", "password": "long-enough-pw", "name": "E", "role": "admin"},
+        )
+    ) == (403, "forbidden")
+    assert code(
+        api.request(
+            "POST",
+            "/staff",
+            "coco",
+            json={"username": "evil", "password": "long-enough-pw", "name": "E", "role": "admin"},
+        )
+    ) == (403, "forbidden")
+    assert code(
+        api.request(
+            "POST",
+            "/tasks",
+            "anna",
+            json={"ref": "t1", "kind": "k", "title": "t", "reward": "1.00"},
+        )
+    ) == (403, "forbidden")
     assert code(api.request("GET", "/audit/totals", "anna")) == (403, "forbidden")
     api.publish("t1", "15.00")
     assert code(api.request("POST", "/tasks/t1/claim", "coco")) == (403, "forbidden")
     assert code(api.request("POST", "/tasks/t1/claim", "bakker")) == (403, "forbidden")
     assert code(api.request("POST", "/tasks/t1/approve", "anna")) == (403, "forbidden")
     assert code(api.request("POST", "/redemptions", "anna", json={"amount": "1.00"})) == (
-        403, "forbidden")
+        403,
+        "forbidden",
+    )
     # Unknown routes and methods keep the error shape.
     assert code(api.request("GET", "/no-such-thing")) == (404, "not_found")
     assert code(api.request("DELETE", "/shops")) == (405, "method_not_allowed")
@@ -298,8 +180,13 @@ def test_sign_up_login_roles_and_no_secrets_in_responses(api: Api, stack: Stack)
     # Once registered on chain, /auth/me says so; the chain knows the account kinds.
     api.wait_registered("anna", "bakker", "kapper")
     me = api.request("GET", "/auth/me", "anna").json()
-    assert me == {"username": "anna", "role": "citizen", "name": "Anna Jansen",
-                  "address": cit["address"], "registered": True}
+    assert me == {
+        "username": "anna",
+        "role": "citizen",
+        "name": "Anna Jansen",
+        "address": cit["address"],
+        "registered": True,
+    }
     assert api.request("GET", "/auth/me", "coco").json()["address"] is None
     accounts = api.request("GET", "/audit/accounts", "audrey").json()
     assert {(a["username"], a["role"], a["address"], a["balance"]) for a in accounts} == {
@@ -324,7 +211,8 @@ def test_custodial_keys_are_encrypted_at_rest(api: Api, stack: Stack) -> None:
     try:
         rows = db.execute(
             "SELECT u.username, k.address, k.nonce, k.ciphertext FROM custodial_keys k "
-            "JOIN users u ON u.id = k.user_id ORDER BY u.username").fetchall()
+            "JOIN users u ON u.id = k.user_id ORDER BY u.username"
+        ).fetchall()
         columns = {r[1] for r in db.execute("PRAGMA table_info(custodial_keys)")}
     finally:
         db.close()
@@ -365,14 +253,25 @@ def test_openapi_documents_every_route(api: Api) -> None:
     paths = spec["paths"]
     expected = {
         "/health": {"get"},
-        "/auth/token": {"post"}, "/auth/logout": {"post"}, "/auth/me": {"get"},
-        "/citizens": {"post"}, "/shops": {"post", "get"}, "/staff": {"post"},
-        "/tasks": {"post", "get"}, "/tasks/{ref}": {"get"},
-        "/tasks/{ref}/claim": {"post"}, "/tasks/{ref}/submit": {"post"},
-        "/tasks/{ref}/approve": {"post"}, "/tasks/{ref}/reject": {"post"},
-        "/wallet": {"get"}, "/wallet/history": {"get"},
-        "/payments": {"post"}, "/redemptions": {"post"},
-        "/audit/totals": {"get"}, "/audit/intents": {"get"}, "/audit/accounts": {"get"},
+        "/auth/token": {"post"},
+        "/auth/logout": {"post"},
+        "/auth/me": {"get"},
+        "/citizens": {"post"},
+        "/shops": {"post", "get"},
+        "/staff": {"post"},
+        "/tasks": {"post", "get"},
+        "/tasks/{ref}": {"get"},
+        "/tasks/{ref}/claim": {"post"},
+        "/tasks/{ref}/submit": {"post"},
+        "/tasks/{ref}/approve": {"post"},
+        "/tasks/{ref}/reject": {"post"},
+        "/wallet": {"get"},
+        "/wallet/history": {"get"},
+        "/payments": {"post"},
+        "/redemptions": {"post"},
+        "/audit/totals": {"get"},
+        "/audit/intents": {"get"},
+        "/audit/accounts": {"get"},
     }
     assert {p: set(ops) for p, ops in paths.items()} == expected
     for path, ops in paths.items():
@@ -407,15 +306,33 @@ def test_task_lifecycle_mints_the_reward_once(api: Api, stack: Stack) -> None:
     api.publish("bin-1", "15.00")
     r = api.request("GET", "/tasks/bin-1")
     assert r.status_code == 200 and set(r.json()) == TASK_FIELDS
-    assert r.json() == {"ref": "bin-1", "kind": "paint-bin", "title": "Paint waste bin bin-1",
-                        "reward": "15.00", "neighbourhood": "Schandelen", "status": "open",
-                        "claimed_by": None, "reward_status": None, "reward_tx": None}
-    assert code(api.request("POST", "/tasks", "coco", json={
-        "ref": "bin-1", "kind": "k", "title": "t", "reward": "1.00"})) == (
-        409, "task_already_published")
-    assert code(api.request("POST", "/tasks", "coco", json={
-        "ref": "bin-x", "kind": "k", "title": "t", "reward": "1.005"})) == (
-        422, "invalid_amount")
+    assert r.json() == {
+        "ref": "bin-1",
+        "kind": "paint-bin",
+        "title": "Paint waste bin bin-1",
+        "reward": "15.00",
+        "neighbourhood": "Schandelen",
+        "status": "open",
+        "claimed_by": None,
+        "reward_status": None,
+        "reward_tx": None,
+    }
+    assert code(
+        api.request(
+            "POST",
+            "/tasks",
+            "coco",
+            json={"ref": "bin-1", "kind": "k", "title": "t", "reward": "1.00"},
+        )
+    ) == (409, "task_already_published")
+    assert code(
+        api.request(
+            "POST",
+            "/tasks",
+            "coco",
+            json={"ref": "bin-x", "kind": "k", "title": "t", "reward": "1.005"},
+        )
+    ) == (422, "invalid_amount")
     assert code(api.approve("bin-1")) == (409, "task_not_submitted")
     assert code(api.request("GET", "/tasks/nope")) == (404, "task_not_found")
 
@@ -488,8 +405,7 @@ def test_yearly_cap_counts_per_citizen_per_calendar_year(api: Api, stack: Stack)
     api.wait_reward("a-3")
     api.reward("a-4", "99.99", "anna", at="2025-02-01T12:00:00+01:00")  # 0.01 + 99.99 = 100.00
     api.do_task("a-5", "0.01", "anna")
-    assert code(api.approve("a-5", at="2025-06-01T12:00:00+02:00")) == (
-        422, "annual_cap_exceeded")
+    assert code(api.approve("a-5", at="2025-06-01T12:00:00+02:00")) == (422, "annual_cap_exceeded")
 
     # Business time must be ISO 8601 with an offset.
     assert code(api.approve("a-5", at="yesterday")) == (422, "invalid_time")
@@ -523,7 +439,11 @@ def test_payments_refunds_and_redemptions(api: Api, stack: Stack) -> None:
     p = r.json()
     assert set(p) == PAYMENT_FIELDS
     assert (p["payer"], p["payee"], p["amount"], p["status"]) == (
-        "anna", "bakker", "4.50", "confirmed")
+        "anna",
+        "bakker",
+        "4.50",
+        "confirmed",
+    )
     assert token.w3.eth.get_transaction_receipt(p["tx_hash"])["status"] == 1
     assert (api.chain_balance("anna"), api.chain_balance("bakker")) == (1550, 450)
 
@@ -534,15 +454,18 @@ def test_payments_refunds_and_redemptions(api: Api, stack: Stack) -> None:
     assert (api.chain_balance("anna"), api.chain_balance("bakker")) == (1675, 325)
 
     # Policy: only citizen -> shop and shop -> citizen.
-    assert code(api.request("POST", "/payments", "anna", json={"to": "bram", "amount": "1.00"})
-                ) == (422, "transfer_not_allowed")
-    assert code(api.request("POST", "/payments", "bakker",
-                            json={"to": "kapper", "amount": "1.00"})) == (
-        422, "transfer_not_allowed")
-    assert code(api.request("POST", "/payments", "anna", json={"to": "coco", "amount": "1.00"})
-                ) == (422, "transfer_not_allowed")
-    assert code(api.request("POST", "/payments", "anna",
-                            json={"to": "nobody", "amount": "1.00"})) == (404, "unknown_account")
+    assert code(
+        api.request("POST", "/payments", "anna", json={"to": "bram", "amount": "1.00"})
+    ) == (422, "transfer_not_allowed")
+    assert code(
+        api.request("POST", "/payments", "bakker", json={"to": "kapper", "amount": "1.00"})
+    ) == (422, "transfer_not_allowed")
+    assert code(
+        api.request("POST", "/payments", "anna", json={"to": "coco", "amount": "1.00"})
+    ) == (422, "transfer_not_allowed")
+    assert code(
+        api.request("POST", "/payments", "anna", json={"to": "nobody", "amount": "1.00"})
+    ) == (404, "unknown_account")
 
     # More than the balance (16.75): refused, nothing moves.
     supply = token.total_supply()
@@ -561,17 +484,44 @@ def test_payments_refunds_and_redemptions(api: Api, stack: Stack) -> None:
 
     # Idempotency-Key: the same payment sent twice pays once (anna 14.75, bakker 5.25).
     key = {"Idempotency-Key": secrets.token_hex(8)}
-    first = api.request("POST", "/payments", "anna", json={"to": "bakker", "amount": "2.00"},
-                        headers=key)
-    again = api.request("POST", "/payments", "anna", json={"to": "bakker", "amount": "2.00"},
-                        headers=key)
+    first = api.request(
+        "POST", "/payments", "anna", json={"to": "bakker", "amount": "2.00"}, headers=key
+    )
+    again = api.request(
+        "POST", "/payments", "anna", json={"to": "bakker", "amount": "2.00"}, headers=key
+    )
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert (api.chain_balance("anna"), api.chain_balance("bakker")) == (1475, 525)
-    # Without a key (or with another one) it is a new payment: anna 14.25, bakker 5.75.
-    other = api.request("POST", "/payments", "anna", json={"to": "bakker", "amount": "0.50"},
-                        headers={"Idempotency-Key": secrets.token_hex(8)})
-    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    # With another key it is a new payment, sent at once by several clients it still pays
+    # once: anna 14.25, bakker 5.75.
+    tok = api.token("anna")
+    other_key = secrets.token_hex(8)
+
+    def send(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{stack.api_url}/payments",
+            json={"to": "bakker", "amount": "0.50"},
+            headers={"Authorization": f"Bearer {tok}", "Idempotency-Key": other_key},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        others = list(pool.map(send, range(4)))
+    assert [r.status_code for r in others] == [201] * 4, [r.text for r in others]
+    assert len({r.json()["id"] for r in others}) == 1
+    assert others[0].json()["id"] != first.json()["id"]
+    assert (api.chain_balance("anna"), api.chain_balance("bakker")) == (1425, 575)
+    # A refused payment retried with its key is refused again, even when the retry could pay.
+    refused_key = {"Idempotency-Key": secrets.token_hex(8)}
+    r = api.request(
+        "POST", "/payments", "anna", json={"to": "bakker", "amount": "20.00"}, headers=refused_key
+    )
+    assert code(r) == (422, "insufficient_balance")
+    r = api.request(
+        "POST", "/payments", "anna", json={"to": "bakker", "amount": "1.00"}, headers=refused_key
+    )
+    assert code(r) == (422, "insufficient_balance")
     assert (api.chain_balance("anna"), api.chain_balance("bakker")) == (1425, 575)
 
     # Redemptions: ids count from 1, the HEIT are burned.
@@ -591,7 +541,9 @@ def test_payments_refunds_and_redemptions(api: Api, stack: Stack) -> None:
     assert (shop_1, amount_1) == (api.addresses["bakker"], 100)
     assert (shop_2, amount_2) == (api.addresses["bakker"], 225)
     assert code(api.request("POST", "/redemptions", "anna", json={"amount": "1.00"})) == (
-        403, "forbidden")
+        403,
+        "forbidden",
+    )
     r = api.request("POST", "/redemptions", "bakker", json={"amount": "2.51"})
     assert code(r) == (422, "insufficient_balance")
     assert token.redemption_count() == 2 and api.chain_balance("bakker") == 250
@@ -600,9 +552,15 @@ def test_payments_refunds_and_redemptions(api: Api, stack: Stack) -> None:
     assert api.wallet_synced("anna")["balance"] == "14.25"
     assert api.wallet_synced("bakker")["balance"] == "2.50"
     history = api.request("GET", "/wallet/history", "anna").json()
-    assert sorted((h["kind"], h["amount"], h["counterparty"]) for h in history) == sorted([
-        ("reward", "20.00", None), ("sent", "4.50", "bakker"), ("received", "1.25", "bakker"),
-        ("sent", "2.00", "bakker"), ("sent", "0.50", "bakker")])
+    assert sorted((h["kind"], h["amount"], h["counterparty"]) for h in history) == sorted(
+        [
+            ("reward", "20.00", None),
+            ("sent", "4.50", "bakker"),
+            ("received", "1.25", "bakker"),
+            ("sent", "2.00", "bakker"),
+            ("sent", "0.50", "bakker"),
+        ]
+    )
     totals = api.request("GET", "/audit/totals", "coco")
     assert code(totals) == (403, "forbidden")
     api.check_responses()

@@ -39,7 +39,7 @@ from indexer.fetcher import Fetcher
 from indexer.index import Indexer
 from indexer.mirror import Mirror
 from indexer.writer import Writer
-from node.anvil import Anvil
+from node.anvil import Anvil, free_port
 from node.contract import AccountKind, load_artifact, task_ref
 from node.eip3009 import new_nonce, sign_typed
 from node.keys import service_key
@@ -263,7 +263,7 @@ def assert_mirror_equals_chain(path: Path, chain: Chain) -> None:
         header = chain.w3.eth.get_block(block)
         assert checkpoint.block_hash == "0x" + bytes(header["hash"]).hex()
         token = chain.token
-        balances = mirror.balances()
+        balances: dict[str, int] = {str(a): int(b) for a, b in mirror.balances().items()}
         for address in set(balances) | set(chain.accounts):
             assert mirror.balance(address) == token.balance_of(address, block), address
             assert balances.get(address, 0) == token.balance_of(address, block), address
@@ -549,6 +549,12 @@ def test_fetcher_splits_ranges_the_node_refuses(chain: Chain) -> None:
     plain = Fetcher(chain.w3, chain.token.address).logs(chain.deploy_block, head)
     split = Picky(chain.w3, chain.token.address).logs(chain.deploy_block, head)
     assert split == plain and plain
+
+
+def test_a_node_that_does_not_answer_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ChainUnavailable) as caught:
+        Indexer(connect(f"http://127.0.0.1:{free_port()}"), ZERO, tmp_path / "m.sqlite", 1)
+    assert caught.value.code == "chain_unavailable"
 
 
 def test_mirror_before_the_indexer_ran(tmp_path: Path) -> None:

@@ -38,8 +38,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / 
 
 _LABELS = {
     "reward": ("Beloning", "+"),
-    "received": ("Ontvangen", "+"),
-    "sent": ("Betaald", "-"),
+    "payment_in": ("Ontvangen", "+"),
+    "payment_out": ("Betaald", "-"),
     "redemption": ("Ingewisseld", "-"),
 }
 

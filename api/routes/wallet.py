@@ -45,6 +45,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     503: {"model": ErrorPublic},
 }
 _POLICY = {("citizen", "shop"), ("shop", "citizen")}
+# The mirror's history kinds, as the API documents them.
+_HISTORY_KINDS = {"payment_in": "received", "payment_out": "sent"}
 
 
 def _wallet_user(user: User) -> str:
@@ -71,7 +73,7 @@ def history(
 ) -> list[HistoryItem]:
     """The caller's rewards, payments in and out, and redemptions, newest first (mirror).
 
-    `kind`: reward | received | sent | redemption; `counterparty`: a username when
+    `kind`: reward | payment_in | payment_out | redemption; `counterparty`: a username when
     known; `amount` in HEIT.
     """
     address = _wallet_user(user)
@@ -81,7 +83,7 @@ def history(
     }
     return [
         HistoryItem(
-            kind=h.kind,
+            kind=_HISTORY_KINDS.get(h.kind, h.kind),
             amount=format_heit(h.amount),
             counterparty=names.get(h.counterparty or "", h.counterparty),
             block_number=h.block_number,
@@ -96,6 +98,30 @@ def _record_failure(conn: sqlite3.Connection, table: str, row_id: int, code: str
     conn.execute(f"UPDATE {table} SET status='failed', error_code=? WHERE id=?", (code, row_id))
 
 
+def _prior_payment(conn: sqlite3.Connection, user: User, key: str) -> PaymentPublic | None:
+    """The payment made earlier with Idempotency-Key `key`; a refused one is refused again."""
+    prior = conn.execute(
+        "SELECT p.*, u.username AS payee FROM payments p JOIN users u ON u.id = p.payee_id "
+        "WHERE p.payer_id=? AND p.idempotency_key=?",
+        (user.id, key),
+    ).fetchone()
+    if prior is None:
+        return None
+    if prior["status"] == "failed":
+        raise ChainError(
+            f"payment {prior['id']} with this Idempotency-Key was refused: {prior['error_code']}",
+            code=prior["error_code"] or "chain_error",
+        )
+    return PaymentPublic(
+        id=prior["id"],
+        payer=user.username,
+        payee=prior["payee"],
+        amount=format_heit(prior["amount"]),
+        status=prior["status"],
+        tx_hash=prior["tx_hash"],
+    )
+
+
 @router.post("/payments", status_code=201, responses=_ERRORS)
 def pay(
     body: PaymentCreate,
@@ -107,31 +133,17 @@ def pay(
 ) -> PaymentPublic:
     """Pay `amount` HEIT to `to`: a citizen pays a shop, a shop refunds a citizen.
 
-    Signed as EIP-3009 TransferWithAuthorization with the payer's custodial key (random 32-byte
-    nonce), relayed by the service, confirmed on chain before the answer. With an
-    `Idempotency-Key` header a retried request returns the first payment instead of paying again.
+        Signed as EIP-3009 TransferWithAuthorization with the payer's custodial key (random 32-byte
+        nonce), relayed by the service, confirmed on chain before the answer. With an
+        `Idempotency-Key` header a retried request returns the first payment instead of paying again
+    (or, when the first was refused, the same refusal).
 
-    Errors: 422 `invalid_amount`; 404 `unknown_account`; 422 `transfer_not_allowed`;
-    422 `insufficient_balance`; 409 `account_not_ready` (wallet not yet registered on chain);
-    503 `tx_timeout`.
+        Errors: 422 `invalid_amount`; 404 `unknown_account`; 422 `transfer_not_allowed`;
+        422 `insufficient_balance`; 409 `account_not_ready` (wallet not yet registered on chain);
+        503 `tx_timeout`.
     """
-    if idempotency_key:
-        prior = conn.execute(
-            "SELECT * FROM payments WHERE payer_id=? AND idempotency_key=?",
-            (user.id, idempotency_key),
-        ).fetchone()
-        if prior is not None:
-            payee = conn.execute(
-                "SELECT username FROM users WHERE id=?", (prior["payee_id"],)
-            ).fetchone()
-            return PaymentPublic(
-                id=prior["id"],
-                payer=user.username,
-                payee=payee["username"],
-                amount=format_heit(prior["amount"]),
-                status=prior["status"],
-                tx_hash=prior["tx_hash"],
-            )
+    if idempotency_key and (prior := _prior_payment(conn, user, idempotency_key)) is not None:
+        return prior
     amount = parse_heit(body.amount)
     payee = user_by_username(conn, body.to)
     if (user.role, payee["role"]) not in _POLICY:
@@ -145,11 +157,17 @@ def pay(
         raise ApiError(409, "account_not_ready", "a wallet is not yet registered on chain")
     key = custodial_key(conn, settings.key_encryption_key(), user.id)
     auth = chain.token.authorize_transfer(key, payee["address"], amount)
-    cur = conn.execute(
-        "INSERT INTO payments (payer_id, payee_id, amount, nonce, idempotency_key, status, "
-        "created_at) VALUES (?,?,?,?,?,'pending',?)",
-        (user.id, payee["id"], amount, "0x" + auth.nonce.hex(), idempotency_key, now_iso()),
-    )
+    try:
+        cur = conn.execute(
+            "INSERT INTO payments (payer_id, payee_id, amount, nonce, idempotency_key, status, "
+            "created_at) VALUES (?,?,?,?,?,'pending',?)",
+            (user.id, payee["id"], amount, "0x" + auth.nonce.hex(), idempotency_key, now_iso()),
+        )
+    except sqlite3.IntegrityError:
+        # A concurrent request with the same Idempotency-Key got in first: answer with it.
+        if idempotency_key and (prior := _prior_payment(conn, user, idempotency_key)):
+            return prior
+        raise
     payment_id = int(cur.lastrowid or 0)
     try:
         sent = chain.relayer.send(chain.token.transfer_with_authorization_tx(auth))

@@ -1,0 +1,235 @@
+"""An HTTP client of a test stack's API, as the people using it would drive it: sign-ups,
+logins (bearer tokens), the task lifecycle, waiting for the chain and the SQL mirror.
+
+Every response is kept, so a test can check at the end that no body leaked a secret and that
+every error body is exactly `{"code", "message"}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.security import open_custodial_key
+from tests.conftest import Stack
+
+# Valid IBANs (ISO 13616 checksums) that no bank will ever see.
+IBAN_BAKKER = "NL91ABNA0417164300"
+IBAN_KAPPER = "NL39 ASNB 8190 0865 29"
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Api:
+    """An HTTP client of the stack's API that logs users in and keeps every response."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.responses: list[httpx.Response] = []
+        self.passwords: dict[str, str] = {"admin": stack.admin_password}
+        self.tokens: dict[str, str] = {}
+        self.addresses: dict[str, str] = {}
+        self.http = httpx.Client(
+            base_url=stack.api_url, timeout=60, event_hooks={"response": [self._keep]}
+        )
+
+    def _keep(self, response: httpx.Response) -> None:
+        response.read()
+        self.responses.append(response)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        user: str | None = None,
+        *,
+        json: dict[str, Any] | None = None,
+        at: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request as `user` (bearer token), or anonymous; `at` is X-Heitje-Time."""
+        h = dict(headers or {})
+        if user is not None:
+            h["Authorization"] = f"Bearer {self.token(user)}"
+        if at is not None:
+            h["X-Heitje-Time"] = at
+        r = self.http.request(method, path, json=json, headers=h)
+        # /auth/token also sets a session cookie: never let it stand in for a bearer token.
+        self.http.cookies.clear()
+        return r
+
+    def token(self, user: str) -> str:
+        if user not in self.tokens:
+            r = self.request(
+                "POST", "/auth/token", json={"username": user, "password": self.passwords[user]}
+            )
+            assert r.status_code == 200, r.text
+            self.tokens[user] = r.json()["access_token"]
+        return self.tokens[user]
+
+    # ----- accounts -----
+
+    def staff(self, username: str, role: str) -> None:
+        pw = secrets.token_urlsafe(12)
+        r = self.request(
+            "POST",
+            "/staff",
+            "admin",
+            json={"username": username, "password": pw, "name": username.title(), "role": role},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json() == {
+            "username": username,
+            "role": role,
+            "name": username.title(),
+            "address": None,
+            "registered": None,
+        }
+        self.passwords[username] = pw
+
+    def citizen(self, username: str) -> dict[str, Any]:
+        pw = secrets.token_urlsafe(12)
+        r = self.request(
+            "POST",
+            "/citizens",
+            json={
+                "username": username,
+                "password": pw,
+                "name": f"{username.title()} Jansen",
+                "neighbourhood": "Schandelen",
+            },
+        )
+        assert r.status_code == 201, r.text
+        self.passwords[username] = pw
+        self.addresses[username] = r.json()["address"]
+        return dict(r.json())
+
+    def shop(self, username: str, iban: str) -> dict[str, Any]:
+        pw = secrets.token_urlsafe(12)
+        r = self.request(
+            "POST",
+            "/shops",
+            json={
+                "username": username,
+                "password": pw,
+                "name": f"Winkel {username.title()}",
+                "category": "food",
+                "iban": iban,
+            },
+        )
+        assert r.status_code == 201, r.text
+        self.passwords[username] = pw
+        self.addresses[username] = r.json()["address"]
+        return dict(r.json())
+
+    def wait_registered(self, *users: str) -> None:
+        def done() -> bool:
+            return all(self.request("GET", "/auth/me", u).json()["registered"] for u in users)
+
+        wait_for(done, f"registration of {users} on chain")
+
+    # ----- tasks -----
+
+    def publish(self, ref: str, reward: str, by: str = "coco") -> None:
+        r = self.request(
+            "POST",
+            "/tasks",
+            by,
+            json={
+                "ref": ref,
+                "kind": "paint-bin",
+                "title": f"Paint waste bin {ref}",
+                "reward": reward,
+                "neighbourhood": "Schandelen",
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    def do_task(self, ref: str, reward: str, citizen: str) -> None:
+        """Publish `ref`, let `citizen` claim and submit it (not yet approved)."""
+        self.publish(ref, reward)
+        assert self.request("POST", f"/tasks/{ref}/claim", citizen).status_code == 200
+        assert self.request("POST", f"/tasks/{ref}/submit", citizen).status_code == 200
+
+    def approve(self, ref: str, at: str | None = None, by: str = "coco") -> httpx.Response:
+        return self.request("POST", f"/tasks/{ref}/approve", by, at=at)
+
+    def wait_reward(self, ref: str) -> dict[str, Any]:
+        wait_for(
+            lambda: self.request("GET", f"/tasks/{ref}").json()["reward_status"] == "confirmed",
+            f"the reward of {ref}",
+        )
+        return dict(self.request("GET", f"/tasks/{ref}").json())
+
+    def reward(self, ref: str, reward: str, citizen: str, at: str | None = None) -> None:
+        self.do_task(ref, reward, citizen)
+        r = self.approve(ref, at)
+        assert r.status_code == 200, r.text
+        self.wait_reward(ref)
+
+    # ----- wallet -----
+
+    def wallet_synced(self, user: str) -> dict[str, Any]:
+        """GET /wallet once the mirror has reached the chain's current head."""
+        head = int(self.stack.token.w3.eth.block_number)
+        box: dict[str, Any] = {}
+
+        def caught_up() -> bool:
+            r = self.request("GET", "/wallet", user)
+            box.update(r.json())
+            return r.status_code == 200 and (box["as_of_block"] or -1) >= head
+
+        wait_for(caught_up, f"the mirror to reach block {head}")
+        return box
+
+    def chain_balance(self, user: str) -> int:
+        return int(self.stack.token.balance_of(self.addresses[user]))
+
+    # ----- checks over every response -----
+
+    def check_responses(self) -> None:
+        """Error bodies are exactly {code, message}; no body leaks secrets."""
+        assert self.responses
+        secrets_ = [pw for u, pw in self.passwords.items()]
+        secrets_ += [k for k in custodial_keys(self.stack.data_dir).values()]
+        for r in self.responses:
+            text = r.text.lower()
+            where = f"{r.request.method} {r.request.url.path} -> {r.status_code}"
+            if r.status_code >= 400:
+                body = r.json()
+                assert set(body) == {"code", "message"}, where
+                assert isinstance(body["code"], str) and body["code"], where
+                assert isinstance(body["message"], str) and body["message"], where
+            assert "$argon2" not in text and "password_hash" not in text, where
+            assert "ciphertext" not in text and "private" not in text, where
+            for s in secrets_:
+                assert s.lower() not in text, where
+
+
+def custodial_keys(data_dir: Path) -> dict[str, str]:
+    """address -> raw private key (hex, no 0x), decrypted with the KEK of the data dir."""
+    kek = base64.b64decode((data_dir / "keys" / "kek.key").read_text().strip())
+    db = sqlite3.connect(f"file:{data_dir / 'service.sqlite'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT address, nonce, ciphertext FROM custodial_keys").fetchall()
+    finally:
+        db.close()
+    return {
+        addr: bytes(open_custodial_key(kek, addr, nonce, ct).key).hex() for addr, nonce, ct in rows
+    }
