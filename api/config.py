@@ -76,7 +76,8 @@ class Settings(BaseSettings):
                 text = path.read_text().strip()
             except FileNotFoundError:
                 raise ConfigError(
-                    f"no key-encryption key: set HEITJE_KEK or create {path} (`heitje keys init`)",
+                    f"no key-encryption key: set HEITJE_KEK or create {path} "
+                    "(`heitje deploy` writes one)",
                     code="missing_kek",
                 ) from None
         if text in KNOWN_DEFAULT_KEKS:

@@ -55,6 +55,11 @@ def header(title: str) -> None:
     print(f"   started {time.strftime('%Y-%m-%d %H:%M:%S')}, load {loadavg()}", flush=True)
 
 
+def footer(title: str) -> None:
+    print(f"   finished {time.strftime('%Y-%m-%d %H:%M:%S')}, load {loadavg()} [{title}]",
+          flush=True)
+
+
 def figure(label: str, value: str) -> None:
     """One result line: `label: value` (what bench/run.py collects into its summary)."""
     print(f"   {label}: {value}", flush=True)

@@ -23,6 +23,7 @@ from _common import (
     HEITJE,
     REPO,
     figure,
+    footer,
     header,
     large_label,
     log,
@@ -78,7 +79,7 @@ def main() -> None:
             note(f"{large_label()}: {n} events, demo's own 'done in': {inner}s, "
                  f"reconciled: {ok}")
             figure(f"larger generated year ({n} events), 1 run", f"{wall:.1f} s")
-    header("demo_walltime: end")
+    footer("demo_walltime")
 
 
 if __name__ == "__main__":

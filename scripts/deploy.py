@@ -16,7 +16,7 @@ from node.signer import Signer
 
 def ensure_dev_keys(data_dir: Path) -> None:
     """For the embedded chain: write `keys/<role>.key` from the dev mnemonic (prefunded accounts
-    0..4) where missing. Production keys are made by `heitje network init` or the operator."""
+    0..4) where missing. Production keys are placed there by the operator."""
     keys = data_dir / "keys"
     for index, role in enumerate(SERVICE_ROLES):
         path = keys / f"{role}.key"

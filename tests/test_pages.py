@@ -95,6 +95,7 @@ def test_citizen_logs_in_and_pays_a_shop(stack: Stack, page: Page, tmp_path: Pat
             "Onbekende gebruikersnaam of verkeerd wachtwoord."
         )
         assert p.locator("#balance").count() == 0
+        p.screenshot(path=str(tmp_path / "login-error.png"))
 
         # The right password: the wallet with 25.00 HEIT and the reward in the history.
         p.get_by_label("Gebruikersnaam").fill("anna")

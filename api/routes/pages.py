@@ -38,8 +38,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / 
 
 _LABELS = {
     "reward": ("Beloning", "+"),
-    "payment_in": ("Ontvangen", "+"),
-    "payment_out": ("Betaald", "-"),
+    "received": ("Ontvangen", "+"),
+    "sent": ("Betaald", "-"),
     "redemption": ("Ingewisseld", "-"),
 }
 

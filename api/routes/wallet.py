@@ -73,7 +73,7 @@ def history(
 ) -> list[HistoryItem]:
     """The caller's rewards, payments in and out, and redemptions, newest first (mirror).
 
-    `kind`: reward | payment_in | payment_out | redemption; `counterparty`: a username when
+    `kind`: reward | received | sent | redemption; `counterparty`: a username when
     known; `amount` in HEIT.
     """
     address = _wallet_user(user)

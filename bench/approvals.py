@@ -1,0 +1,218 @@
+"""Approvals per second through the API until the mint is confirmed on anvil.
+
+Sets up a stack (anvil + deployed token + API + indexer, as `tests/conftest.py` does), signs
+up K citizens, and publishes, claims and submits M tasks per phase beforehand (untimed). Then
+it times approving them all until every task's `reward_status` is "confirmed":
+
+- sequential: one client approves the M tasks one after another, then waits;
+- concurrent: `--threads` clients (default 4) approve another M tasks in parallel, then wait;
+- demo-style latency (`--latency-tasks`, default 30; 0 skips): approve one task and poll
+  `GET /tasks/{ref}` until it is confirmed before the next, as `heitje demo` does.
+
+The wait polls the outbox (`/audit/intents?status=pending|sent`) every 20 ms; after it, every
+task is checked to be "confirmed" and `token.total_minted` to equal the sum of the rewards.
+
+    .venv/bin/python bench/approvals.py [--tasks M] [--citizens K] [--threads T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import figure, footer, header, log, note
+
+from heitje.money import parse_heit
+from tests.conftest import Stack, start_stack
+
+AT = "2023-06-01T12:00:00+02:00"  # business time of every request (rehearsal mode)
+REWARD = "5.00"
+
+
+class Api:
+    """A small HTTP client of the API: logs users in once, raises on any refusal."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=120)
+        self.tokens: dict[str, str] = {}
+
+    def login(self, user: str, password: str) -> None:
+        r = self.http.post("/auth/token", json={"username": user, "password": password})
+        r.raise_for_status()
+        self.tokens[user] = r.json()["access_token"]
+
+    def call(self, user: str | None, method: str, path: str,
+             body: dict[str, Any] | None = None, http: httpx.Client | None = None) -> Any:
+        headers = {"X-Heitje-Time": AT}
+        if user is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[user]}"
+        r = (http or self.http).request(method, path, json=body, headers=headers)
+        if r.status_code >= 400:
+            raise RuntimeError(f"{method} {path} -> {r.status_code}: {r.text}")
+        return r.json() if r.content else None
+
+
+def outbox_empty(api: Api) -> bool:
+    """No registration or mint intent is pending or sent (all confirmed)."""
+    return all(not api.call("auditor", "GET", f"/audit/intents?status={s}&limit=1")
+               for s in ("pending", "sent"))
+
+
+def wait_outbox(api: Api, what: str, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not outbox_empty(api):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def setup_users(api: Api, stack: Stack, citizens: int) -> list[str]:
+    api.login("admin", stack.admin_password)
+    for username, role in (("coord", "coordinator"), ("auditor", "auditor")):
+        pw = secrets.token_urlsafe(12)
+        api.call("admin", "POST", "/staff",
+                 {"username": username, "password": pw, "name": username, "role": role})
+        api.login(username, pw)
+    names = [f"citizen{i:03d}" for i in range(citizens)]
+    for name in names:
+        pw = secrets.token_urlsafe(12)
+        api.call(None, "POST", "/citizens",
+                 {"username": name, "password": pw, "name": name, "neighbourhood": "Centrum"})
+        api.login(name, pw)
+    wait_outbox(api, "citizen registrations")
+    return names
+
+
+def prepare(api: Api, citizens: list[str], prefix: str, count: int) -> list[str]:
+    """Publish, claim and submit `count` tasks; returns their refs (untimed)."""
+    refs = [f"{prefix}-{i:04d}" for i in range(count)]
+    for i, ref in enumerate(refs):
+        citizen = citizens[i % len(citizens)]
+        api.call("coord", "POST", "/tasks", {"ref": ref, "kind": "litter", "title": ref,
+                                             "reward": REWARD, "neighbourhood": "Centrum"})
+        api.call(citizen, "POST", f"/tasks/{ref}/claim")
+        api.call(citizen, "POST", f"/tasks/{ref}/submit")
+    return refs
+
+
+def check_confirmed(api: Api, refs: list[str]) -> None:
+    """Every task of `refs` is approved with its reward confirmed (one listing, paged)."""
+    status: dict[str, str | None] = {}
+    offset = 0
+    while True:
+        page = api.call(None, "GET", f"/tasks?status=approved&limit=500&offset={offset}")
+        status.update({t["ref"]: t["reward_status"] for t in page})
+        if len(page) < 500:
+            break
+        offset += 500
+    bad = [r for r in refs if status.get(r) != "confirmed"]
+    if bad:
+        raise SystemExit(f"{len(bad)} tasks not confirmed, e.g. {bad[:3]}")
+
+
+def timed_batch(api: Api, refs: list[str], threads: int) -> tuple[float, float]:
+    """Approve `refs` with `threads` clients; returns (seconds until every approve request
+    was answered, seconds until every mint was confirmed)."""
+    started = time.perf_counter()
+    if threads <= 1:
+        for ref in refs:
+            api.call("coord", "POST", f"/tasks/{ref}/approve")
+    else:
+        local = threading.local()
+
+        def approve(ref: str) -> None:
+            if not hasattr(local, "http"):
+                local.http = httpx.Client(base_url=api.base_url, timeout=120)
+            api.call("coord", "POST", f"/tasks/{ref}/approve", http=local.http)
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(approve, refs))
+    answered = time.perf_counter() - started
+    wait_outbox(api, "mints")
+    confirmed = time.perf_counter() - started
+    check_confirmed(api, refs)
+    return answered, confirmed
+
+
+def latency(api: Api, refs: list[str]) -> list[float]:
+    """Approve one task, wait for its mint to be confirmed, next (as the demo replays)."""
+    out: list[float] = []
+    for ref in refs:
+        started = time.perf_counter()
+        api.call("coord", "POST", f"/tasks/{ref}/approve")
+        while api.call(None, "GET", f"/tasks/{ref}")["reward_status"] != "confirmed":
+            time.sleep(0.02)
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", type=int, default=300, help="M, tasks per phase (default 300)")
+    p.add_argument("--citizens", type=int, default=20, help="K citizens (default 20)")
+    p.add_argument("--threads", type=int, default=4, help="concurrent clients (default 4)")
+    p.add_argument("--latency-tasks", type=int, default=30,
+                   help="tasks for the demo-style latency figure (default 30; 0 skips)")
+    p.add_argument("--keep", action="store_true", help="keep the data dir (path printed)")
+    args = p.parse_args()
+
+    header("approvals: approve -> mint confirmed on anvil, through the API")
+    tmp = Path(tempfile.mkdtemp(prefix="heitje-bench-approvals-"))
+    chain, stack = start_stack(tmp / "data", HEITJE_ANNUAL_REWARD_CAP="1000000000.00")
+    try:
+        api = Api(stack.api_url)
+        log(f"approvals: signing up {args.citizens} citizens")
+        citizens = setup_users(api, stack, args.citizens)
+        approved: list[str] = []
+        phases = [("sequential client", "seq", 1),
+                  (f"{args.threads} concurrent client threads", "par", args.threads)]
+        for label, prefix, threads in phases:
+            log(f"approvals: preparing {args.tasks} tasks ({label})")
+            refs = prepare(api, citizens, prefix, args.tasks)
+            log(f"approvals: approving {args.tasks} tasks ({label})")
+            answered, confirmed = timed_batch(api, refs, threads)
+            approved += refs
+            note(f"{label}: {len(refs)} approve requests answered in {answered:.2f} s "
+                 f"({len(refs) / answered:.1f}/s); all mints confirmed after {confirmed:.2f} s")
+            figure(f"{label}, {len(refs)} tasks: approvals/s until confirmed",
+                   f"{len(refs) / confirmed:.1f}")
+        if args.latency_tasks > 0:
+            log(f"approvals: demo-style latency over {args.latency_tasks} tasks")
+            refs = prepare(api, citizens, "lat", args.latency_tasks)
+            lat = latency(api, refs)
+            approved += refs
+            lat.sort()
+            p90 = lat[min(len(lat) - 1, int(len(lat) * 0.9))]
+            note(f"demo-style (approve, wait for confirmed, next), {len(lat)} tasks: "
+                 f"median {statistics.median(lat) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms")
+            figure(f"demo-style one-at-a-time, {len(lat)} tasks: approvals/s",
+                   f"{len(lat) / sum(lat):.1f}")
+        expected = parse_heit(REWARD) * len(approved)
+        minted = int(stack.token.total_minted())
+        note(f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
+             f"({'equal' if minted == expected else 'DIFFERENT'})")
+        if minted != expected:
+            raise SystemExit("total_minted does not equal the sum of approved rewards")
+    finally:
+        stack.api.stop()
+        stack.indexer.stop()
+        chain.stop()
+        if args.keep:
+            note(f"data dir kept: {tmp / 'data'}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    footer("approvals")
+
+
+if __name__ == "__main__":
+    main()
