@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime
 
 from eth_account.signers.local import LocalAccount
+from fastapi import Response
 
+from api.config import Settings
 from api.errors import ApiError
-from api.security import hash_password, new_custodial_key, open_custodial_key
+from api.security import (
+    DUMMY_HASH,
+    hash_password,
+    new_custodial_key,
+    new_session_token,
+    open_custodial_key,
+    token_hash,
+    verify_password,
+)
+
+SESSION_COOKIE = "heitje_session"
+"""Name of the HttpOnly session cookie."""
 
 
 def now_iso() -> str:
@@ -70,3 +84,36 @@ def custodial_key(conn: sqlite3.Connection, kek: bytes, user_id: int) -> LocalAc
     if row is None:
         raise ApiError(409, "no_custodial_wallet", "this account has no custodial wallet")
     return open_custodial_key(kek, row["address"], row["nonce"], row["ciphertext"])
+
+
+def authenticate(conn: sqlite3.Connection, username: str, password: str) -> sqlite3.Row | None:
+    """The user row when `password` is right, else None (same work for unknown users)."""
+    row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+    ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
+    if row is None or not ok:
+        return None
+    found: sqlite3.Row = row
+    return found
+
+
+def open_session(
+    conn: sqlite3.Connection, settings: Settings, user_id: int, response: Response
+) -> tuple[str, int]:
+    """Start a session: store the token's hash, set the HttpOnly cookie on `response`.
+
+    Returns (bearer token, lifetime in seconds).
+    """
+    token = new_session_token()
+    ttl = settings.session_hours * 3600
+    conn.execute(
+        "INSERT INTO sessions VALUES (?,?,?)", (token_hash(token), user_id, time.time() + ttl)
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=ttl,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+    )
+    return token, ttl

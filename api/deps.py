@@ -11,14 +11,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from api.accounts import SESSION_COOKIE as SESSION_COOKIE
 from api.chain import ChainService
 from api.config import Settings
 from api.db import connect
 from api.errors import ApiError
 from api.security import token_hash
 from indexer.mirror import Mirror
-
-SESSION_COOKIE = "heitje_session"
 
 
 def get_settings(request: Request) -> Settings:

@@ -23,12 +23,16 @@ if str(REPO) not in sys.path:  # `tests.conftest` (start_stack) is not an instal
 
 # The larger generated year (sizes given in the benchmark brief); the default year is
 # 24 citizens, 8 shops, 48 tasks, 9 months, about 300 events.
+FIGURE = "   * "  # prefix of figure lines
+
 LARGE = {"citizens": 200, "shops": 20, "tasks": 600, "months": 12, "seed": 2022}
 
 
 def large_label() -> str:
-    return ("generated year (citizens={citizens}, shops={shops}, tasks={tasks}, "
-            "months={months}, seed={seed})").format(**LARGE)
+    return (
+        "generated year (citizens={citizens}, shops={shops}, tasks={tasks}, "
+        "months={months}, seed={seed})"
+    ).format(**LARGE)
 
 
 def write_large_scenario(directory: Path) -> tuple[Path, int]:
@@ -52,21 +56,24 @@ def loadavg() -> str:
 
 def header(title: str) -> None:
     print(f"== {title}", flush=True)
-    print(f"   started {time.strftime('%Y-%m-%d %H:%M:%S')}, load {loadavg()}", flush=True)
+    print(f"     started {time.strftime('%Y-%m-%d %H:%M:%S')}, load {loadavg()}", flush=True)
 
 
 def footer(title: str) -> None:
-    print(f"   finished {time.strftime('%Y-%m-%d %H:%M:%S')}, load {loadavg()} [{title}]",
-          flush=True)
+    print(
+        f"     finished {time.strftime('%Y-%m-%d %H:%M:%S')}, load {loadavg()} [{title}]",
+        flush=True,
+    )
 
 
 def figure(label: str, value: str) -> None:
-    """One result line: `label: value` (what bench/run.py collects into its summary)."""
-    print(f"   {label}: {value}", flush=True)
+    """One result line, `* label: value` (bench/run.py collects these into its summary)."""
+    print(f"{FIGURE}{label}: {value}", flush=True)
 
 
 def note(text: str) -> None:
-    print(f"   {text}", flush=True)
+    """A line of context for the figures (not collected into the summary)."""
+    print(f"     {text}", flush=True)
 
 
 def median(values: list[float]) -> float:

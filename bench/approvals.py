@@ -51,8 +51,14 @@ class Api:
         r.raise_for_status()
         self.tokens[user] = r.json()["access_token"]
 
-    def call(self, user: str | None, method: str, path: str,
-             body: dict[str, Any] | None = None, http: httpx.Client | None = None) -> Any:
+    def call(
+        self,
+        user: str | None,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        http: httpx.Client | None = None,
+    ) -> Any:
         headers = {"X-Heitje-Time": AT}
         if user is not None:
             headers["Authorization"] = f"Bearer {self.tokens[user]}"
@@ -64,8 +70,10 @@ class Api:
 
 def outbox_empty(api: Api) -> bool:
     """No registration or mint intent is pending or sent (all confirmed)."""
-    return all(not api.call("auditor", "GET", f"/audit/intents?status={s}&limit=1")
-               for s in ("pending", "sent"))
+    return all(
+        not api.call("auditor", "GET", f"/audit/intents?status={s}&limit=1")
+        for s in ("pending", "sent")
+    )
 
 
 def wait_outbox(api: Api, what: str, timeout: float = 600.0) -> None:
@@ -80,14 +88,22 @@ def setup_users(api: Api, stack: Stack, citizens: int) -> list[str]:
     api.login("admin", stack.admin_password)
     for username, role in (("coord", "coordinator"), ("auditor", "auditor")):
         pw = secrets.token_urlsafe(12)
-        api.call("admin", "POST", "/staff",
-                 {"username": username, "password": pw, "name": username, "role": role})
+        api.call(
+            "admin",
+            "POST",
+            "/staff",
+            {"username": username, "password": pw, "name": username, "role": role},
+        )
         api.login(username, pw)
     names = [f"citizen{i:03d}" for i in range(citizens)]
     for name in names:
         pw = secrets.token_urlsafe(12)
-        api.call(None, "POST", "/citizens",
-                 {"username": name, "password": pw, "name": name, "neighbourhood": "Centrum"})
+        api.call(
+            None,
+            "POST",
+            "/citizens",
+            {"username": name, "password": pw, "name": name, "neighbourhood": "Centrum"},
+        )
         api.login(name, pw)
     wait_outbox(api, "citizen registrations")
     return names
@@ -98,8 +114,18 @@ def prepare(api: Api, citizens: list[str], prefix: str, count: int) -> list[str]
     refs = [f"{prefix}-{i:04d}" for i in range(count)]
     for i, ref in enumerate(refs):
         citizen = citizens[i % len(citizens)]
-        api.call("coord", "POST", "/tasks", {"ref": ref, "kind": "litter", "title": ref,
-                                             "reward": REWARD, "neighbourhood": "Centrum"})
+        api.call(
+            "coord",
+            "POST",
+            "/tasks",
+            {
+                "ref": ref,
+                "kind": "litter",
+                "title": ref,
+                "reward": REWARD,
+                "neighbourhood": "Centrum",
+            },
+        )
         api.call(citizen, "POST", f"/tasks/{ref}/claim")
         api.call(citizen, "POST", f"/tasks/{ref}/submit")
     return refs
@@ -161,8 +187,12 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=300, help="M, tasks per phase (default 300)")
     p.add_argument("--citizens", type=int, default=20, help="K citizens (default 20)")
     p.add_argument("--threads", type=int, default=4, help="concurrent clients (default 4)")
-    p.add_argument("--latency-tasks", type=int, default=30,
-                   help="tasks for the demo-style latency figure (default 30; 0 skips)")
+    p.add_argument(
+        "--latency-tasks",
+        type=int,
+        default=30,
+        help="tasks for the demo-style latency figure (default 30; 0 skips)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the data dir (path printed)")
     args = p.parse_args()
 
@@ -174,18 +204,24 @@ def main() -> None:
         log(f"approvals: signing up {args.citizens} citizens")
         citizens = setup_users(api, stack, args.citizens)
         approved: list[str] = []
-        phases = [("sequential client", "seq", 1),
-                  (f"{args.threads} concurrent client threads", "par", args.threads)]
+        phases = [
+            ("sequential client", "seq", 1),
+            (f"{args.threads} concurrent client threads", "par", args.threads),
+        ]
         for label, prefix, threads in phases:
             log(f"approvals: preparing {args.tasks} tasks ({label})")
             refs = prepare(api, citizens, prefix, args.tasks)
             log(f"approvals: approving {args.tasks} tasks ({label})")
             answered, confirmed = timed_batch(api, refs, threads)
             approved += refs
-            note(f"{label}: {len(refs)} approve requests answered in {answered:.2f} s "
-                 f"({len(refs) / answered:.1f}/s); all mints confirmed after {confirmed:.2f} s")
-            figure(f"{label}, {len(refs)} tasks: approvals/s until confirmed",
-                   f"{len(refs) / confirmed:.1f}")
+            note(
+                f"{label}: {len(refs)} approve requests answered in {answered:.2f} s "
+                f"({len(refs) / answered:.1f}/s); all mints confirmed after {confirmed:.2f} s"
+            )
+            figure(
+                f"{label}, {len(refs)} tasks: approvals/s until confirmed",
+                f"{len(refs) / confirmed:.1f}",
+            )
         if args.latency_tasks > 0:
             log(f"approvals: demo-style latency over {args.latency_tasks} tasks")
             refs = prepare(api, citizens, "lat", args.latency_tasks)
@@ -193,14 +229,20 @@ def main() -> None:
             approved += refs
             lat.sort()
             p90 = lat[min(len(lat) - 1, int(len(lat) * 0.9))]
-            note(f"demo-style (approve, wait for confirmed, next), {len(lat)} tasks: "
-                 f"median {statistics.median(lat) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms")
-            figure(f"demo-style one-at-a-time, {len(lat)} tasks: approvals/s",
-                   f"{len(lat) / sum(lat):.1f}")
+            note(
+                f"demo-style (approve, wait for confirmed, next), {len(lat)} tasks: "
+                f"median {statistics.median(lat) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms"
+            )
+            figure(
+                f"demo-style one-at-a-time, {len(lat)} tasks: approvals/s",
+                f"{len(lat) / sum(lat):.1f}",
+            )
         expected = parse_heit(REWARD) * len(approved)
         minted = int(stack.token.total_minted())
-        note(f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
-             f"({'equal' if minted == expected else 'DIFFERENT'})")
+        note(
+            f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
+            f"({'equal' if minted == expected else 'DIFFERENT'})"
+        )
         if minted != expected:
             raise SystemExit("total_minted does not equal the sum of approved rewards")
     finally:

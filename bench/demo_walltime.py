@@ -66,18 +66,18 @@ def main() -> None:
         wall, inner, ok = run_demo(None)
         walls.append(wall)
         note(f"run {i + 1}: {wall:.1f} s (demo's own 'done in': {inner}s, reconciled: {ok})")
-    figure(f"default example year ({events} events), {args.runs} runs, min",
-           f"{min(walls):.1f} s")
-    figure(f"default example year ({events} events), {args.runs} runs, median",
-           f"{median(walls):.1f} s")
+    figure(f"default example year ({events} events), {args.runs} runs, min", f"{min(walls):.1f} s")
+    figure(
+        f"default example year ({events} events), {args.runs} runs, median",
+        f"{median(walls):.1f} s",
+    )
 
     if not args.no_large:
         with tempfile.TemporaryDirectory(prefix="heitje-bench-") as tmp:
             path, n = write_large_scenario(Path(tmp))
             log(f"demo_walltime: {large_label()}, {n} events, one run")
             wall, inner, ok = run_demo(path)
-            note(f"{large_label()}: {n} events, demo's own 'done in': {inner}s, "
-                 f"reconciled: {ok}")
+            note(f"{large_label()}: {n} events, demo's own 'done in': {inner}s, reconciled: {ok}")
             figure(f"larger generated year ({n} events), 1 run", f"{wall:.1f} s")
     footer("demo_walltime")
 

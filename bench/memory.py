@@ -109,9 +109,11 @@ def measure(scenario: Path | None, interval: float) -> tuple[dict[str, int], int
 def report(label: str, peaks: dict[str, int], samples: int, seconds: float, ok: bool) -> None:
     figure(f"{label}: API peak RSS", f"{peaks['api'] / MIB:.1f} MiB")
     figure(f"{label}: indexer peak RSS", f"{peaks['indexer'] / MIB:.1f} MiB")
-    note(f"{label}: for comparison, demo process (replaying client) "
-         f"{peaks['demo'] / MIB:.1f} MiB, anvil {peaks['anvil'] / MIB:.1f} MiB; "
-         f"{samples} samples over {seconds:.0f} s, reconciled: {ok}")
+    note(
+        f"{label}: for comparison, demo process (replaying client) "
+        f"{peaks['demo'] / MIB:.1f} MiB, anvil {peaks['anvil'] / MIB:.1f} MiB; "
+        f"{samples} samples over {seconds:.0f} s, reconciled: {ok}"
+    )
 
 
 def main() -> None:

@@ -14,16 +14,27 @@ from heitje.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ("scenario", "chain", "api", "indexer", "deploy", "settle", "audit", "demo")
-MUNICIPALITY = ("--municipality-name", "Gemeente Heerlen", "--municipality-iban",
-                "NL91ABNA0417164300")
+MUNICIPALITY = (
+    "--municipality-name",
+    "Gemeente Heerlen",
+    "--municipality-iban",
+    "NL91ABNA0417164300",
+)
 
 
 def heitje(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run `python -m heitje ARGS` in `cwd` without any HEITJE_* settings of the caller."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEITJE_")}
     env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "heitje", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "heitje", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -65,7 +76,7 @@ def test_no_arguments_shows_help(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-# --- settle ----------------------------------------------------------------------------------------
+# --- settle --------------------------------------------------------------------------------------
 
 
 def test_settle_without_a_cut_off_is_refused(tmp_path: Path) -> None:
@@ -79,22 +90,31 @@ def test_settle_without_municipality_is_refused(tmp_path: Path) -> None:
 
 
 def test_settle_through_a_non_time_is_refused(tmp_path: Path) -> None:
-    result = heitje("settle", "--data-dir", str(tmp_path), "--through", "notatime",
-                    *MUNICIPALITY, cwd=tmp_path)
+    result = heitje(
+        "settle", "--data-dir", str(tmp_path), "--through", "notatime", *MUNICIPALITY, cwd=tmp_path
+    )
     assert_refused(result, "notatime")
 
 
 def test_settle_through_a_time_without_offset_is_refused(tmp_path: Path) -> None:
-    result = heitje("settle", "--data-dir", str(tmp_path), "--through", "2022-03-31T23:00:00",
-                    *MUNICIPALITY, cwd=tmp_path)
+    result = heitje(
+        "settle",
+        "--data-dir",
+        str(tmp_path),
+        "--through",
+        "2022-03-31T23:00:00",
+        *MUNICIPALITY,
+        cwd=tmp_path,
+    )
     assert_refused(result, "offset")
 
 
 def test_settle_in_an_empty_data_dir_is_refused_and_writes_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    result = heitje("settle", "--data-dir", str(data), "--through-block", "5", *MUNICIPALITY,
-                    cwd=tmp_path)
+    result = heitje(
+        "settle", "--data-dir", str(data), "--through-block", "5", *MUNICIPALITY, cwd=tmp_path
+    )
     assert_refused(result, "service.sqlite")
     assert list(data.iterdir()) == []
 
@@ -105,7 +125,7 @@ def test_settle_with_a_non_number_block_is_a_usage_error(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
-# --- demo ------------------------------------------------------------------------------------------
+# --- demo ----------------------------------------------------------------------------------------
 
 
 def test_demo_with_a_missing_scenario_is_refused(tmp_path: Path) -> None:
@@ -135,12 +155,24 @@ def test_demo_into_a_non_empty_data_dir_is_refused_and_leaves_it_alone(tmp_path:
     assert (data / "keep.txt").read_text() == "mine"
 
 
-# --- scenario generate -------------------------------------------------------------------------------
+# --- scenario generate ---------------------------------------------------------------------------
 
 
 def test_scenario_generate_writes_a_loadable_file(tmp_path: Path) -> None:
-    args = ("scenario", "generate", "--out", "tmp/x.json", "--citizens", "3", "--shops", "2",
-            "--tasks", "5", "--months", "2")
+    args = (
+        "scenario",
+        "generate",
+        "--out",
+        "tmp/x.json",
+        "--citizens",
+        "3",
+        "--shops",
+        "2",
+        "--tasks",
+        "5",
+        "--months",
+        "2",
+    )
     result = heitje(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     path = tmp_path / "tmp" / "x.json"
@@ -179,7 +211,7 @@ def test_scenario_generate_to_an_unwritable_place_is_refused(tmp_path: Path) -> 
     assert_refused(result, "a-file/x.json")
 
 
-# --- audit, deploy, indexer, api: no deployment or no chain ---------------------------------------
+# --- audit, deploy, indexer, api: no deployment or no chain --------------------------------------
 
 
 def test_audit_of_an_empty_data_dir_is_refused(tmp_path: Path) -> None:
@@ -200,35 +232,53 @@ def test_audit_with_a_malformed_manifest_is_refused(tmp_path: Path) -> None:
 def _fake_manifest(data: Path) -> None:
     data.mkdir()
     address = "0x" + "00" * 19 + "01"
-    (data / "deployment.json").write_text(json.dumps({
-        "chain_id": 46400, "token": address, "deploy_block": 1, "deploy_tx": "0x" + "00" * 32,
-        "artifact_sha256": "0" * 64, "compiler": "0.8.30", "evm_version": "paris",
-        "roles": {"admin": address},
-    }))
+    (data / "deployment.json").write_text(
+        json.dumps(
+            {
+                "chain_id": 46400,
+                "token": address,
+                "deploy_block": 1,
+                "deploy_tx": "0x" + "00" * 32,
+                "artifact_sha256": "0" * 64,
+                "compiler": "0.8.30",
+                "evm_version": "paris",
+                "roles": {"admin": address},
+            }
+        )
+    )
 
 
 def test_indexer_without_a_chain_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _fake_manifest(data)
     # Port 9 (discard) on loopback: nothing listens there, the connection is refused at once.
-    result = heitje("indexer", "run", "--data-dir", str(data), "--rpc-url",
-                    "http://127.0.0.1:9", cwd=tmp_path)
+    result = heitje(
+        "indexer", "run", "--data-dir", str(data), "--rpc-url", "http://127.0.0.1:9", cwd=tmp_path
+    )
     assert_refused(result, "127.0.0.1")
 
 
 def test_deploy_without_keys_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    result = heitje("deploy", "--data-dir", str(data), "--no-dev-keys", "--rpc-url",
-                    "http://127.0.0.1:9", cwd=tmp_path)
+    result = heitje(
+        "deploy",
+        "--data-dir",
+        str(data),
+        "--no-dev-keys",
+        "--rpc-url",
+        "http://127.0.0.1:9",
+        cwd=tmp_path,
+    )
     assert_refused(result, "admin.key")
 
 
 def test_deploy_with_dev_keys_but_no_dev_chain_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    result = heitje("deploy", "--data-dir", str(data), "--rpc-url", "http://127.0.0.1:9",
-                    cwd=tmp_path)
+    result = heitje(
+        "deploy", "--data-dir", str(data), "--rpc-url", "http://127.0.0.1:9", cwd=tmp_path
+    )
     assert_refused(result, "chain.json")
 
 

@@ -45,8 +45,16 @@ LEAF_COMMANDS = sorted(n for n, c in ALL_COMMANDS.items() if not _is_group(c))
 
 
 def test_the_walk_finds_the_known_commands() -> None:
-    assert {"demo", "settle", "audit", "deploy", "scenario generate", "chain start",
-            "api serve", "indexer run"} <= set(LEAF_COMMANDS)
+    assert {
+        "demo",
+        "settle",
+        "audit",
+        "deploy",
+        "scenario generate",
+        "chain start",
+        "api serve",
+        "indexer run",
+    } <= set(LEAF_COMMANDS)
 
 
 @pytest.mark.parametrize("name", sorted(ALL_COMMANDS))
@@ -123,8 +131,9 @@ def openapi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from api.config import Settings
 
     data_dir = tmp_path_factory.mktemp("data")
-    settings = Settings(kek=base64.b64encode(os.urandom(32)).decode(), data_dir=data_dir,
-                        dispatcher=False)
+    settings = Settings(
+        kek=base64.b64encode(os.urandom(32)).decode(), data_dir=data_dir, dispatcher=False
+    )
     schema: dict[str, Any] = create_app(settings).openapi()
     return schema
 
@@ -133,8 +142,12 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 
 
 def _routes(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(method.upper(), path): op for path, ops in schema["paths"].items()
-            for method, op in ops.items() if method in METHODS}
+    return {
+        (method.upper(), path): op
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+        if method in METHODS
+    }
 
 
 def _api_md_rows() -> dict[tuple[str, str], str]:
@@ -143,8 +156,11 @@ def _api_md_rows() -> dict[tuple[str, str], str]:
     rows = {}
     for line in API_MD.read_text().splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 2 and cells[0] in {m.upper() for m in METHODS} and \
-                cells[1].startswith("/"):
+        if (
+            len(cells) >= 2
+            and cells[0] in {m.upper() for m in METHODS}
+            and cells[1].startswith("/")
+        ):
             rows[(cells[0], cells[1])] = line
     return rows
 
@@ -157,8 +173,11 @@ def test_the_schema_has_the_known_routes(openapi: dict[str, Any]) -> None:
 
 
 def test_every_api_route_has_a_description(openapi: dict[str, Any]) -> None:
-    bare = [f"{m} {p}" for (m, p), op in _routes(openapi).items()
-            if not (op.get("description") or "").strip()]
+    bare = [
+        f"{m} {p}"
+        for (m, p), op in _routes(openapi).items()
+        if not (op.get("description") or "").strip()
+    ]
     assert not bare, "routes without a docstring: " + ", ".join(bare)
 
 
@@ -188,9 +207,19 @@ def test_error_codes_of_each_route_docstring_are_in_its_docs_row(openapi: dict[s
     assert not missing, "docs/api.md rows lack error codes: " + ", ".join(missing)
 
 
-@pytest.mark.parametrize("topic", ["Authorization: Bearer", "/auth/token", "heitje_session",
-                                   '"code"', '"message"', "X-Heitje-Time", "HEITJE_REHEARSAL",
-                                   "Idempotency-Key"])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "Authorization: Bearer",
+        "/auth/token",
+        "heitje_session",
+        '"code"',
+        '"message"',
+        "X-Heitje-Time",
+        "HEITJE_REHEARSAL",
+        "Idempotency-Key",
+    ],
+)
 def test_docs_api_md_explains(topic: str) -> None:
     assert topic in API_MD.read_text()
 
@@ -199,14 +228,16 @@ def test_docs_api_md_explains(topic: str) -> None:
 
 
 PUBLIC_MONEY = sorted(
-    name for name, f in inspect.getmembers(money, inspect.isfunction)
+    name
+    for name, f in inspect.getmembers(money, inspect.isfunction)
     if not name.startswith("_") and f.__module__ == money.__name__
 )
 
 
 def test_money_has_public_functions() -> None:
-    assert {"parse_heit", "format_heit", "format_eur", "parse_rate",
-            "units_to_cents"} <= set(PUBLIC_MONEY)
+    assert {"parse_heit", "format_heit", "format_eur", "parse_rate", "units_to_cents"} <= set(
+        PUBLIC_MONEY
+    )
 
 
 @pytest.mark.parametrize("name", PUBLIC_MONEY)

@@ -18,7 +18,7 @@ from heitje.money import (
     units_to_cents,
 )
 
-# --- parse_heit ---------------------------------------------------------------------------------
+# --- parse_heit ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -148,8 +148,22 @@ def test_parse_rate_is_an_exact_fraction(text: str, rate: Fraction) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["0", "0.00", "0.000000", "-1", "-0.50", "abc", "", "1e3", " 1", "1.", ".5", "01",
-     "1.0000001", "1\n"],
+    [
+        "0",
+        "0.00",
+        "0.000000",
+        "-1",
+        "-0.50",
+        "abc",
+        "",
+        "1e3",
+        " 1",
+        "1.",
+        ".5",
+        "01",
+        "1.0000001",
+        "1\n",
+    ],
 )
 def test_parse_rate_refuses_malformed_text(text: str) -> None:
     with pytest.raises(InvalidAmount) as info:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Response
 
-from api.accounts import is_registered
+from api.accounts import authenticate, is_registered, open_session
 from api.deps import SESSION_COOKIE, CurrentUser, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import AccountPublic, ErrorPublic, LoginRequest, Token
-from api.security import DUMMY_HASH, new_session_token, token_hash, verify_password
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -21,23 +18,10 @@ def login(body: LoginRequest, conn: SessionDep, settings: SettingsDep, response:
 
     Errors: 401 `invalid_credentials` (unknown user or wrong password; same answer for both).
     """
-    row = conn.execute("SELECT * FROM users WHERE username = ?", (body.username,)).fetchone()
-    ok = verify_password(body.password, row["password_hash"] if row else DUMMY_HASH)
-    if row is None or not ok:
+    row = authenticate(conn, body.username, body.password)
+    if row is None:
         raise ApiError(401, "invalid_credentials", "unknown username or wrong password")
-    token = new_session_token()
-    ttl = settings.session_hours * 3600
-    conn.execute(
-        "INSERT INTO sessions VALUES (?,?,?)", (token_hash(token), row["id"], time.time() + ttl)
-    )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=ttl,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="lax",
-    )
+    token, ttl = open_session(conn, settings, row["id"], response)
     return Token(access_token=token, role=row["role"], expires_in=ttl)
 
 

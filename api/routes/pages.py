@@ -6,7 +6,6 @@ Cookie sessions (HttpOnly, SameSite=Lax) and a CSRF token in every form.
 from __future__ import annotations
 
 import hmac
-import time
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -16,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from api.accounts import authenticate, open_session
 from api.deps import (
     SESSION_COOKIE,
     ChainDep,
@@ -29,7 +29,7 @@ from api.routes.accounts import list_shops
 from api.routes.wallet import history as wallet_history
 from api.routes.wallet import pay as wallet_pay
 from api.schemas import PaymentCreate
-from api.security import DUMMY_HASH, csrf_token, new_session_token, token_hash, verify_password
+from api.security import csrf_token, token_hash
 from heitje.errors import HeitjeError
 from heitje.money import format_heit
 
@@ -95,29 +95,16 @@ def login(
     password: Annotated[str, Form()],
 ) -> Response:
     """Form login: sets the session cookie and goes to the wallet."""
-    row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
-    ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
-    if row is None or not ok:
+    row = authenticate(conn, username, password)
+    if row is None:
         return _page(
             request,
             "login.html",
             status=401,
             error="Onbekende gebruikersnaam of verkeerd wachtwoord.",
         )
-    token = new_session_token()
-    ttl = settings.session_hours * 3600
-    conn.execute(
-        "INSERT INTO sessions VALUES (?,?,?)", (token_hash(token), row["id"], time.time() + ttl)
-    )
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=ttl,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="lax",
-    )
+    open_session(conn, settings, row["id"], response)
     return response
 
 
