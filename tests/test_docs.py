@@ -8,7 +8,7 @@ import base64
 import inspect
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,7 @@ def test_docs_and_messages_name_only_commands_that_exist() -> None:
     for path, text in _docs_and_sources():
         pattern = r"heitje((?: +[a-z][a-z0-9-]*)+)"
         # In Python only `heitje ...` in backticks: the word "heitje" also names the package.
+        found: Iterable[tuple[str, ...]]
         if path.suffix == ".py":
             found = (tuple(m.group(1).split()) for m in re.finditer("`" + pattern, text))
         else:
@@ -127,12 +128,16 @@ def test_docs_and_messages_name_only_commands_that_exist() -> None:
 @pytest.fixture(scope="module")
 def openapi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The OpenAPI schema of an app built with test settings; the lifespan is not started."""
+    from pydantic import SecretStr
+
     from api.app import create_app
     from api.config import Settings
 
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings(
-        kek=base64.b64encode(os.urandom(32)).decode(), data_dir=data_dir, dispatcher=False
+        kek=SecretStr(base64.b64encode(os.urandom(32)).decode()),
+        data_dir=data_dir,
+        dispatcher=False,
     )
     schema: dict[str, Any] = create_app(settings).openapi()
     return schema
