@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
-        """Liveness: {"status": "ok"}."""
-        return {"status": "ok"}
+        """Liveness: `{"status": "ok", "instance": <HEITJE_INSTANCE_ID>}` (the instance id lets a
+        supervisor check it reached its own process, not another on the same port)."""
+        return {"status": "ok", "instance": settings.instance_id}
 
     return app

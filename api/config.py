@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     session_hours: int = 12
     receipt_timeout: float = 60.0
     confirmations: int = 0
+    instance_id: str = ""
     bootstrap_admin_username: str = "admin"
     bootstrap_admin_password: SecretStr | None = None
 

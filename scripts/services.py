@@ -4,6 +4,7 @@ cleanly, with their logs in the data dir."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -65,7 +66,9 @@ class Child:
 def start_api(
     data_dir: Path, rpc_url: str, port: int, env: dict[str, str], timeout: float = 60.0
 ) -> Child:
-    """Start `uvicorn api.app:create_app --factory` on 127.0.0.1:`port`; wait for /health."""
+    """Start `uvicorn api.app:create_app --factory` on 127.0.0.1:`port`; wait until /health
+    answers with this child's own instance id (not another service that holds the port)."""
+    instance = secrets.token_hex(8)
     child = Child(
         "api",
         [
@@ -81,7 +84,12 @@ def start_api(
             "--log-level",
             "warning",
         ],
-        {"HEITJE_DATA_DIR": str(data_dir), "HEITJE_RPC_URL": rpc_url, **env},
+        {
+            "HEITJE_DATA_DIR": str(data_dir),
+            "HEITJE_RPC_URL": rpc_url,
+            **env,
+            "HEITJE_INSTANCE_ID": instance,
+        },
         data_dir / "logs",
     )
     deadline = time.monotonic() + timeout
@@ -89,7 +97,8 @@ def start_api(
         if not child.alive():
             raise ServiceStartError(f"the API exited; see {child.log_path}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            if r.status_code == 200 and r.json().get("instance") == instance:
                 return child
         except httpx.HTTPError:
             pass

@@ -14,8 +14,10 @@ import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from hexbytes import HexBytes
 
 from api.accounts import authenticate, open_session
+from api.chain import ChainService
 from api.deps import (
     SESSION_COOKIE,
     ChainDep,
@@ -32,6 +34,7 @@ from api.schemas import PaymentCreate
 from api.security import csrf_token, token_hash
 from heitje.errors import HeitjeError
 from heitje.money import format_heit
+from indexer.mirror import Mirror
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
@@ -66,11 +69,11 @@ def home(
     if user.address is None:
         return _page(request, "login.html", error="Dit account heeft geen portemonnee.")
     items = []
+    names = dict(conn.execute("SELECT username, name FROM users").fetchall())
     for h in wallet_history(user, mirror, conn, limit=50):
         label, sign = _LABELS.get(h.kind, (h.kind, ""))
-        items.append(
-            {"label": label, "sign": sign, "amount": h.amount, "counterparty": h.counterparty}
-        )
+        who = names.get(h.counterparty or "", h.counterparty)
+        items.append({"label": label, "sign": sign, "amount": h.amount, "counterparty": who})
     qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4) if user.role == "shop" else ""
     return _page(
         request,
@@ -134,11 +137,24 @@ _MESSAGES = {
 }
 
 
+def _await_mirror(chain: ChainService, mirror: Mirror, tx_hash: str | None) -> None:
+    """Wait (at most 5 s) until the mirror holds the payment, so the page shows the new
+    balance; past that the page shows the mirror as it is."""
+    if tx_hash is None:
+        return
+    try:
+        block = int(chain.w3.eth.get_transaction_receipt(HexBytes(tx_hash))["blockNumber"])
+        mirror.wait_until(block, timeout=5.0)
+    except Exception:  # a late mirror is not an error for the payer
+        return
+
+
 @router.post("/pay")
 def pay(
     request: Request,
     conn: SessionDep,
     chain: ChainDep,
+    mirror: MirrorDep,
     settings: SettingsDep,
     to: Annotated[str, Form()],
     amount: Annotated[str, Form()],
@@ -154,5 +170,7 @@ def pay(
     except HeitjeError as e:
         message = _MESSAGES.get(e.code, e.message)
         return RedirectResponse(f"/?{urlencode({'error': message})}", status_code=303)
-    notice = f"Betaald: {p.amount} HEIT aan {p.payee}"
+    _await_mirror(chain, mirror, p.tx_hash)
+    payee = conn.execute("SELECT name FROM users WHERE username = ?", (p.payee,)).fetchone()
+    notice = f"Betaald: {p.amount} HEIT aan {payee[0] if payee else p.payee}"
     return RedirectResponse(f"/?{urlencode({'notice': notice})}", status_code=303)
