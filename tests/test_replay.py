@@ -58,9 +58,7 @@ def _check(
         assert r["code"] and r["message"]
     assert [r["id"] for r in report["rejected_registrations"]] == expected["rejected_registrations"]
     # Every payment in the settlement files, per settle event, per shop.
-    shop_by_iban = {
-        s["iban"].replace(" ", "").upper(): s["id"] for s in scenario["shops"]
-    }
+    shop_by_iban = {s["iban"].replace(" ", "").upper(): s["id"] for s in scenario["shops"]}
     paid = []
     for rel in report["settlement_files"]:
         path = data_dir / rel
