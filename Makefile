@@ -51,3 +51,9 @@ bench: setup
 
 clean:
 	rm -rf contracts/out contracts/cache .pytest_cache .mypy_cache .ruff_cache
+
+# The permissioned network (docs/network.md): geth v1.13.15 built from the Go module proxy into
+# tools/geth/bin; skipped when that binary is already there. Needs Go; not part of `setup`.
+.PHONY: network-setup
+network-setup:
+	sh node/build_geth.sh

@@ -27,10 +27,14 @@ scenario_app = typer.Typer(no_args_is_help=True, help="Scenario files (programme
 chain_app = typer.Typer(no_args_is_help=True, help="The embedded anvil chain.")
 api_app = typer.Typer(no_args_is_help=True, help="The HTTP service.")
 indexer_app = typer.Typer(no_args_is_help=True, help="The SQL mirror of the chain.")
+network_app = typer.Typer(
+    no_args_is_help=True, help="The permissioned geth Clique network (docs/network.md)."
+)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(chain_app, name="chain")
 app.add_typer(api_app, name="api")
 app.add_typer(indexer_app, name="indexer")
+app.add_typer(network_app, name="network")
 
 DataDir = Annotated[
     Path,
@@ -41,6 +45,11 @@ DataDir = Annotated[
 RpcUrl = Annotated[
     str, typer.Option("--rpc-url", envvar="HEITJE_RPC_URL", help="JSON-RPC endpoint of the chain.")
 ]
+NetworkDir = Annotated[
+    Path,
+    typer.Option("--dir", envvar="HEITJE_NETWORK_DIR", help="Network directory (docs/network.md)."),
+]
+NodeIndex = Annotated[int | None, typer.Option("--node", help="Only this node (1, 2, ...).")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -261,6 +270,114 @@ def demo_cmd(
     typer.echo(json.dumps(report, indent=1))
     if not report.get("reconciled"):
         raise typer.Exit(1)
+
+
+@network_app.command("init")
+def network_init(
+    directory: NetworkDir = Path("data/network"),
+    validators: Annotated[int, typer.Option(help="Number of Clique signers (at least 1).")] = 3,
+    chain_id: Annotated[int, typer.Option(help="Private chain id.")] = 46_401,
+    period: Annotated[int, typer.Option(help="Seconds between blocks.")] = 1,
+) -> None:
+    """Create a network in DIR: per validator an encrypted signer key (geth keystore, password
+    file 0600), p2p key, loopback ports and static peers; a Clique genesis with the signers and
+    the prefunded service accounts, whose keys go to DIR/keys. Refuses a DIR that holds one.
+    Prints DIR/network.json."""
+    from node.network import init_network
+
+    with _reported():
+        net = init_network(directory, validators, chain_id=chain_id, period=period)
+        typer.echo((net.directory / "network.json").read_text().strip())
+
+
+@network_app.command("add-node")
+def network_add_node(directory: NetworkDir = Path("data/network")) -> None:
+    """Add one validator to DIR (keys, ports, config; peered with every node). Start it with
+    `heitje network up --node I`, then vote it in with `heitje network propose --add ADDRESS`.
+    Prints the new node as JSON."""
+    from node.network import add_node, node_summary
+
+    with _reported():
+        typer.echo(json.dumps(node_summary(add_node(directory)), indent=1))
+
+
+@network_app.command("up")
+def network_up(
+    directory: NetworkDir = Path("data/network"),
+    node: NodeIndex = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for peers and a block.")] = 60,
+) -> None:
+    """Start every validator (or one) in the background on 127.0.0.1, sealing and peered; waits
+    until a block is sealed. Logs in DIR/node-I/geth.log."""
+    from node.network import up
+
+    with _reported():
+        started = up(directory, node, timeout=timeout)
+    for n in started:
+        typer.echo(f"{n.name} running at {n.rpc_url}", err=True)
+    if not started:
+        typer.echo("already running", err=True)
+
+
+@network_app.command("down")
+def network_down(
+    directory: NetworkDir = Path("data/network"),
+    node: NodeIndex = None,
+    grace: Annotated[float, typer.Option(help="Seconds before SIGTERM turns into SIGKILL.")] = 30,
+) -> None:
+    """Stop every running validator (or one) cleanly: SIGTERM, then SIGKILL after the grace."""
+    from node.network import down
+
+    with _reported():
+        stopped = down(directory, node, grace=grace)
+    for n in stopped:
+        typer.echo(f"{n.name} stopped", err=True)
+
+
+@network_app.command("status")
+def network_status(
+    directory: NetworkDir = Path("data/network"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per node: RPC URL, running or not, head block number and hash, peers, signer or not;
+    and the current signer set."""
+    from node.network import status
+
+    with _reported():
+        report = status(directory)
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    typer.echo(f"chain {report['chain_id']}, signers: {', '.join(report['signers'] or ['?'])}")
+    for n in report["nodes"]:
+        role = {True: "signer", False: "not a signer", None: "signer?"}[n["signer"]]
+        if not n["running"]:
+            typer.echo(f"{n['name']}  {n['rpc_url']}  stopped  {role}")
+            continue
+        typer.echo(
+            f"{n['name']}  {n['rpc_url']}  block {n['block']} {n['hash']}  "
+            f"peers {n['peers']}  {role}"
+        )
+
+
+@network_app.command("propose")
+def network_propose(
+    directory: NetworkDir = Path("data/network"),
+    add: Annotated[str | None, typer.Option("--add", help="Address to vote in.")] = None,
+    remove: Annotated[str | None, typer.Option("--remove", help="Signer to vote out.")] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the majority (0: cast and return).")
+    ] = 60,
+) -> None:
+    """Cast the Clique vote to add or remove a signer from every running signer; with --wait,
+    wait until the signer set changed and clear the votes. Prints the outcome as JSON."""
+    from node.network import propose
+
+    if (add is None) == (remove is None):
+        fail("give exactly one of --add ADDRESS or --remove ADDRESS")
+    with _reported():
+        result = propose(directory, add or remove or "", authorize=add is not None, wait=wait)
+    typer.echo(json.dumps(result, indent=1))
 
 
 def main() -> None:

@@ -113,12 +113,12 @@ def test_citizen_logs_in_and_pays_a_shop(stack: Stack, page: Page, tmp_path: Pat
         shop_select.select_option(label="Winkel Bakker")
         p.get_by_label(re.compile("^Bedrag")).fill("7.50")
         p.get_by_role("button", name="Betalen").click()
-        expect(p.get_by_role("status")).to_have_text("Betaald: 7.50 HEIT aan bakker")
+        expect(p.get_by_role("status")).to_have_text("Betaald: 7.50 HEIT aan Winkel Bakker")
         assert api.chain_balance("anna") == 1750
         assert api.chain_balance("bakker") == 750
         reload_until_balance(p, "17.50 HEIT")
         expect(rows).to_have_count(2)
-        expect(rows.nth(0).locator("td")).to_have_text(["Betaald", "bakker", "-7.50"])
+        expect(rows.nth(0).locator("td")).to_have_text(["Betaald", "Winkel Bakker", "-7.50"])
         expect(rows.nth(1).locator("td")).to_have_text(["Beloning", "", "+25.00"])
 
         # More than the balance: a clear message, nothing paid.

@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from scenario_oracle import expected_report, replay
 from schwifty import IBAN
 
 from heitje.errors import HeitjeError
@@ -21,6 +20,7 @@ from heitje.scenario import (
     load_scenario,
     parse_scenario,
 )
+from tests.scenario_oracle import expected_report, replay
 
 REPO = Path(__file__).parents[1]
 SHARED = Path(__file__).parents[2] / "shared" / "scenarios"
