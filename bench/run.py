@@ -2,7 +2,7 @@
 
 Each benchmark runs as its own process with this interpreter (the project's venv), one after
 another, so they never compete with each other for the 2 cores. Figures are printed, never
-asserted. Takes about half an hour on 2 cores (the larger generated year dominates);
+asserted. Takes about 8 minutes on a quiet 2-core machine (the larger year dominates);
 `--quick` skips the larger year and runs the default demo once.
 
     .venv/bin/python bench/run.py [--quick] [--only NAME ...]

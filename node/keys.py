@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 
 from heitje.errors import ConfigError
 
-SERVICE_ROLES = ("admin", "minter", "registrar", "pauser", "relayer")
+SERVICE_ROLES = ("admin", "minter", "registrar", "pauser", "relayer", "settler")
 
 
 def write_key(path: Path, private_key_hex: str) -> None:
