@@ -22,6 +22,7 @@ from typing import IO
 
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
+from web3.types import TxReceipt
 
 from api.chain import ChainService
 from api.db import connect
@@ -41,6 +42,10 @@ def _crash_point(name: str) -> None:
     if name == _CRASH_AT:
         log.error("crash injected at %s", name)
         os._exit(70)
+
+
+MINT_BATCH = 50
+"""Most rewards minted in one `mintRewards` transaction."""
 
 
 def _now() -> str:
@@ -100,32 +105,92 @@ class Dispatcher:
                 self._wake.clear()
 
     def run_once(self) -> bool:
-        """One round: finish sent intents, send pending ones, wait for their receipts.
+        """One round: finish sent intents, send pending ones (consecutive mints together as
+        one `mintRewards` batch of at most MINT_BATCH), wait for their receipts.
 
         Returns True when it did anything.
         """
         conn = connect(self.service_db)
         try:
             rows = conn.execute(
-                "SELECT * FROM intents WHERE status IN ('pending','sent') ORDER BY id LIMIT 200"
+                "SELECT * FROM intents WHERE status IN ('pending','sent') ORDER BY id LIMIT 500"
             ).fetchall()
             if not rows:
                 return False
             inflight: list[tuple[int, str]] = []
+            mints: list[sqlite3.Row] = []
+
+            def flush() -> None:
+                inflight.extend(self._send_mints(conn, mints))
+                mints.clear()
+
             for row in rows:
                 if self._stop.is_set():
                     break
                 if row["status"] == "sent":
                     inflight.append((row["id"], row["tx_hash"]))
-                    continue
-                sent = self._send(conn, row)
-                if sent is not None:
-                    inflight.append((row["id"], sent))
+                elif row["kind"] == "mint":
+                    mints.append(row)
+                    if len(mints) >= MINT_BATCH:
+                        flush()
+                else:
+                    flush()
+                    sent = self._send(conn, row)
+                    if sent is not None:
+                        inflight.append((row["id"], sent))
+            flush()
+            receipts: dict[str, TxReceipt | None] = {}
             for intent_id, tx_hash in inflight:
-                self._settle(conn, intent_id, tx_hash)
+                if tx_hash not in receipts:
+                    receipts[tx_hash] = self._receipt(tx_hash)
+                self._settle(conn, intent_id, tx_hash, receipts[tx_hash])
             return True
         finally:
             conn.close()
+
+    def _send_mints(
+        self, conn: sqlite3.Connection, rows: list[sqlite3.Row]
+    ) -> list[tuple[int, str]]:
+        """Send pending mint intents: one batch transaction, or one by one when there is a
+        single one or the batch would revert (then each item's own error is recorded)."""
+        todo = []
+        for row in rows:
+            if self._already_done(row):
+                conn.execute(
+                    "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
+                    (_now(), row["id"]),
+                )
+            else:
+                todo.append(row)
+        if len(todo) > 1:
+            token = self.chain.token
+            tx = token.mint_rewards_tx(
+                [(r["account"], int(r["amount"]), bytes.fromhex(r["ref"][2:])) for r in todo]
+            )
+            ids = [r["id"] for r in todo]
+
+            def record(sent: SentTx) -> None:
+                marks = ",".join("?" * len(ids))
+                conn.execute(
+                    "UPDATE intents SET status='sent', tx_hash=?, attempts=attempts+1, "
+                    f"updated_at=? WHERE id IN ({marks})",
+                    (sent.tx_hash, _now(), *ids),
+                )
+                _crash_point("mint_after_sign")
+
+            try:
+                sent = self.chain.minter.send(tx, on_signed=record)
+            except ChainError as e:
+                log.info("batch of %d mints refused (%s); sending one by one", len(todo), e.code)
+            else:
+                _crash_point("mint_after_send")
+                return [(i, sent.tx_hash) for i in ids]
+        out = []
+        for row in todo:
+            tx_hash = self._send(conn, row)
+            if tx_hash is not None:
+                out.append((row["id"], tx_hash))
+        return out
 
     def _already_done(self, row: sqlite3.Row) -> bool:
         token = self.chain.token
@@ -171,17 +236,23 @@ class Dispatcher:
         _crash_point(f"{row['kind']}_after_send")
         return sent.tx_hash
 
-    def _settle(self, conn: sqlite3.Connection, intent_id: int, tx_hash: str) -> None:
-        w3 = self.chain.w3
+    def _receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt, waiting up to 60 s; None while still in flight."""
         deadline = time.monotonic() + 60
         while True:
             try:
-                receipt = w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-                break
+                receipt: TxReceipt = self.chain.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+                return receipt
             except TransactionNotFound:
                 if time.monotonic() > deadline or self._stop.is_set():
-                    return  # still in flight: next round looks again
+                    return None  # still in flight: the next round looks again
                 time.sleep(0.02)
+
+    def _settle(
+        self, conn: sqlite3.Connection, intent_id: int, tx_hash: str, receipt: TxReceipt | None
+    ) -> None:
+        if receipt is None:
+            return
         if receipt["status"] == 1:
             conn.execute(
                 "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",

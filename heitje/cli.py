@@ -204,30 +204,46 @@ def settle_cmd(
     through_block: Annotated[
         int | None, typer.Option(help="Pay redemptions in blocks up to this number.")
     ] = None,
-    municipality_name: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_NAME")] = "",
-    municipality_iban: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_IBAN")] = "",
-    municipality_bic: Annotated[str, typer.Option(envvar="HEITJE_MUNICIPALITY_BIC")] = "",
-    eur_per_heitje: Annotated[str, typer.Option(envvar="HEITJE_EUR_PER_HEITJE")] = "1.00",
+    municipality_name: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_NAME", help="Debtor name.")
+    ] = "",
+    municipality_iban: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_IBAN", help="Debtor IBAN.")
+    ] = "",
+    municipality_bic: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_BIC", help="Debtor BIC (else from IBAN).")
+    ] = "",
+    eur_per_heitje: Annotated[
+        str, typer.Option(envvar="HEITJE_EUR_PER_HEITJE", help="Euros per HEIT.")
+    ] = "1.00",
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    anchor: Annotated[
+        bool, typer.Option(help="Record each batch on chain (settler key, recordSettlement).")
+    ] = True,
 ) -> None:
     """Pay shops for redeemed HEIT: one ISO 20022 pain.001.001.03 file (one credit transfer per
-    shop, debtor the municipality) plus a CSV summary in DIR/settlements. Redemptions already
-    settled are never paid again. Prints the batch as JSON, or nothing when nothing is due."""
+    shop, debtor the municipality) plus a CSV summary in DIR/settlements, and record the batch on
+    chain (batch id, redemption ids, total cents, file sha256). Redemptions already settled are
+    never paid again; batches not yet recorded on chain are recorded. Prints the batch as JSON,
+    or nothing when nothing is due."""
     from scripts.finance import run_settlement
 
     if through is None and through_block is None:
         fail("give --through TIME or --through-block N")
+    through_time = _parse_time(through) if through else None
     if not municipality_iban or not municipality_name:
         fail("set --municipality-name and --municipality-iban (or HEITJE_MUNICIPALITY_*)")
     with _reported():
         result = run_settlement(
             data_dir,
-            through=_parse_time(through) if through else None,
+            through=through_time,
             through_block=through_block,
             name=municipality_name,
             iban=municipality_iban,
             bic=municipality_bic or None,
             eur_per_heitje=eur_per_heitje,
             now=datetime.now(UTC),
+            rpc_url=rpc_url if anchor else None,
         )
     if result is not None:
         typer.echo(json.dumps(result, indent=1))

@@ -50,6 +50,9 @@ class Artifact:
     sha256: str
     compiler: str
     evm_version: str
+    build_settings: dict[str, Any]
+    """Compiler settings from the metadata: compiler, evmVersion, optimizer, remappings,
+    bytecodeHash, libraries (what `heitje verify` needs to rebuild the same code)."""
 
 
 @cache
@@ -60,13 +63,26 @@ def load_artifact(path: Path = ARTIFACT) -> Artifact:
     raw = path.read_bytes()
     data = json.loads(raw)
     meta = data.get("metadata", {})
+    settings = meta.get("settings", {})
+    build = {
+        "compiler": str(meta.get("compiler", {}).get("version", "")),
+        "evmVersion": settings.get("evmVersion", ""),
+        "optimizer": settings.get("optimizer", {}),
+        "remappings": settings.get("remappings", []),
+        "metadata": settings.get("metadata", {}),
+        "libraries": settings.get("libraries", {}),
+        "viaIR": bool(settings.get("viaIR", False)),
+        "source": "contracts/src/HeitjeToken.sol",
+        "contract": "HeitjeToken",
+    }
     return Artifact(
         abi=data["abi"],
         bytecode=data["bytecode"]["object"],
         deployed_bytecode=data["deployedBytecode"]["object"],
         sha256=hashlib.sha256(raw).hexdigest(),
         compiler=str(meta.get("compiler", {}).get("version", "")),
-        evm_version=str(meta.get("settings", {}).get("evmVersion", "")),
+        evm_version=str(settings.get("evmVersion", "")),
+        build_settings=build,
     )
 
 

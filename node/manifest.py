@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eth_typing import ChecksumAddress
 from web3 import Web3
@@ -15,7 +16,8 @@ from heitje.errors import ConfigError
 @dataclass(frozen=True)
 class Manifest:
     """chain_id; token address; deploy block and tx; sha256 of the forge artifact; compiler
-    version and EVM version; role holders (admin, minter, registrar, pauser, relayer)."""
+    version and EVM version; role holders (admin, minter, registrar, pauser, relayer, settler);
+    `build`: the compiler settings (`heitje verify` rebuilds with them)."""
 
     chain_id: int
     token: ChecksumAddress
@@ -25,6 +27,7 @@ class Manifest:
     compiler: str
     evm_version: str
     roles: dict[str, ChecksumAddress]
+    build: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         """Write as JSON (indent 1)."""
@@ -49,6 +52,7 @@ class Manifest:
                 compiler=str(data["compiler"]),
                 evm_version=str(data["evm_version"]),
                 roles={k: Web3.to_checksum_address(v) for k, v in data["roles"].items()},
+            build=dict(data.get("build", {})),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise ConfigError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -33,6 +34,35 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     # check; the middleware accepts it and changes nothing on anvil.
     w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return w3
+
+
+class RecoveryReason(IntEnum):
+    """`IHeitjeToken.RecoveryReason`."""
+
+    LOST_KEY = 0
+    ERASURE_REQUEST = 1
+    KEY_ROTATION = 2
+
+
+@dataclass(frozen=True)
+class SettlementRecord:
+    """A settlement batch as recorded on chain: sha256 of the payment file, time recorded,
+    number of redemptions, burned base units they total, euro cents paid."""
+
+    file_hash: bytes
+    recorded_at: int
+    redemptions: int
+    total_units: BaseUnits
+    total_cents: int
+
+
+def batch_id_bytes(batch_id: str) -> bytes:
+    """A settlement batch id ("HEIT-20220331-0001") as the contract's bytes32: its ASCII,
+    right-padded with zero bytes. Raises ValueError when longer than 32 bytes."""
+    raw = batch_id.encode("ascii")
+    if len(raw) > 32:
+        raise ValueError(f"batch id {batch_id!r} is longer than 32 bytes")
+    return raw.ljust(32, b"\x00")
 
 
 @dataclass(frozen=True)
@@ -87,6 +117,30 @@ class Token:
         """True when task reference `ref` (bytes32) was rewarded."""
         return bool(self.contract.functions.isTaskRewarded(ref).call())
 
+    def current_period_id(self) -> int:
+        """Id of the reward period in force (0: none)."""
+        return int(self.contract.functions.currentPeriodId().call())
+
+    def remaining_budget(self) -> BaseUnits:
+        """Base units the current period may still mint."""
+        return BaseUnits(int(self.contract.functions.remainingBudget().call()))
+
+    def rewards_in_current_period(self, citizen: str) -> BaseUnits:
+        """Base units `citizen` was rewarded in the current period."""
+        return BaseUnits(int(self.contract.functions.rewardsInCurrentPeriod(citizen).call()))
+
+    def settlement_of(self, redemption_id: int, block: BlockIdentifier = "latest") -> bytes:
+        """The batch id (bytes32) that settled `redemption_id`, or 32 zero bytes."""
+        fn = self.contract.functions.settlementOf(redemption_id)
+        return bytes(fn.call(block_identifier=block))
+
+    def settlement(self, batch_id: bytes, block: BlockIdentifier = "latest") -> SettlementRecord:
+        """The on-chain record of settlement batch `batch_id` (recorded_at 0: not recorded)."""
+        fh, at, n, units, cents = self.contract.functions.settlement(batch_id).call(
+            block_identifier=block
+        )
+        return SettlementRecord(bytes(fh), int(at), int(n), BaseUnits(int(units)), int(cents))
+
     def redemption_count(self, block: BlockIdentifier = "latest") -> int:
         """Number of redemptions so far (ids run 1..count)."""
         return int(self.contract.functions.redemptionCount().call(block_identifier=block))
@@ -110,8 +164,32 @@ class Token:
         return self._tx(self.contract.functions.registerAccount(account, int(kind)))
 
     def mint_reward_tx(self, to: str, amount: int, ref: bytes) -> TxParams:
-        """mintReward(to, amount, taskRef): needs MINTER_ROLE."""
+        """mintReward(to, amount, taskRef): needs MINTER_ROLE and an open reward period."""
         return self._tx(self.contract.functions.mintReward(to, amount, ref))
+
+    def mint_rewards_tx(self, items: list[tuple[str, int, bytes]]) -> TxParams:
+        """mintRewards(to[], amounts[], taskRefs[]) for (to, amount, taskRef) items: atomic,
+        needs MINTER_ROLE."""
+        to, amounts, refs = (list(x) for x in zip(*items, strict=True))
+        return self._tx(self.contract.functions.mintRewards(to, amounts, refs))
+
+    def open_reward_period_tx(self, start: int, budget: int, cap_per_citizen: int) -> TxParams:
+        """openRewardPeriod(start, budget, capPerCitizen) (start 0 = now; base units): needs
+        DEFAULT_ADMIN_ROLE."""
+        return self._tx(self.contract.functions.openRewardPeriod(start, budget, cap_per_citizen))
+
+    def record_settlement_tx(
+        self, batch_id: bytes, redemption_ids: list[int], total_cents: int, file_hash: bytes
+    ) -> TxParams:
+        """recordSettlement(batchId, redemptionIds, totalCents, fileHash): needs SETTLER_ROLE."""
+        fn = self.contract.functions.recordSettlement(
+            batch_id, redemption_ids, total_cents, file_hash
+        )
+        return self._tx(fn)
+
+    def recover_account_tx(self, old: str, new: str, reason: RecoveryReason) -> TxParams:
+        """recoverAccount(from, to, reason): needs REGISTRAR_ROLE."""
+        return self._tx(self.contract.functions.recoverAccount(old, new, int(reason)))
 
     def grant_role_tx(self, role: str, account: str) -> TxParams:
         """AccessControl grantRole(keccak(role), account): needs DEFAULT_ADMIN_ROLE."""

@@ -6,7 +6,9 @@ a few blocks behind is not a difference:
 - every holder's balance (every address the mirror or the chain registry knows) equal;
 - every redemption id 1..redemptionCount: same shop and amount in the mirror;
 - the settlement ledger and pain.001 files agree with the mirror: each redemption settled at
-  most once, each settled amount equal to what was burned (`scripts.settle.reconcile_settlements`).
+  most once, each settled amount equal to what was burned (`scripts.settle.reconcile_settlements`);
+- every ledger batch is recorded on chain (`recordSettlement`) with the same redemption ids,
+  burned total, euro cents and file sha256, and the chain records no batch the ledger lacks.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from heitje.errors import HeitjeError
 from heitje.money import format_eur, format_heit
 from indexer.mirror import Mirror
 from node.manifest import Manifest
-from node.token import Token, connect
+from node.token import Token, batch_id_bytes, connect
+from scripts.finance import ledger_batches
 from scripts.settle import reconcile_settlements
 
 
@@ -63,6 +66,47 @@ def _settled_cents(ledger_db: Path) -> int:
         return 0
     finally:
         conn.close()
+
+
+def _anchor_diffs(
+    token: Token, deploy_block: int, block: int, data_dir: Path, mirrored: dict[int, Any]
+) -> list[str]:
+    """Ledger batches against their on-chain records (recordSettlement), both ways."""
+    diffs: list[str] = []
+    batches = ledger_batches(data_dir / "service.sqlite")
+    known = set()
+    for batch_id, sha, cents, ids in batches:
+        key = batch_id_bytes(batch_id)
+        known.add(key)
+        rec = token.settlement(key, block)
+        if rec.recorded_at == 0:
+            diffs.append(f"settlement {batch_id} is not recorded on chain")
+            continue
+        if rec.file_hash.hex() != sha:
+            diffs.append(f"settlement {batch_id}: file sha256 {sha}, chain {rec.file_hash.hex()}")
+        if rec.total_cents != cents:
+            diffs.append(
+                f"settlement {batch_id}: {format_eur(cents)} EUR in the ledger, "
+                f"{format_eur(rec.total_cents)} EUR on chain"
+            )
+        units = sum(mirrored[i].amount for i in ids if i in mirrored)
+        if rec.redemptions != len(ids) or rec.total_units != units:
+            diffs.append(
+                f"settlement {batch_id}: {len(ids)} redemptions of "
+                f"{format_heit(units)} HEIT in the ledger, {rec.redemptions} of "
+                f"{format_heit(rec.total_units)} HEIT on chain"
+            )
+        for rid in ids:
+            if token.settlement_of(rid, block) != key:
+                diffs.append(f"redemption {rid} is in {batch_id} in the ledger, not on chain")
+    events = token.contract.events.SettlementRecorded().get_logs(
+        from_block=deploy_block, to_block=block
+    )
+    for ev in events:
+        if bytes(ev["args"]["batchId"]) not in known:
+            name = bytes(ev["args"]["batchId"]).rstrip(b"\x00").decode("ascii", "replace")
+            diffs.append(f"settlement {name} is recorded on chain but not in the ledger")
+    return diffs
 
 
 def audit(data_dir: Path, rpc_url: str) -> AuditReport:
@@ -121,6 +165,7 @@ def audit(data_dir: Path, rpc_url: str) -> AuditReport:
                 )
         for rid in sorted(set(mirrored) - set(range(1, count + 1))):
             diffs.append(f"redemption {rid} is in the mirror but not on chain")
+        diffs += _anchor_diffs(token, manifest.deploy_block, block, data_dir, mirrored)
     diffs += reconcile_settlements(
         data_dir / "mirror.sqlite", data_dir / "service.sqlite", data_dir / "settlements"
     )

@@ -9,7 +9,16 @@ report described in shared/scenarios/README.md (a JSON-ready dict).
 The API runs in rehearsal mode: each request carries the event's time (`X-Heitje-Time`), so the
 yearly cap counts the scenario's calendar years. Chain time stays real; settlement cuts off by
 chain position (`through_block`): the head block reached when the last event at or before the
-settle's `through` was replayed.
+settle's `through` was replayed, or the block of the last redemption at or before `through` if
+that is later (a block the network replaced may have moved it).
+
+On an external chain (`rpc_url`, e.g. the geth Clique network of `heitje network`) the service
+keys come from `keys_dir` (the network's `DIR/keys`, written by `heitje network init`) and are
+copied into the data dir; only standard JSON-RPC is used. The indexer stays `confirmations`
+blocks behind the head (default 2 there, 0 on the embedded anvil chain), so a block Clique
+replaces (an out-of-turn block that lost to the in-turn one) never reaches the mirror; the
+replay waits for the chain to grow that far past a settlement's cut-off, and for every reward
+and payment to be that deep before the next event reads the chain.
 """
 
 from __future__ import annotations
@@ -26,20 +35,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_typing import HexStr
 
-from heitje.errors import HeitjeError
-from heitje.money import format_eur, format_heit
+from heitje.errors import HeitjeError, InvalidAmount
+from heitje.money import format_eur, format_heit, parse_heit
 from heitje.scenario import Scenario, load_scenario
 from indexer.mirror import Mirror
 from node.anvil import Anvil, free_port
 from node.token import Token, connect
 from scripts.audit import audit
-from scripts.deploy import deploy, ensure_dev_keys, ensure_kek
+from scripts.deploy import deploy, ensure_dev_keys, ensure_kek, open_reward_period
 from scripts.finance import run_settlement
 from scripts.services import Child, start_api, start_indexer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "example-year.json"
+
+NETWORK_CONFIRMATIONS = 2
+"""The indexer's confirmation depth on an external chain: geth Clique replaces at most the newest
+block or two (an out-of-turn block that lost to the in-turn one)."""
 
 
 def _log(message: str) -> None:
@@ -125,18 +139,21 @@ class Replayer:
         token: Token,
         data_dir: Path,
         mirror_block: Callable[[], int],
+        confirmations: int = 0,
     ) -> None:
         self.s = scenario
         self.c = client
         self.token = token
         self.data_dir = data_dir
         self.mirror_block = mirror_block
+        self.confirmations = confirmations
         self.tasks = {t.id: t for t in scenario.tasks}
         self.addresses: dict[str, str] = {}
         self.rejected: list[dict[str, Any]] = []
         self.rejected_registrations: list[dict[str, str]] = []
         self.settlement_files: list[str] = []
         self.heads: list[tuple[datetime, int]] = []
+        self.redemption_txs: list[tuple[datetime, str]] = []
 
     # ----- set-up: staff and sign-ups -----
 
@@ -247,7 +264,10 @@ class Replayer:
                 ev.from_, "POST", "/payments", at=at, body={"to": ev.to, "amount": ev.amount}
             )
         if t == "redeem":
-            return c.call(ev.shop, "POST", "/redemptions", at=at, body={"amount": ev.amount})
+            r = c.call(ev.shop, "POST", "/redemptions", at=at, body={"amount": ev.amount})
+            if isinstance(r, dict):
+                self.redemption_txs.append((at, str(r["tx_hash"])))
+            return r
         if t == "settle":
             return self._settle(ev.at, ev.through)
         return Refusal("unknown_event", f"unknown event type {t!r}")
@@ -256,9 +276,51 @@ class Replayer:
         r = self.c.call(None, "GET", f"/tasks/{ref}")
         return isinstance(r, dict) and r["reward_status"] == "confirmed"
 
+    def head(self) -> int:
+        """The chain's head block number."""
+        return int(self.token.w3.eth.block_number)
+
+    def wait_for_mirror(self, block: int) -> None:
+        """Wait until the mirror holds `block`: the indexer stays `confirmations` blocks behind
+        the head, so the chain has to reach `block + confirmations` first."""
+        if self.confirmations:
+            what = (
+                f"the chain to reach block {block + self.confirmations} ({self.confirmations} "
+                f"confirmations of block {block}; is the chain sealing blocks?)"
+            )
+            _wait(lambda: self.head() >= block + self.confirmations, what)
+        _wait(lambda: self.mirror_block() >= block, f"the SQL mirror to reach block {block}")
+
+    def _redemption_block(self, tx_hash: str) -> int:
+        receipt = self.token.w3.eth.get_transaction_receipt(HexStr(tx_hash))
+        return int(receipt["blockNumber"])
+
+    def _through_block(self, through: datetime) -> int:
+        """The settlement's block cut-off for business time `through`: the head reached when
+        the last event at or before `through` was replayed, or, if later, the block that holds
+        the last redemption at or before `through` once it is `confirmations` deep (a block the
+        network replaced may have moved it). Raises `HeitjeError` (`replay_reorder`) when a
+        later redemption ended up at or below that block."""
+        heads = max((b for t, b in self.heads if t <= through), default=0)
+        before = [tx for t, tx in self.redemption_txs if t <= through]
+        after = [tx for t, tx in self.redemption_txs if t > through]
+        through_block = heads
+        while True:
+            if before:
+                through_block = max(heads, max(map(self._redemption_block, before)))
+            self.wait_for_mirror(through_block)  # `confirmations` deep: receipts are final
+            if not before or max(map(self._redemption_block, before)) <= through_block:
+                break
+        if after and min(map(self._redemption_block, after)) <= through_block:
+            raise HeitjeError(
+                f"a redemption made after {through.isoformat()} is in block {through_block} "
+                "or earlier: no block cut-off separates the periods",
+                code="replay_reorder",
+            )
+        return through_block
+
     def _settle(self, at: datetime, through: datetime) -> Any:
-        through_block = max((b for t, b in self.heads if t <= through), default=0)
-        _wait(lambda: self.mirror_block() >= through_block, "the SQL mirror")
+        through_block = self._through_block(through)
         m = self.s.municipality
         try:
             result = run_settlement(
@@ -270,24 +332,97 @@ class Replayer:
                 bic=m.bic,
                 eur_per_heitje=m.eur_per_heitje,
                 now=at,
+                rpc_url=str(getattr(self.token.w3.provider, "endpoint_uri", "")) or None,
             )
         except HeitjeError as e:
             return Refusal(e.code, e.message)
-        if result is not None:
+        if result is not None and result.get("batch_id"):
             self.settlement_files.append(str(result["xml_path"]))
         return result
 
 
+def programme_period(scenario: Scenario) -> tuple[int, int]:
+    """The on-chain reward period a rehearsal opens: (budget, cap per citizen) in base units.
+
+    The budget is the sum of every valid task reward (nothing more can be minted); the chain's
+    cap per citizen is the yearly cap times the calendar years the events span, because chain
+    time is real time during a replay while the API checks the yearly cap in scenario time.
+    """
+    budget = 0
+    for task in scenario.tasks:
+        try:
+            budget += parse_heit(task.reward)
+        except InvalidAmount:
+            continue
+    years = {ev.at.year for ev in scenario.events} or {0}
+    cap = parse_heit(scenario.policy.annual_reward_cap) * len(years)
+    return max(budget, 1), cap
+
+
+def copy_service_keys(keys_dir: Path, data_dir: Path) -> None:
+    """Copy the service keys (`<role>.key` for every role in SERVICE_ROLES) from `keys_dir` to
+    `data_dir/keys`, mode 0600. Raises `ConfigError` (`missing_key`) naming the missing files."""
+    missing = [r for r in SERVICE_ROLES if not (keys_dir / f"{r}.key").is_file()]
+    if missing:
+        names = ", ".join(f"{r}.key" for r in missing)
+        raise ConfigError(
+            f"{keys_dir} lacks {names}: give the keys of the chain's service accounts with "
+            "--keys-dir (`heitje network init` writes them to DIR/keys)",
+            code="missing_key",
+        )
+    for role in SERVICE_ROLES:
+        source = keys_dir / f"{role}.key"
+        if stat.S_IMODE(source.stat().st_mode) & 0o077:
+            _log(f"warning: {source} is readable by others (chmod 600 it)")
+        write_key(data_dir / "keys" / f"{role}.key", source.read_text().strip())
+
+
+def check_funded(w3: Any, keys_dir: Path) -> None:
+    """Every service account in `keys_dir` holds native coin on `w3`'s chain (the network's
+    genesis funds them); raises `ConfigError` (`keys_not_funded`) naming those that do not."""
+    empty = [
+        role
+        for role in SERVICE_ROLES
+        if int(w3.eth.get_balance(load_key(keys_dir / f"{role}.key").address)) == 0
+    ]
+    if empty:
+        raise ConfigError(
+            f"the service accounts {', '.join(empty)} hold no coin on chain "
+            f"{int(w3.eth.chain_id)}: these keys do not belong to this chain (--keys-dir)",
+            code="keys_not_funded",
+        )
+
+
 def run_demo(
-    scenario_path: Path, *, data_dir: Path | None = None, rpc_url: str | None = None
+    scenario_path: Path,
+    *,
+    data_dir: Path | None = None,
+    rpc_url: str | None = None,
+    keys_dir: Path | None = None,
+    confirmations: int | None = None,
 ) -> dict[str, Any]:
     """Replay `scenario_path` end to end and return the report (see module docstring).
 
-    `data_dir` must be new or empty (a temporary one, removed afterwards, if None).
+    `data_dir` must be new or empty (a temporary one, removed afterwards, if None). Without
+    `rpc_url` an embedded anvil chain is started with dev keys; with it, `keys_dir` (required)
+    holds the chain's funded service keys, copied to `data_dir/keys`. `confirmations` is the
+    indexer's depth (default 0 on anvil, `NETWORK_CONFIRMATIONS` with `rpc_url`).
     Raises `HeitjeError` subclasses: `invalid_scenario`, `chain_start_failed`,
-    `service_start_failed`, `replay_timeout`, `data_dir_not_empty`.
+    `service_start_failed`, `replay_timeout`, `data_dir_not_empty`, `invalid_input`,
+    `missing_key`, `keys_not_funded`.
     """
     scenario = load_scenario(scenario_path)
+    if rpc_url is None and keys_dir is not None:
+        raise ConfigError(
+            "--keys-dir needs --rpc-url (the embedded chain uses its own dev keys)",
+            code="invalid_input",
+        )
+    if rpc_url is not None and keys_dir is None:
+        raise ConfigError("--rpc-url needs the chain's service keys (--keys-dir)", code="missing_key")
+    if confirmations is None:
+        confirmations = 0 if rpc_url is None else NETWORK_CONFIRMATIONS
+    if confirmations < 0:
+        raise ConfigError("--confirmations must not be negative", code="invalid_input")
     temporary = data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="heitje-demo-")) if data_dir is None else data_dir
     if data_dir.exists() and any(data_dir.iterdir()):
@@ -304,12 +439,17 @@ def run_demo(
             chain = Anvil(data_dir)
             rpc_url = chain.start()
             ensure_dev_keys(data_dir)
+        else:
+            assert keys_dir is not None
+            copy_service_keys(keys_dir, data_dir)
         ensure_kek(data_dir)
         w3 = connect(rpc_url)
+        if chain is None:
+            check_funded(w3, data_dir / "keys")
         manifest = deploy(w3, data_dir)
         _log(f"chain {rpc_url}, token {manifest.token} (block {manifest.deploy_block})")
         token = Token(w3, manifest.token)
-        children.append(start_indexer(data_dir, rpc_url))
+        children.append(start_indexer(data_dir, rpc_url, confirmations=confirmations))
         admin_password = secrets.token_urlsafe(16)
         m, policy = scenario.municipality, scenario.policy
         port = free_port()
@@ -340,18 +480,23 @@ def run_demo(
             token,
             data_dir,
             lambda: _mirror_block(mirror),
+            confirmations,
         )
         replay.setup(admin_password)
         total = len(scenario.events)
-        _log(f"replaying {total} events of {scenario.name or scenario_path.name}")
+        events_started = time.monotonic()
+        _log(
+            f"set-up took {events_started - started:.1f}s; replaying {total} events of "
+            f"{scenario.name or scenario_path.name} (indexer {confirmations} blocks behind)"
+        )
         step = max(1, total // 20)
         replay.play(
             lambda i: (
                 _log(f"  {i + 1}/{total} events") if (i + 1) % step == 0 or i + 1 == total else None
             )
         )
-        head = int(w3.eth.block_number)
-        _wait(lambda: _mirror_block(mirror) >= head, "the SQL mirror")
+        _log(f"events took {time.monotonic() - events_started:.1f}s")
+        replay.wait_for_mirror(replay.head())
         report = audit(data_dir, rpc_url)
         accounts = {u: format_heit(token.balance_of(a)) for u, a in replay.addresses.items()}
         ledger_total = report.settled_cents

@@ -24,8 +24,13 @@ def ensure_dev_keys(data_dir: Path) -> None:
             write_key(path, dev_private_key(data_dir, index))
 
 
-def deploy(w3: Web3, data_dir: Path) -> Manifest:
-    """Deploy the token from forge's artifact with the admin key; roles go to separate keys.
+ADMIN_DELAY = 2 * 24 * 3600
+"""Seconds a new admin waits before accepting the role (AccessControlDefaultAdminRules)."""
+
+
+def deploy(w3: Web3, data_dir: Path, *, admin_delay: int = ADMIN_DELAY) -> Manifest:
+    """Deploy the token from forge's artifact with the admin key; roles go to separate keys
+    (admin, minter, registrar, pauser, settler; the relayer holds none).
 
     Reads keys from `data_dir/keys`, journals nonces in `data_dir/nonces.sqlite`, writes and
     returns `data_dir/deployment.json`. Raises `ChainError` if the deployment reverts.
@@ -34,7 +39,8 @@ def deploy(w3: Web3, data_dir: Path) -> Manifest:
     keys: dict[str, LocalAccount] = {r: service_key(data_dir / "keys", r) for r in SERVICE_ROLES}
     admin = Signer(w3, keys["admin"], data_dir / "nonces.sqlite")
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    args = [keys[r].address for r in ("admin", "minter", "registrar", "pauser")]
+    args: list[object] = [admin_delay]
+    args += [keys[r].address for r in ("admin", "minter", "registrar", "pauser", "settler")]
     tx = factory.constructor(*args).build_transaction(
         {"from": keys["admin"].address, "gas": 5_000_000, "gasPrice": 0, "nonce": 0}
     )
@@ -51,6 +57,7 @@ def deploy(w3: Web3, data_dir: Path) -> Manifest:
         compiler=art.compiler,
         evm_version=art.evm_version,
         roles={r: keys[r].address for r in SERVICE_ROLES},
+        build=art.build_settings,
     )
     manifest.save(data_dir / "deployment.json")
     return manifest
@@ -69,3 +76,19 @@ def ensure_kek(data_dir: Path) -> Path:
         with os.fdopen(fd, "w") as f:
             f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
     return path
+
+
+def open_reward_period(
+    w3: Web3, data_dir: Path, *, budget: int, cap_per_citizen: int, start: int = 0
+) -> int:
+    """Open a reward period with the admin key (base units; `start` 0 = now); returns its id.
+
+    Raises `ChainError` (`invalid_period`, `missing_role`) when the contract refuses.
+    """
+    from node.token import Token
+
+    manifest = Manifest.load(data_dir / "deployment.json")
+    token = Token(w3, manifest.token)
+    admin = Signer(w3, service_key(data_dir / "keys", "admin"), data_dir / "nonces.sqlite")
+    admin.transact(token.open_reward_period_tx(start, budget, cap_per_citizen))
+    return token.current_period_id()

@@ -14,6 +14,10 @@ from typing import Any
 
 from heitje.errors import NotFound
 from heitje.money import format_eur
+from node.keys import service_key
+from node.manifest import Manifest
+from node.signer import Signer
+from node.token import Token, batch_id_bytes, connect
 from scripts.settle import Municipality, ShopPayee, settle
 
 
@@ -45,9 +49,16 @@ def run_settlement(
     bic: str | None,
     eur_per_heitje: str,
     now: datetime,
+    rpc_url: str | None = None,
 ) -> dict[str, Any] | None:
-    """Settle what is due (see `scripts.settle.settle`); returns the batch as a JSON-ready dict
-    with paths relative to `data_dir`, or None when nothing is due."""
+    """Settle what is due (see `scripts.settle.settle`) and, with `rpc_url`, record every batch
+    of the ledger that the chain does not know yet (`anchor_settlements`, settler key).
+
+    Returns the new batch as a JSON-ready dict with paths relative to `data_dir` (with
+    `anchored`: the batch ids recorded on chain in this run), or None when nothing was due and
+    nothing needed anchoring. Raises `ChainError` when the chain refuses a record (e.g. `paused`):
+    the file and ledger stand, and the next run records the batch.
+    """
     result = settle(
         mirror_db=data_dir / "mirror.sqlite",
         ledger_db=data_dir / "service.sqlite",
@@ -59,11 +70,56 @@ def run_settlement(
         execution_date=now.date(),
         created_at=now,
     )
+    anchored = anchor_settlements(data_dir, rpc_url) if rpc_url else []
     if result is None:
-        return None
+        return {"batch_id": None, "anchored": anchored} if anchored else None
     out = asdict(result)
+    out["anchored"] = anchored
     for key, value in list(out.items()):
         if isinstance(value, Path):
             out[key] = str(value.relative_to(data_dir) if value.is_relative_to(data_dir) else value)
     out["total_eur"] = format_eur(result.total_cents)
     return out
+
+
+def ledger_batches(service_db: Path) -> list[tuple[str, str, int, list[int]]]:
+    """Every settlement batch in the ledger: (batch id, file sha256 hex, total cents,
+    redemption ids ascending)."""
+    conn = sqlite3.connect(f"file:{service_db}?mode=ro", uri=True)
+    try:
+        batches = conn.execute(
+            "SELECT batch_id, file_sha256, total_cents FROM settlement_batches ORDER BY batch_id"
+        ).fetchall()
+        out = []
+        for batch_id, sha, cents in batches:
+            ids = [
+                r
+                for (r,) in conn.execute(
+                    "SELECT redemption_id FROM settled_redemptions WHERE batch_id = ? "
+                    "ORDER BY redemption_id",
+                    (batch_id,),
+                )
+            ]
+            out.append((str(batch_id), str(sha), int(cents), ids))
+        return out
+    except sqlite3.OperationalError:  # no ledger yet
+        return []
+    finally:
+        conn.close()
+
+
+def anchor_settlements(data_dir: Path, rpc_url: str) -> list[str]:
+    """Record on chain (`recordSettlement`, settler key) every ledger batch the chain does not
+    know yet: batch id, its redemption ids, total euro cents, sha256 of the pain.001 file.
+    Returns the batch ids recorded now. Raises `ChainError` when the contract refuses."""
+    w3 = connect(rpc_url)
+    token = Token(w3, Manifest.load(data_dir / "deployment.json").token)
+    settler = Signer(w3, service_key(data_dir / "keys", "settler"), data_dir / "nonces.sqlite")
+    done = []
+    for batch_id, sha, cents, ids in ledger_batches(data_dir / "service.sqlite"):
+        key = batch_id_bytes(batch_id)
+        if token.settlement(key).recorded_at != 0:
+            continue
+        settler.transact(token.record_settlement_tx(key, ids, cents, bytes.fromhex(sha)))
+        done.append(batch_id)
+    return done

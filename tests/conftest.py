@@ -15,7 +15,7 @@ import pytest
 from node.anvil import Anvil, free_port
 from node.manifest import Manifest
 from node.token import Token, connect
-from scripts.deploy import deploy, ensure_dev_keys, ensure_kek
+from scripts.deploy import deploy, ensure_dev_keys, ensure_kek, open_reward_period
 from scripts.services import Child, start_api, start_indexer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,7 @@ def start_stack(data_dir: Path, **env: str) -> tuple[Anvil, Stack]:
     ensure_kek(data_dir)
     w3 = connect(rpc_url)
     manifest = deploy(w3, data_dir)
+    open_reward_period(w3, data_dir, budget=10**12, cap_per_citizen=10**10)
     indexer = start_indexer(data_dir, rpc_url, poll=0.05)
     admin_password = secrets.token_urlsafe(12)
     base_env = {

@@ -45,7 +45,7 @@ from node.eip3009 import new_nonce, sign_typed
 from node.keys import service_key
 from node.signer import Signer
 from node.token import Token, connect
-from scripts.deploy import deploy, ensure_dev_keys
+from scripts.deploy import deploy, ensure_dev_keys, open_reward_period
 
 RESOURCES = Path(__file__).parent / "resources"
 ZERO = "0x" + "00" * 20
@@ -242,6 +242,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         w3 = connect(anvil.rpc_url)
         ensure_dev_keys(data)
         manifest = deploy(w3, data)
+        open_reward_period(w3, data, budget=10**12, cap_per_citizen=10**10)
 
         def signer(role: str) -> Signer:
             return Signer(w3, service_key(data / "keys", role), data / "nonces.sqlite")

@@ -15,7 +15,7 @@ from node.contract import AccountKind, decode_revert, task_ref
 from node.keys import service_key
 from node.signer import Signer
 from node.token import Token, connect
-from scripts.deploy import deploy, ensure_dev_keys
+from scripts.deploy import deploy, ensure_dev_keys, open_reward_period
 
 
 def test_chain_state_persists_across_restarts(tmp_path: Path) -> None:
@@ -25,6 +25,7 @@ def test_chain_state_persists_across_restarts(tmp_path: Path) -> None:
         assert w3.eth.chain_id == 46_400
         ensure_dev_keys(tmp_path)
         manifest = deploy(w3, tmp_path)
+        open_reward_period(w3, tmp_path, budget=10**6, cap_per_citizen=10**5)
         token = Token(w3, manifest.token)
         registrar = Signer(
             w3, service_key(tmp_path / "keys", "registrar"), tmp_path / "nonces.sqlite"
@@ -50,6 +51,7 @@ def deployed(tmp_path: Path):  # type: ignore[no-untyped-def]
         w3 = connect(chain.rpc_url)
         ensure_dev_keys(tmp_path)
         manifest = deploy(w3, tmp_path)
+        open_reward_period(w3, tmp_path, budget=10**6, cap_per_citizen=10**5)
         yield tmp_path, w3, Token(w3, manifest.token)
 
 
@@ -109,14 +111,15 @@ def test_roles_are_on_separate_keys(deployed) -> None:  # type: ignore[no-untype
     data_dir, w3, token = deployed
     roles = {
         r: service_key(data_dir / "keys", r).address
-        for r in ("admin", "minter", "registrar", "pauser", "relayer")
+        for r in ("admin", "minter", "registrar", "pauser", "relayer", "settler")
     }
-    assert len(set(roles.values())) == 5
+    assert len(set(roles.values())) == 6
     has = token.contract.functions.hasRole
     for role, holder in (
         ("MINTER_ROLE", "minter"),
         ("REGISTRAR_ROLE", "registrar"),
         ("PAUSER_ROLE", "pauser"),
+        ("SETTLER_ROLE", "settler"),
     ):
         role_id = w3.keccak(text=role)
         assert has(role_id, roles[holder]).call()
@@ -124,5 +127,6 @@ def test_roles_are_on_separate_keys(deployed) -> None:  # type: ignore[no-untype
             assert not has(role_id, roles[other]).call()
     assert has(b"\x00" * 32, roles["admin"]).call()
     assert not has(b"\x00" * 32, roles["minter"]).call()
+    assert token.contract.functions.defaultAdminDelay().call() == 2 * 24 * 3600
     for key_file in (data_dir / "keys").glob("*.key"):
         assert key_file.stat().st_mode & 0o077 == 0  # owner only

@@ -2,26 +2,29 @@
 pragma solidity ^0.8.24;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IHeitjeToken} from "./IHeitjeToken.sol";
 
-/// @title HeitjeToken (v1)
+/// @title HeitjeToken
 /// @notice HEIT, the civic reward coin of a municipality: 1 HEIT = EUR 1,
 /// 2 decimals. Citizens earn it for approved public-space tasks, pay shops
 /// with it, shops refund citizens and redeem HEIT for euros.
 /// @dev Every balance change goes through `_update`, where pause, registry
 /// and transfer policy are enforced. EIP-3009 and the signed redemption share
 /// the EIP-712 domain ("Heitje", "1"). Not upgradeable.
-contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
+contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAdminRules, Pausable {
     /// @notice May mint rewards.
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
     /// @notice Keeps the registry of citizens and shops.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @notice May pause and unpause.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    /// @notice Records settlement batches (which redemptions a payment file paid).
+    bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
 
     /// @notice EIP-3009 type hash.
     bytes32 public constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak256(
@@ -45,19 +48,27 @@ contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
     Redemption[] private _redemptions;
     uint256 private _totalMinted;
     uint256 private _totalRedeemed;
+    RewardPeriod[] private _periods;
+    mapping(uint256 periodId => mapping(address citizen => uint256)) private _periodRewards;
+    mapping(uint256 redemptionId => bytes32 batchId) private _settledIn;
+    mapping(bytes32 batchId => Settlement) private _settlements;
 
-    /// @param admin Holds DEFAULT_ADMIN_ROLE (grants and revokes the other roles).
+    /// @param adminDelay Seconds a new admin must wait before accepting the role (two-step
+    /// handover, AccessControlDefaultAdminRules).
+    /// @param admin Holds DEFAULT_ADMIN_ROLE (grants and revokes the other roles, opens periods).
     /// @param minter Holds MINTER_ROLE.
     /// @param registrar Holds REGISTRAR_ROLE.
     /// @param pauser Holds PAUSER_ROLE.
-    constructor(address admin, address minter, address registrar, address pauser)
+    /// @param settler Holds SETTLER_ROLE.
+    constructor(uint48 adminDelay, address admin, address minter, address registrar, address pauser, address settler)
         ERC20("Heitje", "HEIT")
-        EIP712("Heitje", "1")
+        ERC20Permit("Heitje")
+        AccessControlDefaultAdminRules(adminDelay, admin)
     {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(MINTER_ROLE, minter);
         _grantRole(REGISTRAR_ROLE, registrar);
         _grantRole(PAUSER_ROLE, pauser);
+        _grantRole(SETTLER_ROLE, settler);
     }
 
     /// @notice HEIT has 2 decimals: 100 base units = 1 HEIT = EUR 1.
@@ -93,16 +104,30 @@ contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
     /// @dev Requirements:
     /// - caller has MINTER_ROLE; not paused;
     /// - `to` is a registered citizen; `amount` > 0; `taskRef` != 0;
-    /// - `taskRef` was never rewarded before (else `HeitjeTaskAlreadyRewarded`).
+    /// - `taskRef` was never rewarded before (else `HeitjeTaskAlreadyRewarded`);
+    /// - a reward period has started, and the mint keeps it within its budget and the
+    ///   citizen within its cap per citizen.
     function mintReward(address to, uint256 amount, bytes32 taskRef) external onlyRole(MINTER_ROLE) {
-        if (taskRef == bytes32(0)) revert HeitjeInvalidTaskRef();
-        if (_rewarded[taskRef]) revert HeitjeTaskAlreadyRewarded(taskRef);
-        if (amount == 0) revert HeitjeZeroAmount();
-        if (_kinds[to] != AccountKind.Citizen) revert HeitjeNotCitizen(to);
-        _rewarded[taskRef] = true;
-        _totalMinted += amount;
-        _mint(to, amount);
-        emit RewardMinted(to, amount, taskRef);
+        uint256 periodId = _activePeriodId();
+        _mintReward(periodId, to, amount, taskRef);
+    }
+
+    /// @notice Mint several rewards in one transaction (throughput): `amounts[i]` to `to[i]`
+    /// for `taskRefs[i]`.
+    /// @dev Atomic: if any item would fail as `mintReward` (including a task reference that
+    /// was rewarded before or appears twice in the batch: `HeitjeTaskAlreadyRewarded`), the
+    /// whole batch reverts and nothing is minted. Requirements: as `mintReward` for every
+    /// item; equal, non-zero array lengths (else `HeitjeInvalidBatch`).
+    function mintRewards(address[] calldata to, uint256[] calldata amounts, bytes32[] calldata taskRefs)
+        external
+        onlyRole(MINTER_ROLE)
+    {
+        uint256 n = to.length;
+        if (n == 0 || amounts.length != n || taskRefs.length != n) revert HeitjeInvalidBatch();
+        uint256 periodId = _activePeriodId();
+        for (uint256 i = 0; i < n; ++i) {
+            _mintReward(periodId, to[i], amounts[i], taskRefs[i]);
+        }
     }
 
     /// @inheritdoc IHeitjeToken
@@ -113,6 +138,59 @@ contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
     /// @inheritdoc IHeitjeToken
     function totalMinted() external view returns (uint256) {
         return _totalMinted;
+    }
+
+    // ----- reward periods -----
+
+    /// @notice Open reward period from `start` (unix seconds; 0 means now) until the next
+    /// period starts, with `budget` base units in all and at most `capPerCitizen` to one
+    /// citizen. Returns its id (from 1).
+    /// @dev Requirements: caller has DEFAULT_ADMIN_ROLE; `start` >= now and later than the
+    /// previous period's start (else `HeitjeInvalidPeriod`).
+    function openRewardPeriod(uint64 start, uint256 budget, uint256 capPerCitizen)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+        returns (uint256 periodId)
+    {
+        if (start == 0) start = uint64(block.timestamp);
+        uint256 n = _periods.length;
+        if (start < block.timestamp || (n > 0 && start <= _periods[n - 1].start)) {
+            revert HeitjeInvalidPeriod(start);
+        }
+        _periods.push(RewardPeriod({start: start, budget: budget, capPerCitizen: capPerCitizen, minted: 0}));
+        periodId = n + 1;
+        emit RewardPeriodOpened(periodId, start, budget, capPerCitizen);
+    }
+
+    /// @notice The id of the period in force now (the latest that has started); 0 if none.
+    function currentPeriodId() public view returns (uint256) {
+        for (uint256 i = _periods.length; i > 0; --i) {
+            if (_periods[i - 1].start <= block.timestamp) return i;
+        }
+        return 0;
+    }
+
+    /// @notice Period `periodId` (from 1). Reverts with a panic for an unknown id.
+    function rewardPeriod(uint256 periodId) external view returns (RewardPeriod memory) {
+        return _periods[periodId - 1];
+    }
+
+    /// @notice Base units the current period may still mint (0 without a period).
+    function remainingBudget() external view returns (uint256) {
+        uint256 id = currentPeriodId();
+        if (id == 0) return 0;
+        RewardPeriod storage p = _periods[id - 1];
+        return p.budget - p.minted;
+    }
+
+    /// @notice Base units `citizen` was rewarded in the current period.
+    function rewardsInCurrentPeriod(address citizen) external view returns (uint256) {
+        return _periodRewards[currentPeriodId()][citizen];
+    }
+
+    /// @notice Base units `citizen` was rewarded in period `periodId`.
+    function rewardsInPeriod(uint256 periodId, address citizen) external view returns (uint256) {
+        return _periodRewards[periodId][citizen];
     }
 
     // ----- redemption -----
@@ -158,6 +236,81 @@ contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
     /// @inheritdoc IHeitjeToken
     function totalRedeemed() external view returns (uint256) {
         return _totalRedeemed;
+    }
+
+    // ----- settlement anchoring -----
+
+    /// @notice Record that payment file `fileHash` (sha256) of batch `batchId` paid
+    /// `redemptionIds` with `totalCents` euro cents.
+    /// @dev Requirements: caller has SETTLER_ROLE; not paused; `batchId` new and non-zero
+    /// (else `HeitjeInvalidSettlementBatch`); every id exists (else `HeitjeUnknownRedemption`)
+    /// and was never recorded before, in this or another batch (else
+    /// `HeitjeRedemptionAlreadySettled`); at least one id (else `HeitjeInvalidBatch`).
+    function recordSettlement(bytes32 batchId, uint256[] calldata redemptionIds, uint256 totalCents, bytes32 fileHash)
+        external
+        onlyRole(SETTLER_ROLE)
+        whenNotPaused
+    {
+        if (batchId == bytes32(0) || _settlements[batchId].recordedAt != 0) {
+            revert HeitjeInvalidSettlementBatch(batchId);
+        }
+        uint256 n = redemptionIds.length;
+        if (n == 0) revert HeitjeInvalidBatch();
+        uint256 count = _redemptions.length;
+        uint256 totalUnits = 0;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 id = redemptionIds[i];
+            if (id == 0 || id > count) revert HeitjeUnknownRedemption(id);
+            bytes32 earlier = _settledIn[id];
+            if (earlier != bytes32(0)) revert HeitjeRedemptionAlreadySettled(id, earlier);
+            _settledIn[id] = batchId;
+            totalUnits += _redemptions[id - 1].amount;
+        }
+        _settlements[batchId] = Settlement({
+            fileHash: fileHash,
+            recordedAt: uint64(block.timestamp),
+            redemptions: uint32(n),
+            totalUnits: totalUnits,
+            totalCents: totalCents
+        });
+        emit SettlementRecorded(batchId, n, totalUnits, totalCents, fileHash);
+    }
+
+    /// @notice The batch that settled `redemptionId`, or zero.
+    function settlementOf(uint256 redemptionId) external view returns (bytes32 batchId) {
+        return _settledIn[redemptionId];
+    }
+
+    /// @notice The record of settlement batch `batchId` (all zero if unknown).
+    function settlement(bytes32 batchId) external view returns (Settlement memory) {
+        return _settlements[batchId];
+    }
+
+    // ----- recovery -----
+
+    /// @notice Move the whole balance of registered account `from` to the new registered
+    /// account `to` of the same kind, then deregister `from` (lost key, erasure request, key
+    /// rotation). The citizen's rewards in the current period move along, so the cap holds.
+    /// @dev Requirements: caller has REGISTRAR_ROLE; not paused; `from` != `to`, both registered
+    /// with the same kind (else `HeitjeInvalidRecovery`).
+    function recoverAccount(address from, address to, RecoveryReason reason)
+        external
+        onlyRole(REGISTRAR_ROLE)
+        whenNotPaused
+    {
+        AccountKind kind = _kinds[from];
+        if (from == to || kind == AccountKind.None || _kinds[to] != kind) revert HeitjeInvalidRecovery(from, to);
+        uint256 amount = balanceOf(from);
+        if (amount != 0) ERC20._update(from, to, amount); // bypasses the policy, not the pause
+        uint256 periodId = currentPeriodId();
+        uint256 earned = _periodRewards[periodId][from];
+        if (earned != 0) {
+            _periodRewards[periodId][from] = 0;
+            _periodRewards[periodId][to] += earned;
+        }
+        _kinds[from] = AccountKind.None;
+        emit AccountRegistered(from, AccountKind.None);
+        emit AccountRecovered(from, to, amount, reason);
     }
 
     // ----- EIP-3009 -----
@@ -218,14 +371,10 @@ contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
         return _authorizations[authorizer][nonce];
     }
 
-    /// @notice The EIP-712 domain separator (for clients that sign).
-    function DOMAIN_SEPARATOR() external view returns (bytes32) {
-        return _domainSeparatorV4();
-    }
-
     // ----- pause -----
 
-    /// @notice Stop every mint, transfer and redemption. Caller has PAUSER_ROLE.
+    /// @notice Stop every mint, transfer, redemption, recovery and settlement record. Caller has
+    /// PAUSER_ROLE.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
@@ -236,6 +385,28 @@ contract HeitjeToken is IHeitjeToken, ERC20, AccessControl, Pausable, EIP712 {
     }
 
     // ----- internals -----
+
+    function _activePeriodId() private view returns (uint256 periodId) {
+        periodId = currentPeriodId();
+        if (periodId == 0) revert HeitjeNoActivePeriod();
+    }
+
+    function _mintReward(uint256 periodId, address to, uint256 amount, bytes32 taskRef) private {
+        if (taskRef == bytes32(0)) revert HeitjeInvalidTaskRef();
+        if (_rewarded[taskRef]) revert HeitjeTaskAlreadyRewarded(taskRef);
+        if (amount == 0) revert HeitjeZeroAmount();
+        if (_kinds[to] != AccountKind.Citizen) revert HeitjeNotCitizen(to);
+        RewardPeriod storage p = _periods[periodId - 1];
+        if (amount > p.budget - p.minted) revert HeitjePeriodBudgetExceeded(periodId, p.budget - p.minted, amount);
+        uint256 earned = _periodRewards[periodId][to];
+        if (earned + amount > p.capPerCitizen) revert HeitjeCitizenCapExceeded(to, periodId, earned, amount);
+        _rewarded[taskRef] = true;
+        p.minted += amount;
+        _periodRewards[periodId][to] = earned + amount;
+        _totalMinted += amount;
+        _mint(to, amount);
+        emit RewardMinted(to, amount, taskRef);
+    }
 
     function _redeem(address shop, uint256 amount) private returns (uint256 redemptionId) {
         if (amount == 0) revert HeitjeZeroAmount();

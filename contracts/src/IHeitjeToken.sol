@@ -13,11 +13,36 @@ interface IHeitjeToken {
         Shop
     }
 
+    /// @notice Why a registrar moved an account's balance to a new account.
+    enum RecoveryReason {
+        LostKey,
+        ErasureRequest,
+        KeyRotation
+    }
+
     /// @notice One redemption: a shop handed HEIT back for euros (burned).
     struct Redemption {
         address shop;
         uint64 timestamp;
         uint256 amount;
+    }
+
+    /// @notice A reward period opened by the admin: from `start` until the next period starts,
+    /// at most `budget` base units minted in all, at most `capPerCitizen` to one citizen.
+    struct RewardPeriod {
+        uint64 start;
+        uint256 budget;
+        uint256 capPerCitizen;
+        uint256 minted;
+    }
+
+    /// @notice A settlement batch recorded on chain: which redemptions one payment file paid.
+    struct Settlement {
+        bytes32 fileHash;
+        uint64 recordedAt;
+        uint32 redemptions;
+        uint256 totalUnits;
+        uint256 totalCents;
     }
 
     // ----- errors -----
@@ -48,6 +73,24 @@ interface IHeitjeToken {
     error HeitjeInvalidSignature(address authorizer);
     /// @dev EIP-3009 receiveWithAuthorization: only the payee may submit it.
     error HeitjeCallerNotPayee(address caller, address payee);
+    /// @dev No reward period has started yet.
+    error HeitjeNoActivePeriod();
+    /// @dev A new period must start now or later, after the last one's start.
+    error HeitjeInvalidPeriod(uint64 start);
+    /// @dev The mint would take the period past its budget.
+    error HeitjePeriodBudgetExceeded(uint256 periodId, uint256 remaining, uint256 amount);
+    /// @dev The mint would take the citizen past the period's cap.
+    error HeitjeCitizenCapExceeded(address citizen, uint256 periodId, uint256 earned, uint256 amount);
+    /// @dev Batch arrays differ in length or are empty.
+    error HeitjeInvalidBatch();
+    /// @dev No redemption has this id.
+    error HeitjeUnknownRedemption(uint256 redemptionId);
+    /// @dev The redemption was recorded in a settlement batch before.
+    error HeitjeRedemptionAlreadySettled(uint256 redemptionId, bytes32 batchId);
+    /// @dev A batch with this id was recorded before, or the id is zero.
+    error HeitjeInvalidSettlementBatch(bytes32 batchId);
+    /// @dev Recovery needs two different registered accounts of the same kind.
+    error HeitjeInvalidRecovery(address from, address to);
 
     // ----- events -----
 
@@ -61,6 +104,15 @@ interface IHeitjeToken {
     event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
     /// @notice EIP-3009: the authorization `nonce` of `authorizer` was canceled.
     event AuthorizationCanceled(address indexed authorizer, bytes32 indexed nonce);
+    /// @notice Reward period `periodId` (from 1) was opened.
+    event RewardPeriodOpened(uint256 indexed periodId, uint64 start, uint256 budget, uint256 capPerCitizen);
+    /// @notice Settlement batch `batchId` paid `redemptions` redemptions (`totalUnits` burned HEIT)
+    /// with `totalCents` euro cents in the payment file whose sha256 is `fileHash`.
+    event SettlementRecorded(
+        bytes32 indexed batchId, uint256 redemptions, uint256 totalUnits, uint256 totalCents, bytes32 fileHash
+    );
+    /// @notice The registrar moved `amount` from `from` to `to` and deregistered `from`.
+    event AccountRecovered(address indexed from, address indexed to, uint256 amount, RecoveryReason reason);
 
     // ----- registry -----
 
@@ -70,6 +122,7 @@ interface IHeitjeToken {
     // ----- rewards -----
 
     function mintReward(address to, uint256 amount, bytes32 taskRef) external;
+    function mintRewards(address[] calldata to, uint256[] calldata amounts, bytes32[] calldata taskRefs) external;
     function isTaskRewarded(bytes32 taskRef) external view returns (bool);
     function totalMinted() external view returns (uint256);
 
@@ -89,6 +142,26 @@ interface IHeitjeToken {
     function redemptionCount() external view returns (uint256);
     function redemption(uint256 redemptionId) external view returns (Redemption memory);
     function totalRedeemed() external view returns (uint256);
+
+    // ----- reward periods -----
+
+    function openRewardPeriod(uint64 start, uint256 budget, uint256 capPerCitizen) external returns (uint256 periodId);
+    function currentPeriodId() external view returns (uint256);
+    function rewardPeriod(uint256 periodId) external view returns (RewardPeriod memory);
+    function remainingBudget() external view returns (uint256);
+    function rewardsInCurrentPeriod(address citizen) external view returns (uint256);
+    function rewardsInPeriod(uint256 periodId, address citizen) external view returns (uint256);
+
+    // ----- settlement anchoring -----
+
+    function recordSettlement(bytes32 batchId, uint256[] calldata redemptionIds, uint256 totalCents, bytes32 fileHash)
+        external;
+    function settlementOf(uint256 redemptionId) external view returns (bytes32 batchId);
+    function settlement(bytes32 batchId) external view returns (Settlement memory);
+
+    // ----- recovery -----
+
+    function recoverAccount(address from, address to, RecoveryReason reason) external;
 
     // ----- EIP-3009 -----
 
