@@ -46,13 +46,21 @@ def create_user(
     name: str,
     role: str,
     kek: bytes | None,
+    own_address: str | None = None,
 ) -> int:
     """Insert a user (inside the caller's transaction). With `kek`, also a custodial key and a
-    registration intent for the chain. Raises 409 `username_taken`."""
+    registration intent for the chain; with `own_address` (a shop's own wallet, ownership
+    already proven), only the registration intent. Raises 409 `username_taken`,
+    `address_taken`."""
     if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
         raise ApiError(409, "username_taken", f"the username {username!r} is taken")
-    address = None
-    if kek is not None:
+    address = own_address
+    if (
+        own_address is not None
+        and conn.execute("SELECT 1 FROM users WHERE address = ?", (own_address,)).fetchone()
+    ):
+        raise ApiError(409, "address_taken", f"{own_address} belongs to another account")
+    if kek is not None and own_address is None:
         address, nonce, ct = new_custodial_key(kek)
     cur = conn.execute(
         "INSERT INTO users (username, role, password_hash, name, address, created_at) "
@@ -60,8 +68,9 @@ def create_user(
         (username, role, hash_password(password), name, address, now_iso()),
     )
     user_id = int(cur.lastrowid or 0)
-    if kek is not None:
+    if kek is not None and own_address is None:
         conn.execute("INSERT INTO custodial_keys VALUES (?,?,?,?)", (user_id, address, nonce, ct))
+    if address is not None:
         conn.execute(
             "INSERT INTO intents (kind, user_id, account, account_kind, status, created_at, "
             "updated_at) VALUES ('register', ?, ?, ?, 'pending', ?, ?)",

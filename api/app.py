@@ -18,7 +18,7 @@ from api.chain import ChainService
 from api.config import Settings
 from api.db import connect, init_db, transaction
 from api.dispatcher import Dispatcher
-from api.routes import accounts, audit, auth, pages, tasks, wallet
+from api.routes import accounts, audit, auth, pages, recovery, relay, tasks, wallet
 
 log = logging.getLogger("heitje.api")
 
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dispatcher = None
     app.state.mirror = None
     errors.install(app)
-    for module in (auth, accounts, tasks, wallet, audit, pages):
+    for module in (auth, accounts, tasks, wallet, relay, recovery, audit, pages):
         app.include_router(module.router)
 
     @app.get("/health", tags=["meta"])

@@ -36,6 +36,14 @@ CREATE TABLE IF NOT EXISTS custodial_keys (
     nonce BLOB NOT NULL,
     ciphertext BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS key_rotations (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id),
+    new_address TEXT NOT NULL UNIQUE,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     user_id INTEGER NOT NULL REFERENCES users(id),

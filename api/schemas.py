@@ -42,6 +42,58 @@ class ShopCreate(BaseModel):
     category: str = Field(default="", max_length=100)
     iban: str = Field(max_length=64)
     bic: str | None = Field(default=None, max_length=11)
+    address: str | None = Field(
+        default=None,
+        max_length=42,
+        description="The shop's own Ethereum wallet (non-custodial); needs `signature`.",
+    )
+    signature: str | None = Field(
+        default=None,
+        max_length=140,
+        description="EIP-191 personal signature by `address` of "
+        "'Heitje: <address> is the wallet of shop <username>'.",
+    )
+
+
+class RecoveryCreate(BaseModel):
+    """Why the account's key is replaced: `lost_key` or `key_rotation`."""
+
+    reason: Literal["lost_key", "key_rotation"] = "key_rotation"
+
+
+class RelayTransfer(BaseModel):
+    """An EIP-3009 TransferWithAuthorization signed by a shop's own wallet. `value` in base
+    units (1 HEIT = 100); `nonce` 0x + 64 hex; `r`, `s` 0x + 64 hex."""
+
+    from_: str = Field(alias="from", max_length=42)
+    to: str = Field(max_length=42)
+    value: int = Field(gt=0)
+    valid_after: int = Field(ge=0)
+    valid_before: int = Field(gt=0)
+    nonce: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    v: int = Field(ge=0, le=255)
+    r: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    s: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+class RelayRedemption(BaseModel):
+    """A RedeemWithAuthorization signed by a shop's own wallet. `amount` in base units."""
+
+    shop: str = Field(max_length=42)
+    amount: int = Field(gt=0)
+    valid_after: int = Field(ge=0)
+    valid_before: int = Field(gt=0)
+    nonce: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    v: int = Field(ge=0, le=255)
+    r: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    s: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+class RelayedPublic(BaseModel):
+    """A relayed transaction: its hash; `redemption_id` for a redemption."""
+
+    tx_hash: str
+    redemption_id: int | None = None
 
 
 class StaffCreate(BaseModel):

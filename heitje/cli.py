@@ -265,6 +265,32 @@ def audit_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.
         raise typer.Exit(1)
 
 
+@app.command("verify")
+def verify_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545") -> None:
+    """Check that the token on chain is built from this repository's sources: rebuild with the
+    compiler and settings in DIR/deployment.json (py-solc-x through tools/solc) and compare the
+    runtime bytecode, ignoring the metadata hash and immutables. Exit 0 on a match, 1 with the
+    difference otherwise."""
+    from scripts.verify import verify
+
+    with _reported():
+        result = verify(data_dir, rpc_url)
+    typer.echo(
+        json.dumps(
+            {
+                "match": result.match,
+                "address": result.address,
+                "compiler": result.compiler,
+                "detail": result.detail,
+            },
+            indent=1,
+        )
+    )
+    if not result.match:
+        typer.echo(f"heitje: {result.detail}", err=True)
+        raise typer.Exit(1)
+
+
 @app.command("demo")
 def demo_cmd(
     scenario: Annotated[
@@ -274,15 +300,40 @@ def demo_cmd(
         Path | None, typer.Option(help="Data directory (default: a new temporary one).")
     ] = None,
     rpc_url: Annotated[
-        str | None, typer.Option(help="Use this chain instead of starting anvil.")
+        str | None,
+        typer.Option(help="Use this chain (e.g. a `heitje network` node) instead of anvil."),
+    ] = None,
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --rpc-url: the chain's funded service keys (<role>.key), copied into the "
+            "data dir. Default: the keys of the network in $HEITJE_NETWORK_DIR "
+            "(default data/network), i.e. DIR/keys from `heitje network init`."
+        ),
+    ] = None,
+    confirmations: Annotated[
+        int | None,
+        typer.Option(
+            help="Blocks the indexer stays behind the head (default 0 on anvil, 2 with --rpc-url)."
+        ),
     ] = None,
 ) -> None:
     """Replay a programme year through chain, API, indexer and settlement; print the report
     (JSON, stdout; progress on stderr). Exit 1 when the audit does not reconcile."""
+    import os
+
     from scripts.demo import DEFAULT_SCENARIO, run_demo
 
+    if rpc_url is not None and keys_dir is None:
+        keys_dir = Path(os.environ.get("HEITJE_NETWORK_DIR") or "data/network") / "keys"
     with _reported(rpc_url):
-        report = run_demo(scenario or DEFAULT_SCENARIO, data_dir=data_dir, rpc_url=rpc_url)
+        report = run_demo(
+            scenario or DEFAULT_SCENARIO,
+            data_dir=data_dir,
+            rpc_url=rpc_url,
+            keys_dir=keys_dir,
+            confirmations=confirmations,
+        )
     typer.echo(json.dumps(report, indent=1))
     if not report.get("reconciled"):
         raise typer.Exit(1)

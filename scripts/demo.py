@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -37,11 +38,12 @@ from typing import Any
 import httpx
 from eth_typing import HexStr
 
-from heitje.errors import HeitjeError, InvalidAmount
+from heitje.errors import ConfigError, HeitjeError, InvalidAmount
 from heitje.money import format_eur, format_heit, parse_heit
 from heitje.scenario import Scenario, load_scenario
 from indexer.mirror import Mirror
 from node.anvil import Anvil, free_port
+from node.keys import SERVICE_ROLES, load_key, write_key
 from node.token import Token, connect
 from scripts.audit import audit
 from scripts.deploy import deploy, ensure_dev_keys, ensure_kek, open_reward_period
@@ -418,7 +420,9 @@ def run_demo(
             code="invalid_input",
         )
     if rpc_url is not None and keys_dir is None:
-        raise ConfigError("--rpc-url needs the chain's service keys (--keys-dir)", code="missing_key")
+        raise ConfigError(
+            "--rpc-url needs the chain's service keys (--keys-dir)", code="missing_key"
+        )
     if confirmations is None:
         confirmations = 0 if rpc_url is None else NETWORK_CONFIRMATIONS
     if confirmations < 0:
@@ -447,6 +451,8 @@ def run_demo(
         if chain is None:
             check_funded(w3, data_dir / "keys")
         manifest = deploy(w3, data_dir)
+        budget, cap_per_citizen = programme_period(scenario)
+        open_reward_period(w3, data_dir, budget=budget, cap_per_citizen=cap_per_citizen)
         _log(f"chain {rpc_url}, token {manifest.token} (block {manifest.deploy_block})")
         token = Token(w3, manifest.token)
         children.append(start_indexer(data_dir, rpc_url, confirmations=confirmations))

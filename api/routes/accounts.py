@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from fastapi import APIRouter, Depends, Request
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
+from web3 import Web3
 
 from api.accounts import create_user
 from api.db import transaction
@@ -61,10 +64,13 @@ def sign_up_shop(
 ) -> AccountPublic:
     """Sign up a shop with the IBAN it is paid on (validated: ISO 13616 checksum and country
     format, via schwifty; spaces removed, upper-cased). A custodial key is made and registered
-    on chain as a shop.
+    on chain as a shop, or, with `address` and `signature`, the shop's own Ethereum wallet
+    (non-custodial) is registered once the EIP-191 signature proves it holds that key.
 
-    Errors: 422 `invalid_iban`, 409 `username_taken`, 422 `invalid_request`.
+    Errors: 422 `invalid_iban`, `invalid_signature`; 409 `username_taken`, `address_taken`;
+    422 `invalid_request`.
     """
+    own = _own_wallet(body)
     try:
         iban = IBAN(body.iban.replace(" ", "").upper())
     except SchwiftyException as e:
@@ -81,6 +87,7 @@ def sign_up_shop(
             name=body.name,
             role="shop",
             kek=kek,
+            own_address=own,
         )
         conn.execute(
             "INSERT INTO shops VALUES (?,?,?,?)", (user_id, body.category, iban.compact, bic)
@@ -90,6 +97,30 @@ def sign_up_shop(
     return AccountPublic(
         username=body.username, role="shop", name=body.name, address=address, registered=False
     )
+
+
+def wallet_claim(address: str, username: str) -> str:
+    """The text a shop signs (EIP-191 personal_sign) to prove it holds `address`."""
+    return f"Heitje: {address} is the wallet of shop {username}"
+
+
+def _own_wallet(body: ShopCreate) -> str | None:
+    if body.address is None and body.signature is None:
+        return None
+    if body.address is None or body.signature is None or not Web3.is_address(body.address):
+        raise ApiError(422, "invalid_signature", "give both a valid `address` and `signature`")
+    address = Web3.to_checksum_address(body.address)
+    try:
+        signer = Account.recover_message(
+            encode_defunct(text=wallet_claim(address, body.username)), signature=body.signature
+        )
+    except Exception:
+        signer = None
+    if signer != address:
+        raise ApiError(
+            422, "invalid_signature", f"the signature is not by {address} over the wallet claim"
+        )
+    return address
 
 
 @router.post("/staff", status_code=201, dependencies=[Depends(role_checker("admin"))])

@@ -178,6 +178,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
     /// @notice Base units the current period may still mint (0 without a period).
     function remainingBudget() external view returns (uint256) {
         uint256 id = currentPeriodId();
+        // slither-disable-next-line incorrect-equality (0 is the "no period" sentinel, not a balance)
         if (id == 0) return 0;
         RewardPeriod storage p = _periods[id - 1];
         return p.budget - p.minted;
@@ -388,6 +389,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     function _activePeriodId() private view returns (uint256 periodId) {
         periodId = currentPeriodId();
+        // slither-disable-next-line incorrect-equality (0 is the "no period" sentinel, not a balance)
         if (periodId == 0) revert HeitjeNoActivePeriod();
     }
 
@@ -443,6 +445,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
     /// (EOA keys only: custodial and shop wallets). Malleable or malformed
     /// signatures count as invalid.
     function _isSignedBy(address signer, bytes32 digest, uint8 v, bytes32 r, bytes32 s) private pure returns (bool) {
+        // slither-disable-next-line unused-return (the third value only details an error we reject)
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, v, r, s);
         return err == ECDSA.RecoverError.NoError && recovered == signer && signer != address(0);
     }
