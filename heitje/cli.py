@@ -265,6 +265,38 @@ def audit_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.
         raise typer.Exit(1)
 
 
+period_app = typer.Typer(no_args_is_help=True, help="Reward periods on chain (budget, cap).")
+app.add_typer(period_app, name="period")
+
+
+@period_app.command("open")
+def period_open(
+    data_dir: DataDir = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    budget: Annotated[str, typer.Option(help="Budget of the period, HEIT.")] = "",
+    cap: Annotated[str, typer.Option(help="Cap per citizen in the period, HEIT.")] = "1500.00",
+    start: Annotated[
+        str | None, typer.Option(help="ISO 8601 start (default: now); after the last start.")
+    ] = None,
+) -> None:
+    """Open a reward period with the admin key (`openRewardPeriod`): from START until the next
+    period, at most BUDGET HEIT minted in all and CAP HEIT to one citizen. Prints its id."""
+    from heitje.money import parse_heit
+    from node.token import connect
+    from scripts.deploy import open_reward_period
+
+    start_at = int(_parse_time(start).timestamp()) if start else 0
+    with _reported():
+        period_id = open_reward_period(
+            connect(rpc_url),
+            data_dir,
+            budget=parse_heit(budget),
+            cap_per_citizen=parse_heit(cap),
+            start=start_at,
+        )
+    typer.echo(json.dumps({"period_id": period_id}))
+
+
 @app.command("verify")
 def verify_cmd(data_dir: DataDir = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545") -> None:
     """Check that the token on chain is built from this repository's sources: rebuild with the
@@ -344,7 +376,10 @@ def network_init(
     directory: NetworkDir = Path("data/network"),
     validators: Annotated[int, typer.Option(help="Number of Clique signers (at least 1).")] = 3,
     chain_id: Annotated[int, typer.Option(help="Private chain id.")] = 46_401,
-    period: Annotated[int, typer.Option(help="Seconds between blocks.")] = 1,
+    period: Annotated[
+        int,
+        typer.Option(help="Seconds between blocks; 0 seals only when transactions are pending."),
+    ] = 1,
 ) -> None:
     """Create a network in DIR: per validator an encrypted signer key (geth keystore, password
     file 0600), p2p key, loopback ports and static peers; a Clique genesis with the signers and

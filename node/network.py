@@ -59,7 +59,12 @@ DEFAULT_CHAIN_ID = 46_401
 """Private chain id of the permissioned network (the embedded anvil chain uses 46400)."""
 
 DEFAULT_PERIOD = 1
-"""Seconds between Clique blocks."""
+"""Seconds between Clique blocks. 0 seals on demand: a block only when transactions are pending
+(geth's Clique "dev mode"; for benchmarks that need many blocks quickly, not for production)."""
+
+FIRST_BLOCK_GRACE = 8
+"""Seconds from a fresh network's first `up` to its first block (the genesis timestamp is set
+this far ahead): every node must unlock its key and seal before block 1, see `_delay_genesis`."""
 
 GAS_LIMIT = 30_000_000
 """Block gas limit of the genesis, kept by the miners (`--miner.gaslimit`)."""
@@ -374,15 +379,17 @@ def init_network(
     """Create a network of `validators` Clique signers in `directory` (layout: module doc).
 
     Service keys already in `directory/keys` are kept and prefunded; missing ones are created.
+    `period` 0 seals on demand (a block only when transactions are pending).
     Raises `NetworkError`: `network_exists` when `directory` already holds a network,
-    `invalid_input` for fewer than one validator, a period below one second or a chain id
-    below one.
+    `invalid_input` for fewer than one validator, a negative period or a chain id below one.
     """
     directory = Path(directory)
     if validators < 1:
         raise NetworkError("--validators must be at least 1", code="invalid_input")
-    if period < 1:
-        raise NetworkError("--period must be at least 1 second", code="invalid_input")
+    if period < 0:
+        raise NetworkError(
+            "--period must be 0 (seal on demand) or more seconds", code="invalid_input"
+        )
     if chain_id < 1:
         raise NetworkError("--chain-id must be a positive integer", code="invalid_input")
     if (directory / "network.json").exists() or any(directory.glob("node-*")):
@@ -501,6 +508,23 @@ def _command(net: Network, node: NodeSpec, geth: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _delay_genesis(net: Network) -> None:
+    """Before a fresh network's first start: set the genesis timestamp FIRST_BLOCK_GRACE
+    seconds ahead, so block 1 is due only when every node seals.
+
+    A geth node drops the blocks it receives until it has unlocked its signer key and started
+    sealing ("Syncing, discarded propagated block"), and Clique's head time is whole seconds, so
+    after an old genesis every node may seal block 1 at once. If one node's block 1 is dropped
+    by the others while each of them seals its own, every node holds a different block 1 that
+    it signed itself and none may sign block 2: the network never moves. With block 1 due in
+    the future, the in-turn signer seals it on time and the others wait their random delay.
+    """
+    path = net.directory / "genesis.json"
+    spec = json.loads(path.read_text())
+    spec["timestamp"] = hex(int(time.time()) + FIRST_BLOCK_GRACE)
+    _write_text(path, json.dumps(spec, indent=1) + "\n")
+
+
 def _geth_init(net: Network, node: NodeSpec, geth: Path) -> None:
     """`geth init genesis.json` once per datadir (before its first start)."""
     datadir = net.datadir(node).resolve()
@@ -590,8 +614,10 @@ def up(directory: Path, index: int | None = None, *, timeout: float = 60.0) -> l
 
     The nodes start together: each opens its p2p port before it dials, and unlocking the signer
     key (scrypt, about a second) comes after that, so the peer mesh is there before anyone
-    seals. Waits until every started node seals (`eth_mining`) and has a peer (when another
-    node runs), and a new block is sealed. A node that was down catches up in the background
+    seals; on a fresh network block 1 is due only FIRST_BLOCK_GRACE seconds after the first
+    start (`_delay_genesis`). Waits until every started node seals (`eth_mining`) and has a
+    peer (when another node runs), and a new block is sealed (not with period 0, which seals
+    only for transactions). A node that was down catches up in the background
     (geth syncs from a peer within about ten seconds; `status` shows its head).
     Raises `NetworkError`: `geth_missing`, `port_taken` (checked before anything starts),
     `node_start_failed` (with geth's own message), `no_blocks` (the nodes run, but no block
@@ -610,6 +636,9 @@ def up(directory: Path, index: int | None = None, *, timeout: float = 60.0) -> l
                     f"port {port} ({what} of {node.name}) is taken on 127.0.0.1",
                     code="port_taken",
                 )
+    fresh = not any((net.datadir(n) / "geth" / "chaindata").exists() for n in net.nodes)
+    if fresh and net.period > 0:
+        _delay_genesis(net)
     for node in selected:
         _geth_init(net, node, geth)
     started = [(node, *_spawn(net, node, geth)) for node in selected]
@@ -636,8 +665,8 @@ def up(directory: Path, index: int | None = None, *, timeout: float = 60.0) -> l
             peers = _try_rpc(node.rpc_url, "net_peerCount")
             if len(running) > 1 and (peers is None or int(peers, 16) < 1):
                 waiting.append(f"{node.name} has no peer")
-        if max((_block_number(n) or 0) for n in running) <= start_head:
-            waiting.append("no new block was sealed")
+        if net.period > 0 and max((_block_number(n) or 0) for n in running) <= start_head:
+            waiting.append("no new block was sealed")  # period 0 seals only for transactions
         if not waiting:
             return selected
         if time.monotonic() > deadline:

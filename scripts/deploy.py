@@ -6,6 +6,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.logs import DISCARD
 
 from node.anvil import dev_private_key
 from node.contract import load_artifact
@@ -90,5 +91,6 @@ def open_reward_period(
     manifest = Manifest.load(data_dir / "deployment.json")
     token = Token(w3, manifest.token)
     admin = Signer(w3, service_key(data_dir / "keys", "admin"), data_dir / "nonces.sqlite")
-    admin.transact(token.open_reward_period_tx(start, budget, cap_per_citizen))
-    return token.current_period_id()
+    receipt = admin.transact(token.open_reward_period_tx(start, budget, cap_per_citizen))
+    events = token.contract.events.RewardPeriodOpened().process_receipt(receipt, errors=DISCARD)
+    return int(events[0]["args"]["periodId"])
