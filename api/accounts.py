@@ -71,12 +71,21 @@ def create_user(
     if kek is not None and own_address is None:
         conn.execute("INSERT INTO custodial_keys VALUES (?,?,?,?)", (user_id, address, nonce, ct))
     if address is not None:
+        conn.execute("INSERT INTO account_addresses VALUES (?,?,?)", (address, user_id, now_iso()))
         conn.execute(
             "INSERT INTO intents (kind, user_id, account, account_kind, status, created_at, "
             "updated_at) VALUES ('register', ?, ?, ?, 'pending', ?, ?)",
             (user_id, address, role, now_iso(), now_iso()),
         )
     return user_id
+
+
+def account_addresses(conn: sqlite3.Connection, user_id: int) -> list[str]:
+    """Every address the account has had, oldest first (key rotations add one)."""
+    rows = conn.execute(
+        "SELECT address FROM account_addresses WHERE user_id = ? ORDER BY rowid", (user_id,)
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def is_registered(conn: sqlite3.Connection, user_id: int) -> bool:

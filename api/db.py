@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS custodial_keys (
     nonce BLOB NOT NULL,
     ciphertext BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS account_addresses (
+    address TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    since TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS account_addresses_user ON account_addresses (user_id);
 CREATE TABLE IF NOT EXISTS key_rotations (
     user_id INTEGER PRIMARY KEY REFERENCES users(id),
     new_address TEXT NOT NULL UNIQUE,
@@ -130,6 +136,11 @@ def init_db(path: Path) -> None:
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
+        # every address an account ever had (key rotations keep history and settlement whole)
+        conn.execute(
+            "INSERT OR IGNORE INTO account_addresses SELECT address, id, created_at FROM users "
+            "WHERE address IS NOT NULL"
+        )
     finally:
         conn.close()
 

@@ -22,7 +22,8 @@ from scripts.settle import Municipality, ShopPayee, settle
 
 
 def load_payees(service_db: Path) -> dict[str, ShopPayee]:
-    """Every shop with a wallet: address -> ShopPayee(address, shop_id, name, iban, bic).
+    """Every address any shop has had (key rotations included): address -> ShopPayee(address,
+    shop_id, name, iban, bic).
 
     Raises `NotFound` (code `database_not_found`) when `service_db` does not exist.
     """
@@ -31,8 +32,8 @@ def load_payees(service_db: Path) -> dict[str, ShopPayee]:
     conn = sqlite3.connect(f"file:{service_db}?mode=ro", uri=True)
     try:
         rows = conn.execute(
-            "SELECT u.address, u.username, u.name, s.iban, s.bic FROM users u "
-            "JOIN shops s ON s.user_id = u.id WHERE u.address IS NOT NULL"
+            "SELECT a.address, u.username, u.name, s.iban, s.bic FROM account_addresses a "
+            "JOIN users u ON u.id = a.user_id JOIN shops s ON s.user_id = u.id"
         ).fetchall()
     finally:
         conn.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from node.contract import AccountKind
 from node.keys import service_key
 from node.signer import Signer
 from node.token import Authorization, RecoveryReason
+from scripts.finance import run_settlement
+from scripts.settle import read_pain001
 from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
 from tests.conftest import Stack
 
@@ -72,6 +75,12 @@ def service_db_row(stack: Stack, sql: str, *args: Any) -> tuple[Any, ...] | None
     finally:
         db.close()
     return None if row is None else tuple(row)
+
+
+def user_id(stack: Stack, username: str) -> int:
+    row = service_db_row(stack, "SELECT id FROM users WHERE username = ?", username)
+    assert row is not None, username
+    return int(row[0])
 
 
 def personal_data_hits(path: Path, needles: list[str]) -> list[str]:
@@ -204,9 +213,10 @@ def test_key_rotation_moves_balance_and_cap_to_a_new_key(api: Api, stack: Stack)
     assert RecoveryReason.LOST_KEY == 0
     # The custodial key row now holds the new address; no pending rotation is left.
     assert service_db_row(
-        stack, "SELECT k.address FROM custodial_keys k JOIN users u ON u.id = k.user_id "
-        "WHERE u.username = 'anna'"
-    ) == (anna_new,)  # fmt: skip
+        stack,
+        "SELECT k.address FROM custodial_keys k JOIN users u ON u.id = k.user_id "
+        "WHERE u.username = 'anna'",
+    ) == (anna_new,)
     assert service_db_row(stack, "SELECT COUNT(*) FROM key_rotations") == (0,)
 
     # Same username and password: a new login, and /auth/me shows the new address.
@@ -227,16 +237,21 @@ def test_key_rotation_moves_balance_and_cap_to_a_new_key(api: Api, stack: Stack)
     wallet = api.wallet_synced("anna")
     assert (wallet["address"], wallet["balance"]) == (anna_new, "13.50")
     # History is keyed by address: record what is (and is not) visible after the rotation.
+    # History spans both addresses; the move between them is no payment and is not listed.
     history = api.request("GET", "/wallet/history", "anna").json()
     seen = sorted((h["kind"], h["amount"], h["counterparty"]) for h in history)
-    assert ("sent", "2.00", "bakker") in seen and ("reward", "5.00", None) in seen
-    pre_rotation = {("reward", "15.00", None), ("sent", "4.50", "bakker")}
-    print(
-        "history after rotation:",
-        seen,
-        "| pre-rotation entries visible:",
-        sorted(pre_rotation & set(seen)),
+    assert seen == sorted(
+        [
+            ("reward", "15.00", None),
+            ("sent", "4.50", "bakker"),
+            ("sent", "2.00", "bakker"),
+            ("reward", "5.00", None),
+        ]
     )
+
+    # bakker redeems 1.00 before its own rotation (redemption 1, from the old address).
+    r = api.request("POST", "/redemptions", "bakker", json={"amount": "1.00"})
+    assert r.status_code == 201 and r.json()["redemption_id"] == 1, r.text
 
     # A shop's custodial key can be rotated too (reason key_rotation, kind shop).
     r = api.request("POST", "/accounts/bakker/rotate-key", "admin", json={"reason": "key_rotation"})
@@ -245,36 +260,62 @@ def test_key_rotation_moves_balance_and_cap_to_a_new_key(api: Api, stack: Stack)
     assert bakker_new != bakker_old and r.json()["role"] == "shop"
     api.addresses["bakker"] = bakker_new
     assert (token.balance_of(bakker_old), token.account_kind(bakker_old)) == (0, AccountKind.NONE)
-    assert (token.balance_of(bakker_new), token.account_kind(bakker_new)) == (650, AccountKind.SHOP)
+    assert (token.balance_of(bakker_new), token.account_kind(bakker_new)) == (550, AccountKind.SHOP)
     assert recovered_events(stack)[1:] == [
         {
             "from": bakker_old,
             "to": bakker_new,
-            "amount": 650,
+            "amount": 550,
             "reason": RecoveryReason.KEY_ROTATION,
         }
     ]
-    # bakker refunds anna 0.50 and redeems 1.00 from the new address: anna 14.00, bakker 5.00.
+    # bakker refunds anna 0.50 and redeems 1.00 from the new address: anna 14.00, bakker 4.00.
     r = api.request("POST", "/payments", "bakker", json={"to": "anna", "amount": "0.50"})
     assert r.status_code == 201, r.text
     assert transfers_in(stack, r.json()["tx_hash"]) == [(bakker_new, anna_new, 50)]
     r = api.request("POST", "/redemptions", "bakker", json={"amount": "1.00"})
     assert r.status_code == 201, r.text
-    assert r.json()["redemption_id"] == 1
-    assert token.redemption(1)[0] == bakker_new and token.redemption(1)[2] == 100
-    assert (token.balance_of(anna_new), token.balance_of(bakker_new)) == (1400, 500)
-    # 15.00 + 5.00 minted - 1.00 redeemed = 19.00 = 14.00 + 5.00.
-    assert token.total_supply() == 1900 == token.total_minted() - token.total_redeemed()
-    # The old custodial addresses are dead: a payment into them is refused by the policy.
+    assert r.json()["redemption_id"] == 2
+    assert token.redemption(1)[0] == bakker_old and token.redemption(2)[0] == bakker_new
+    assert (token.balance_of(anna_new), token.balance_of(bakker_new)) == (1400, 400)
+    # 15.00 + 5.00 minted - 2 x 1.00 redeemed = 18.00 = 14.00 + 4.00.
+    assert token.total_supply() == 1800 == token.total_minted() - token.total_redeemed()
+    # Both old custodial addresses stay deregistered (no account kind, so they hold nothing).
     assert token.account_kind(anna_old) == token.account_kind(bakker_old) == AccountKind.NONE
 
-    assert api.wallet_synced("bakker")["balance"] == "5.00"
+    assert api.wallet_synced("bakker")["balance"] == "4.00"
     accounts = api.request("GET", "/audit/accounts", "audrey").json()
     assert {(a["username"], a["address"], a["balance"]) for a in accounts} == {
         ("anna", anna_new, "14.00"),
-        ("bakker", bakker_new, "5.00"),
+        ("bakker", bakker_new, "4.00"),
     }
+    # Settlement pays both redemptions to bakker's IBAN, from the old and the new address.
+    head = int(stack.token.w3.eth.block_number)
+    _wait_mirror(stack, head)
+    result = run_settlement(
+        stack.data_dir,
+        through=None,
+        through_block=head,
+        name="Gemeente Test",
+        iban="NL91ABNA0417164300",
+        bic=None,
+        eur_per_heitje="1.00",
+        now=datetime.now(UTC),
+        rpc_url=stack.rpc_url,
+    )
+    assert result is not None and result["total_cents"] == 200
+    paid = read_pain001(stack.data_dir / result["xml_path"])
+    assert sum(p.cents for p in paid) == 200
+    assert {p.creditor_iban for p in paid} == {IBAN_BAKKER.replace(" ", "")}
+    assert token.settlement_of(1) == token.settlement_of(2) != bytes(32)
     api.check_responses()
+
+
+def _wait_mirror(stack: Stack, block: int) -> None:
+    from indexer.mirror import Mirror
+
+    with Mirror(stack.data_dir / "mirror.sqlite") as mirror:
+        mirror.wait_until(block, timeout=30)
 
 
 # ----- erasure -----
@@ -307,10 +348,7 @@ def test_erasure_removes_personal_data_and_keeps_the_coins(api: Api, stack: Stac
         api.addresses[username] = r.json()["address"]
     api.wait_registered("gretazw", "hugovb", "bakker")
     greta_old, hugo_old = api.addresses["gretazw"], api.addresses["hugovb"]
-    greta_id, hugo_id = (
-        service_db_row(stack, "SELECT id FROM users WHERE username = ?", u)[0]  # type: ignore[index]
-        for u in ("gretazw", "hugovb")
-    )
+    greta_id, hugo_id = user_id(stack, "gretazw"), user_id(stack, "hugovb")
     # greta: 12.00 reward, pays 2.00: 10.00 left. hugo: nothing.
     api.reward("g-1", "12.00", "gretazw")
     r = api.request("POST", "/payments", "gretazw", json={"to": "bakker", "amount": "2.00"})
@@ -373,8 +411,9 @@ def test_erasure_removes_personal_data_and_keeps_the_coins(api: Api, stack: Stac
     assert len(recovered_events(stack)) == 1  # nothing to move, nothing recovered
     assert service_db_row(stack, "SELECT 1 FROM custodial_keys WHERE user_id = ?", hugo_id) is None
     assert service_db_row(stack, "SELECT address FROM users WHERE id = ?", hugo_id) == (None,)
-    assert service_db_row(stack, "SELECT COUNT(*) FROM sessions WHERE user_id IN (?, ?)",
-                          greta_id, hugo_id) == (0,)  # fmt: skip
+    assert service_db_row(
+        stack, "SELECT COUNT(*) FROM sessions WHERE user_id IN (?, ?)", greta_id, hugo_id
+    ) == (0,)
 
     # Nothing personal remains: neither in service.sqlite (every table and column, WAL
     # checkpointed) nor in the mirror (which never held any).
@@ -457,9 +496,10 @@ def test_own_wallet_shop_refunds_and_redeems_by_relay_and_permit(api: Api, stack
     api.passwords["winkel"] = "winkel-password-1"
     api.addresses["winkel"] = shop
     assert service_db_row(
-        stack, "SELECT COUNT(*) FROM custodial_keys k JOIN users u ON u.id = k.user_id "
-        "WHERE u.username = 'winkel'"
-    ) == (0,)  # fmt: skip
+        stack,
+        "SELECT COUNT(*) FROM custodial_keys k JOIN users u ON u.id = k.user_id "
+        "WHERE u.username = 'winkel'",
+    ) == (0,)
     # The same wallet cannot be claimed twice.
     r = api.request(
         "POST",
@@ -626,13 +666,13 @@ def test_own_wallet_shop_refunds_and_redeems_by_relay_and_permit(api: Api, stack
         "data": token.contract.functions.permit(*args)._encode_transaction_data(),
     }
     assert int(token.contract.functions.allowance(shop, spender).call()) == 0
-    receipt = payer.transact(tx)  # type: ignore[arg-type]
+    receipt = payer.transact(tx)
     assert receipt["from"] == payer.address != shop
     assert int(token.contract.functions.allowance(shop, spender).call()) == 125
     assert int(token.contract.functions.nonces(shop).call()) == 1
     # The same permit cannot be used twice (its nonce is spent).
     with pytest.raises(ChainError):
-        payer.transact(tx)  # type: ignore[arg-type]
+        payer.transact(tx)
     assert w3.eth.get_balance(shop) == 0
     # Balances untouched by the permit.
     assert (token.balance_of(anna), token.balance_of(shop)) == (1550, 250)

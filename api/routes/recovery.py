@@ -81,6 +81,9 @@ def _rotate(
     with transaction(conn):
         conn.execute("UPDATE users SET address = ? WHERE id = ?", (new, user["id"]))
         conn.execute(
+            "INSERT OR IGNORE INTO account_addresses VALUES (?,?,?)", (new, user["id"], now_iso())
+        )
+        conn.execute(
             "UPDATE custodial_keys SET address = ?, nonce = ?, ciphertext = ? WHERE user_id = ?",
             (new, pending["nonce"], pending["ciphertext"], user["id"]),
         )
@@ -129,6 +132,12 @@ def erase_citizen(username: str, conn: SessionDep, chain: ChainDep, settings: Se
     user = user_by_username(conn, username)
     if user["role"] != "citizen":
         raise ApiError(409, "not_a_citizen", f"{username!r} is not a citizen")
+    if conn.execute(
+        "SELECT 1 FROM intents WHERE user_id = ? AND status IN ('pending','sent')", (user["id"],)
+    ).fetchone():
+        raise ApiError(
+            409, "intents_in_flight", "a reward for this citizen is still on its way; try later"
+        )
     token = chain.token
     old = user["address"]
     if old is not None and token.balance_of(old) > 0:

@@ -12,7 +12,7 @@ import sqlite3
 
 from fastapi import APIRouter, Header
 
-from api.accounts import custodial_key, is_registered, now_iso, user_by_username
+from api.accounts import account_addresses, custodial_key, is_registered, now_iso, user_by_username
 from api.deps import (
     ChainDep,
     CurrentUser,
@@ -71,16 +71,28 @@ def wallet(user: CurrentUser, mirror: MirrorDep) -> WalletPublic:
 def history(
     user: CurrentUser, mirror: MirrorDep, conn: SessionDep, limit: int = 50
 ) -> list[HistoryItem]:
-    """The caller's rewards, payments in and out, and redemptions, newest first (mirror).
+    """The caller's rewards, payments in and out, and redemptions, newest first (mirror),
+    over every address the wallet has had (key rotations move coins, not history).
 
     `kind`: reward | received | sent | redemption; `counterparty`: a username when
     known; `amount` in HEIT.
     """
-    address = _wallet_user(user)
+    _wallet_user(user)
     names = {
         r["address"]: r["username"]
-        for r in conn.execute("SELECT address, username FROM users WHERE address IS NOT NULL")
+        for r in conn.execute(
+            "SELECT a.address, u.username FROM account_addresses a JOIN users u ON u.id = a.user_id"
+        )
     }
+    own = set(account_addresses(conn, user.id))
+    limit = max(1, min(limit, 500))
+    entries = [
+        h
+        for address in own
+        for h in mirror.history(address, limit=limit)
+        if h.counterparty not in own  # a key rotation moves coins between own addresses
+    ]
+    entries.sort(key=lambda h: (h.block_number, h.log_index), reverse=True)
     return [
         HistoryItem(
             kind=_HISTORY_KINDS.get(h.kind, h.kind),
@@ -90,7 +102,7 @@ def history(
             timestamp=h.timestamp,
             tx_hash=h.tx_hash,
         )
-        for h in mirror.history(address, limit=max(1, min(limit, 500)))
+        for h in entries[:limit]
     ]
 
 
