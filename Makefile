@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-FORGE := node_modules/.bin/forge
+FORGE := tools/forge
 ARTIFACT := contracts/out/HeitjeToken.sol/HeitjeToken.json
 SOURCES := $(wildcard contracts/src/*.sol)
 
@@ -47,11 +47,12 @@ lint: setup slither
 	touch $@
 
 slither: .venv-slither/.installed node_modules/.installed
-	PATH="$(CURDIR)/node_modules/.bin:$$PATH" .venv-slither/bin/slither . \
+	PATH="$(CURDIR)/tools:$$PATH" .venv-slither/bin/slither . \
 	  --filter-paths node_modules --exclude-dependencies --fail-medium
 
 forge-test: setup
 	$(FORGE) test
+	$(FORGE) snapshot --match-contract HeitjeTokenGasTest --check
 
 pytest: setup
 	$(BIN)/pytest

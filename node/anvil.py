@@ -36,12 +36,13 @@ class ChainStartError(HeitjeError, RuntimeError):
 
 
 def anvil_binary() -> str:
-    """Path of the anvil binary: the project's npm copy, else one on PATH.
+    """Path of the anvil binary: the project's npm copy (through `tools/anvil`, which runs the
+    platform binary itself), else one on PATH.
 
     Raises `ChainStartError` when neither exists (run `make setup`).
     """
-    local = REPO_ROOT / "node_modules" / ".bin" / "anvil"
-    if local.exists():
+    local = REPO_ROOT / "tools" / "anvil"  # the platform binary, not the npm launcher
+    if (REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil").exists():
         return str(local)
     found = shutil.which("anvil")
     if found is None:

@@ -3,8 +3,9 @@ pragma solidity ^0.8.24;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IHeitjeToken} from "./IHeitjeToken.sol";
@@ -290,20 +291,25 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
     // ----- recovery -----
 
     /// @notice Move the whole balance of registered account `from` to the new registered
-    /// account `to` of the same kind, then deregister `from` (lost key, erasure request, key
+    /// account `to` of the same kind (new: no balance, no rewards this period), then
+    /// deregister `from` (lost key, erasure request, key
     /// rotation). The citizen's rewards in the current period move along, so the cap holds.
     /// @dev Requirements: caller has REGISTRAR_ROLE; not paused; `from` != `to`, both registered
-    /// with the same kind (else `HeitjeInvalidRecovery`).
+    /// with the same kind, `to` holding nothing and rewarded nothing in the current period
+    /// (else `HeitjeInvalidRecovery`).
     function recoverAccount(address from, address to, RecoveryReason reason)
         external
         onlyRole(REGISTRAR_ROLE)
         whenNotPaused
     {
         AccountKind kind = _kinds[from];
-        if (from == to || kind == AccountKind.None || _kinds[to] != kind) revert HeitjeInvalidRecovery(from, to);
+        uint256 periodId = currentPeriodId();
+        if (
+            from == to || kind == AccountKind.None || _kinds[to] != kind || balanceOf(to) != 0
+                || _periodRewards[periodId][to] != 0
+        ) revert HeitjeInvalidRecovery(from, to);
         uint256 amount = balanceOf(from);
         if (amount != 0) ERC20._update(from, to, amount); // bypasses the policy, not the pause
-        uint256 periodId = currentPeriodId();
         uint256 earned = _periodRewards[periodId][from];
         if (earned != 0) {
             _periodRewards[periodId][from] = 0;

@@ -10,6 +10,13 @@ pragma solidity ^0.8.24;
 
 /// @notice The forge cheatcodes used by our tests (subset of forge-std's `Vm`).
 interface Vm {
+    /// An event recorded by `recordLogs`.
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     // ----- caller, time, chain -----
     function prank(address msgSender) external;
     function startPrank(address msgSender) external;
@@ -25,6 +32,10 @@ interface Vm {
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     /// Checks every topic, the data and the emitter of the next event.
     function expectEmit(address emitter) external;
+    /// Records every event emitted from now on, for `getRecordedLogs`.
+    function recordLogs() external;
+    /// The events recorded since `recordLogs` (or the last read), and clears them.
+    function getRecordedLogs() external returns (Log[] memory logs);
 
     // ----- keys and signatures -----
     function addr(uint256 privateKey) external pure returns (address keyAddr);
@@ -42,6 +53,8 @@ interface Vm {
     function assertEq(address left, address right, string calldata message) external pure;
     function assertEq(bytes32 left, bytes32 right, string calldata message) external pure;
     function assertEq(string calldata left, string calldata right, string calldata message) external pure;
+    function assertLe(uint256 left, uint256 right, string calldata message) external pure;
+    function assertGe(uint256 left, uint256 right, string calldata message) external pure;
 }
 
 /// @notice `vm` and `bound`, for tests and for the handlers that tests drive.
@@ -92,8 +105,16 @@ abstract contract Test is TestBase {
         vm.assertFalse(condition, "expected false");
     }
 
+    function assertFalse(bool condition, string memory message) internal pure {
+        vm.assertFalse(condition, message);
+    }
+
     function assertEq(bool left, bool right) internal pure {
         vm.assertEq(left, right, "bool mismatch");
+    }
+
+    function assertEq(bool left, bool right, string memory message) internal pure {
+        vm.assertEq(left, right, message);
     }
 
     function assertEq(uint256 left, uint256 right) internal pure {
@@ -108,8 +129,24 @@ abstract contract Test is TestBase {
         vm.assertEq(left, right, "address mismatch");
     }
 
+    function assertEq(address left, address right, string memory message) internal pure {
+        vm.assertEq(left, right, message);
+    }
+
     function assertEq(bytes32 left, bytes32 right) internal pure {
         vm.assertEq(left, right, "bytes32 mismatch");
+    }
+
+    function assertEq(bytes32 left, bytes32 right, string memory message) internal pure {
+        vm.assertEq(left, right, message);
+    }
+
+    function assertLe(uint256 left, uint256 right, string memory message) internal pure {
+        vm.assertLe(left, right, message);
+    }
+
+    function assertGe(uint256 left, uint256 right, string memory message) internal pure {
+        vm.assertGe(left, right, message);
     }
 
     function assertEq(string memory left, string memory right) internal pure {
