@@ -52,7 +52,7 @@ class Manifest:
                 compiler=str(data["compiler"]),
                 evm_version=str(data["evm_version"]),
                 roles={k: Web3.to_checksum_address(v) for k, v in data["roles"].items()},
-            build=dict(data.get("build", {})),
+                build=dict(data.get("build", {})),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise ConfigError(
