@@ -155,7 +155,10 @@ class Dispatcher:
         single one or the batch would revert (then each item's own error is recorded)."""
         todo = []
         for row in rows:
-            if self._already_done(row):
+            # An intent never signed needs no look-up; one tried before may have landed. (A
+            # crash between journal and intent record is caught below: the contract refuses
+            # the task reference, and that refusal confirms the intent.)
+            if row["attempts"] > 0 and self._already_done(row):
                 conn.execute(
                     "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
                     (_now(), row["id"]),
@@ -200,7 +203,7 @@ class Dispatcher:
 
     def _send(self, conn: sqlite3.Connection, row: sqlite3.Row) -> str | None:
         token = self.chain.token
-        if self._already_done(row):
+        if row["attempts"] > 0 and self._already_done(row):
             conn.execute(
                 "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
                 (_now(), row["id"]),
@@ -227,6 +230,12 @@ class Dispatcher:
         try:
             sent = signer.send(tx, on_signed=record)
         except ChainError as e:
+            if e.code == "task_already_rewarded":  # landed before (re-broadcast journal)
+                conn.execute(
+                    "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?",
+                    (_now(), row["id"]),
+                )
+                return None
             log.warning("intent %s not sent: %s (%s)", row["id"], e.code, e)
             conn.execute(
                 "UPDATE intents SET attempts=attempts+1, last_error=?, updated_at=? WHERE id=?",

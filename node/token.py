@@ -17,7 +17,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.middleware import ExtraDataToPOAMiddleware
-from web3.types import BlockIdentifier, TxParams
+from web3.types import BlockIdentifier, RPCEndpoint, TxParams
 
 from heitje.money import BaseUnits
 from node.contract import AccountKind, load_artifact
@@ -29,7 +29,15 @@ AUTHORIZATION_LIFETIME = 3600
 
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     """A web3 connection over HTTP JSON-RPC (standard methods only)."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    # eth_chainId never changes for an endpoint: web3 asks it before every call and gas
+    # estimate unless cached. Nothing else is cached (blocks can be reorganised away).
+    provider = Web3.HTTPProvider(
+        rpc_url,
+        request_kwargs={"timeout": timeout},
+        cache_allowed_requests=True,
+        cacheable_requests={RPCEndpoint("eth_chainId"), RPCEndpoint("net_version")},
+    )
+    w3 = Web3(provider)
     # Clique (geth) and QBFT (Besu) put signer data in extraData, longer than web3's 32-byte
     # check; the middleware accepts it and changes nothing on anvil.
     w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
