@@ -76,11 +76,23 @@ def outbox_empty(api: Api) -> bool:
     )
 
 
-def wait_outbox(api: Api, what: str, timeout: float = 600.0) -> None:
+class Stuck(Exception):
+    """The outbox did not drain in time."""
+
+
+def wait_outbox(api: Api, what: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while not outbox_empty(api):
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            left = [
+                i
+                for s in ("pending", "sent")
+                for i in api.call("auditor", "GET", f"/audit/intents?status={s}&limit=500")
+            ]
+            raise Stuck(
+                f"timed out after {timeout:.0f} s waiting for {what}; "
+                f"{len(left)} intents left, e.g. {left[:3]}"
+            )
         time.sleep(0.02)
 
 
@@ -245,12 +257,16 @@ def main() -> None:
         )
         if minted != expected:
             raise SystemExit("total_minted does not equal the sum of approved rewards")
+    except Stuck as e:
+        args.keep = True
+        note(f"FAILED: {e}")
+        raise SystemExit(1) from None
     finally:
         stack.api.stop()
         stack.indexer.stop()
         chain.stop()
         if args.keep:
-            note(f"data dir kept: {tmp / 'data'}")
+            note(f"data dir kept (logs in logs/): {tmp / 'data'}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     footer("approvals")

@@ -1,0 +1,379 @@
+"""Figures of the permissioned network (issue 4): reward mints per second through the API on a
+3-validator geth Clique network against the ceiling the chain allows, and the time a restarted
+validator needs to catch up 1,000 blocks.
+
+1. Mints (a 3-validator network with the production period of 1 s, `heitje network init`):
+   the token is deployed with the network's service keys, a reward period opened, the API and
+   the indexer (2 confirmations, as `heitje demo --rpc-url` runs it) follow node 1. K citizens
+   sign up; N tasks are published, claimed and submitted (untimed). Then `--threads`
+   coordinator clients approve all N, and the clock runs until every task's `reward_status`
+   is "confirmed" (the dispatcher holds the mint's receipt), and on until the mirror (2 blocks
+   behind the head) holds every reward. The dispatcher batches consecutive mints into one
+   `mintRewards` transaction; gas per mint is the gas of those very receipts divided by N, and
+   one task approved on its own gives the gas of a single `mintReward`. Ceiling = block gas
+   limit / gas per mint / block period; the ratio is the sustained rate over that ceiling.
+2. Catch-up (a second 3-validator network, period `--catchup-period`, default 0): node 3 is
+   stopped, nodes 1 and 2 seal `--catchup-blocks` (default 1,000) blocks, node 3 is started
+   again and the clock runs until its head is the others' head (same number and hash). With
+   period 0 geth's Clique seals on demand, a block whenever a transaction is pending: the
+   benchmark sends one 1-wei transfer, waits for the next block, and repeats, so 1,000 blocks
+   take minutes instead of the ~17 min (plus out-of-turn delays) that period 1 needs; a
+   restarted node syncs blocks the same way whatever their period. With period 0 the head
+   stands still while node 3 catches up, so the target is fixed. `--catchup-period 1` measures
+   the production setting the long way.
+
+    .venv/bin/python bench/network.py [--tasks N] [--citizens K] [--threads T]
+        [--catchup-blocks B] [--catchup-period P] [--skip-mints] [--skip-catchup] [--keep]
+
+Needs geth 1.13.15 (`make network-setup`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import shutil
+import statistics
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from _common import figure, footer, header, log, note
+from approvals import REWARD, Api, check_confirmed, prepare, setup_users, timed_batch, wait_outbox
+from eth_account import Account
+from eth_typing import HexStr
+from web3.logs import DISCARD
+from web3.types import TxParams, Wei
+
+from heitje.money import parse_heit
+from indexer.mirror import Mirror
+from node.anvil import free_port
+from node.keys import service_key
+from node.network import Network, down, init_network, up
+from node.signer import Signer
+from node.token import Token, connect
+from scripts.demo import NETWORK_CONFIRMATIONS, copy_service_keys
+from scripts.deploy import deploy, ensure_kek, open_reward_period
+from scripts.services import start_api, start_indexer
+from tests.conftest import Stack
+
+
+def start_stack(net: Network, data_dir: Path) -> Stack:
+    """Deploy with the network's service keys; start indexer and API against node 1."""
+    rpc_url = net.rpc_url
+    copy_service_keys(net.directory / "keys", data_dir)
+    ensure_kek(data_dir)
+    w3 = connect(rpc_url)
+    manifest = deploy(w3, data_dir)
+    open_reward_period(w3, data_dir, budget=10**15, cap_per_citizen=10**13)
+    indexer = start_indexer(data_dir, rpc_url, confirmations=NETWORK_CONFIRMATIONS, poll=0.1)
+    admin_password = secrets.token_urlsafe(12)
+    env = {
+        "HEITJE_REHEARSAL": "true",
+        "HEITJE_COOKIE_SECURE": "false",
+        "HEITJE_ANNUAL_REWARD_CAP": "1000000000.00",
+        "HEITJE_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
+    }
+    port = free_port()
+    api = start_api(data_dir, rpc_url, port, env)
+    return Stack(
+        data_dir,
+        rpc_url,
+        manifest,
+        Token(w3, manifest.token),
+        f"http://127.0.0.1:{port}",
+        admin_password,
+        api,
+        indexer,
+        env,
+    )
+
+
+def reward_txs(api: Api, refs: list[str]) -> dict[str, str]:
+    """ref -> hash of the transaction that minted its reward (one listing, paged)."""
+    wanted, found, offset = set(refs), {}, 0
+    while True:
+        page = api.call(None, "GET", f"/tasks?status=approved&limit=500&offset={offset}")
+        found.update({t["ref"]: t["reward_tx"] for t in page if t["ref"] in wanted})
+        if len(page) < 500:
+            return found
+        offset += 500
+
+
+def wait_mirror_minted(path: Path, units: int, timeout: float = 300.0) -> None:
+    """Wait until the mirror's total minted reaches `units` base units."""
+    deadline = time.monotonic() + timeout
+    with Mirror(path) as mirror:
+        while mirror.total_minted() < units:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the mirror did not reach {units} minted within {timeout}s")
+            time.sleep(0.05)
+
+
+def bench_mints(args: argparse.Namespace, tmp: Path) -> None:
+    log("network: 3 validators, period 1 s")
+    net = init_network(tmp / "mints-net", 3, period=1)
+    try:
+        up(net.directory)
+        stack = start_stack(net, tmp / "mints-data")
+        try:
+            mints(args, net, stack)
+        finally:
+            stack.api.stop()
+            stack.indexer.stop()
+    finally:
+        down(net.directory, grace=10)
+
+
+def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
+    w3 = stack.token.w3
+    api = Api(stack.api_url)
+    log(f"mints: signing up {args.citizens} citizens")
+    started = time.perf_counter()
+    citizens = setup_users(api, stack, args.citizens)
+    note(
+        f"set-up: {args.citizens} citizens signed up and registered on chain in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    log(f"mints: preparing {args.tasks} tasks")
+    refs = prepare(api, citizens, "net", args.tasks)
+    log(f"mints: approving {args.tasks} tasks with {args.threads} client threads")
+    first_block = int(w3.eth.block_number)
+    started = time.perf_counter()
+    answered, confirmed = timed_batch(api, refs, args.threads)
+    reward = parse_heit(REWARD)
+    wait_mirror_minted(stack.data_dir / "mirror.sqlite", reward * len(refs))
+    in_mirror = time.perf_counter() - started
+    last_block = int(w3.eth.block_number)
+
+    txs = reward_txs(api, refs)
+    per_tx = Counter(txs.values())
+    receipts = {tx: w3.eth.get_transaction_receipt(HexStr(tx)) for tx in per_tx}
+    gas_batched = sum(int(r["gasUsed"]) for r in receipts.values())
+    blocks = Counter(int(r["blockNumber"]) for r in receipts.values())
+    block_gas = {n: int(w3.eth.get_block(n)["gasUsed"]) for n in blocks}
+
+    log("mints: one task approved alone (a single mintReward)")
+    single = prepare(api, citizens, "single", 1)
+    api.call("coord", "POST", f"/tasks/{single[0]}/approve")
+    wait_outbox(api, "the single mint")
+    check_confirmed(api, single)
+    single_tx = reward_txs(api, single)[single[0]]
+    single_receipt = w3.eth.get_transaction_receipt(HexStr(single_tx))
+    gas_single = int(single_receipt["gasUsed"])
+    minted_event = stack.token.contract.events.RewardMinted()
+    single_items = len(minted_event.process_receipt(single_receipt, errors=DISCARD))
+
+    gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
+    period = net.period
+    per_mint = gas_batched / len(refs)
+    sustained = len(refs) / confirmed
+    ceiling_batched = gas_limit / per_mint / period
+    ceiling_single = gas_limit / gas_single / period
+    sizes = sorted(per_tx.values())
+    note(
+        f"{len(refs)} approve requests answered in {answered:.2f} s "
+        f"({len(refs) / answered:.1f}/s); every reward_status confirmed after {confirmed:.2f} s; "
+        f"every reward in the mirror ({NETWORK_CONFIRMATIONS} confirmations) after "
+        f"{in_mirror:.2f} s"
+    )
+    note(
+        f"the dispatcher sent {len(per_tx)} transactions (mints per transaction: min "
+        f"{sizes[0]}, median {statistics.median(sizes):g}, max {sizes[-1]}) in {len(blocks)} "
+        f"blocks ({first_block}..{last_block} passed); fullest block used "
+        f"{max(block_gas.values()):,} of {gas_limit:,} gas"
+    )
+    note(
+        f"gas: {gas_batched:,} for the {len(refs)} mints = {per_mint:,.0f} per mint in "
+        f"batches; a single mintReward ({single_items} reward) used {gas_single:,}"
+    )
+    note(f"block gas limit {gas_limit:,}, period {period} s (from the network's genesis)")
+    figure(
+        f"3 validators, period {period} s, {len(refs)} tasks, {args.threads} client threads: "
+        "reward mints/s until confirmed",
+        f"{sustained:.1f}",
+    )
+    figure(
+        f"mints/s until in the mirror ({NETWORK_CONFIRMATIONS} confirmations)",
+        f"{len(refs) / in_mirror:.1f}",
+    )
+    figure(
+        f"chain ceiling, batched mints (gas limit / {per_mint:,.0f} gas / {period} s)",
+        f"{ceiling_batched:,.0f} mints/s",
+    )
+    figure(
+        f"chain ceiling, single mintReward (gas limit / {gas_single:,} gas / {period} s)",
+        f"{ceiling_single:,.0f} mints/s",
+    )
+    figure("sustained / batched ceiling", f"{sustained / ceiling_batched:.3f}")
+    expected = reward * (len(refs) + 1)
+    minted = int(stack.token.total_minted())
+    note(
+        f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
+        f"({'equal' if minted == expected else 'DIFFERENT'})"
+    )
+    if minted != expected:
+        raise SystemExit("total_minted does not equal the sum of approved rewards")
+
+
+# ----- catch-up ---------------------------------------------------------------------------------
+
+_LOG_TIME = re.compile(r"^\w+ \[(\d\d)-(\d\d)\|(\d\d):(\d\d):(\d\d)\.(\d{3})\]")
+
+
+def _log_time(line: str) -> datetime | None:
+    m = _LOG_TIME.match(line)
+    if m is None:
+        return None
+    mo, d, h, mi, s, ms = map(int, m.groups())
+    return datetime(datetime.now().year, mo, d, h, mi, s, ms * 1000)
+
+
+def import_span(log_path: Path, offset: int) -> tuple[float, float, int] | None:
+    """From node 3's geth log after `offset`: (seconds from its first log line to its first
+    imported segment, seconds from the first to the last imported segment, blocks imported)."""
+    with log_path.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    times = [t for t in map(_log_time, lines) if t is not None]
+    imports = [
+        (t, int(m.group(1)))
+        for line in lines
+        if "Imported new chain segment" in line
+        and (t := _log_time(line)) is not None
+        and (m := re.search(r"blocks=(\d+)", line)) is not None
+    ]
+    if not times or not imports:
+        return None
+    first, last = imports[0][0], imports[-1][0]
+    return (
+        (first - times[0]).total_seconds(),
+        (last - first).total_seconds(),
+        sum(n for _, n in imports),
+    )
+
+
+def head(url: str) -> tuple[int, str]:
+    block = connect(url).eth.get_block("latest")
+    return int(block["number"]), "0x" + bytes(block["hash"]).hex()
+
+
+def seal_blocks(net: Network, count: int, journal: Path) -> float:
+    """Let nodes 1 and 2 seal `count` blocks; returns the seconds it took. Period 0: one 1-wei
+    transfer per block, the next sent once the block is there. Period > 0: wait."""
+    url = net.node(1).rpc_url
+    w3 = connect(url)
+    start = int(w3.eth.block_number)
+    target = start + count
+    signer = Signer(w3, service_key(net.directory / "keys", "relayer"), journal)
+    recipient = Account.create().address
+    started = time.perf_counter()
+    last_report = started
+    number = start
+    while number < target:
+        if net.period == 0:
+            tx: TxParams = {"to": recipient, "value": Wei(1), "gas": 21_000}
+            signer.send(tx)
+            while (now := int(w3.eth.block_number)) == number:
+                time.sleep(0.005)
+            number = now
+        else:
+            time.sleep(0.5)
+            number = int(w3.eth.block_number)
+        if time.perf_counter() - last_report > 30:
+            last_report = time.perf_counter()
+            log(f"catch-up: {number - start}/{count} blocks sealed")
+    return time.perf_counter() - started
+
+
+def bench_catchup(args: argparse.Namespace, tmp: Path) -> None:
+    blocks, period = args.catchup_blocks, args.catchup_period
+    log(f"catch-up: 3 validators, period {period} s")
+    net = init_network(tmp / "catchup-net", 3, period=period)
+    try:
+        up(net.directory)
+        down(net.directory, 3)
+        log(f"catch-up: node 3 stopped; nodes 1 and 2 seal {blocks} blocks")
+        behind_at = connect(net.node(1).rpc_url).eth.block_number
+        sealing = seal_blocks(net, blocks, tmp / "catchup-nonces.sqlite")
+        target_number, _ = head(net.node(1).rpc_url)
+        note(
+            f"node 3 stopped at block {behind_at}; nodes 1 and 2 sealed "
+            f"{target_number - behind_at} blocks in {sealing:.1f} s "
+            f"({(target_number - behind_at) / sealing:.1f} blocks/s)"
+        )
+        log_path = net.log_path(net.node(3))
+        offset = log_path.stat().st_size
+        log("catch-up: starting node 3")
+        started = time.perf_counter()
+        up(net.directory, 3)
+        running = time.perf_counter() - started
+        node1, node3 = connect(net.node(1).rpc_url), connect(net.node(3).rpc_url)
+        goal = int(node1.eth.block_number)  # with period 0 the head stands still
+        while True:
+            number = int(node3.eth.block_number)
+            if number >= goal:
+                mine, theirs = node3.eth.get_block(goal)["hash"], node1.eth.get_block(goal)["hash"]
+                if bytes(mine) == bytes(theirs):
+                    break
+            if time.perf_counter() - started > 600:
+                raise SystemExit(f"node 3 did not catch up within 600 s (at {number}/{goal})")
+            time.sleep(0.05)
+        caught = time.perf_counter() - started
+        behind = goal - int(behind_at)
+        note(
+            f"`heitje network up --node 3` returned after {running:.1f} s (geth started, key "
+            f"unlocked, sealing, peered); node 3 reached block {goal} with the others' hash "
+            f"{caught:.1f} s after the start"
+        )
+        span = import_span(log_path, offset)
+        if span is not None:
+            wait, importing, imported = span
+            note(
+                f"node 3's log: first imported segment {wait:.1f} s after its first log line "
+                f"(geth syncs with fewer than 5 peers only on its 10 s forced-sync cycle), "
+                f"{imported} blocks imported over {importing:.1f} s"
+            )
+        figure(
+            f"restarted validator catches up {behind} blocks (period {period} s), "
+            "from start to the same head hash",
+            f"{caught:.1f} s",
+        )
+    finally:
+        down(net.directory, grace=10)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", type=int, default=1000, help="N, tasks approved (default 1000)")
+    p.add_argument("--citizens", type=int, default=20, help="K citizens (default 20)")
+    p.add_argument("--threads", type=int, default=4, help="approving clients (default 4)")
+    p.add_argument("--catchup-blocks", type=int, default=1000, help="default 1000")
+    p.add_argument(
+        "--catchup-period", type=int, default=0, help="period of the catch-up network (default 0)"
+    )
+    p.add_argument("--skip-mints", action="store_true")
+    p.add_argument("--skip-catchup", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the directories (path printed)")
+    args = p.parse_args()
+
+    header("network: geth Clique, 3 validators on loopback")
+    tmp = Path(tempfile.mkdtemp(prefix="heitje-bench-network-"))
+    try:
+        if not args.skip_mints:
+            bench_mints(args, tmp)
+        if not args.skip_catchup:
+            bench_catchup(args, tmp)
+    finally:
+        if args.keep:
+            note(f"directories kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    footer("network")
+
+
+if __name__ == "__main__":
+    main()
