@@ -84,9 +84,19 @@ def test_audit_reports_a_tampered_mirror_and_payment_file(
     whole, cents = amount.split(".")
     tampered = text[start:end].replace(f">{amount}", f">{int(whole) + 1}.{cents}")
     xml.write_text(text[:start] + tampered + text[end:])
+    # The ledger of the last batch claims one cent more than the chain recorded.
+    conn = sqlite3.connect(data_dir / "service.sqlite")
+    with conn:
+        last = conn.execute("SELECT MAX(batch_id) FROM settlement_batches").fetchone()[0]
+        conn.execute(
+            "UPDATE settlement_batches SET total_cents = total_cents + 1 WHERE batch_id = ?",
+            (last,),
+        )
+    conn.close()
     proc = _audit(data_dir, rpc_url)
     assert proc.returncode == 1
     differences = [line for line in proc.stderr.splitlines() if line.startswith("difference:")]
     assert any("balance of" in d for d in differences), differences
     assert any(xml.stem in d for d in differences), differences
+    assert any(f"settlement {last}:" in d and "on chain" in d for d in differences), differences
     assert _audit(original, rpc_url).returncode == 0  # the original still agrees
