@@ -30,7 +30,7 @@ $(ARTIFACT): $(SOURCES) foundry.toml node_modules/.installed
 	touch $@
 
 demo: setup
-	$(BIN)/heitje demo
+	@$(BIN)/heitje demo
 
 lint: setup slither
 	$(BIN)/ruff check .

@@ -17,8 +17,9 @@ keys come from `keys_dir` (the network's `DIR/keys`, written by `heitje network 
 copied into the data dir; only standard JSON-RPC is used. The indexer stays `confirmations`
 blocks behind the head (default 2 there, 0 on the embedded anvil chain), so a block Clique
 replaces (an out-of-turn block that lost to the in-turn one) never reaches the mirror; the
-replay waits for the chain to grow that far past a settlement's cut-off, and for every reward
-and payment to be that deep before the next event reads the chain.
+replay waits for the chain to grow that far past a settlement's cut-off, and before a citizen
+or shop pays or redeems, for the last transaction that changed its balance to be that deep (the
+API checks the balance against the head, which such a replaced block could briefly lack).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 
 import httpx
 from eth_typing import HexStr
+from web3.exceptions import TransactionNotFound
 
 from heitje.errors import ConfigError, HeitjeError, InvalidAmount
 from heitje.money import format_eur, format_heit, parse_heit
@@ -156,6 +158,7 @@ class Replayer:
         self.settlement_files: list[str] = []
         self.heads: list[tuple[datetime, int]] = []
         self.redemption_txs: list[tuple[datetime, str]] = []
+        self.last_tx: dict[str, str] = {}  # username -> last transaction changing its balance
 
     # ----- set-up: staff and sign-ups -----
 
@@ -202,6 +205,9 @@ class Replayer:
                 body["bic"] = shop.bic
             self._signed_up(shop.id, pw, c.call(None, "POST", "/shops", body=body))
         _wait(self._registrations_done, "wallet registrations on chain")
+        if self.confirmations:  # every registration is mined by now: let it get deep
+            block = self.head() + self.confirmations
+            _wait(lambda: self.head() >= block, f"the chain to reach block {block}")
 
     def _signed_up(self, username: str, pw: str, r: Any) -> None:
         if isinstance(r, Refusal):
@@ -262,13 +268,19 @@ class Replayer:
         if t == "reject":
             return c.call(ev.by, "POST", f"/tasks/{ev.task}/reject", at=at)
         if t == "pay":
-            return c.call(
+            self._wait_deep(ev.from_)
+            r = c.call(
                 ev.from_, "POST", "/payments", at=at, body={"to": ev.to, "amount": ev.amount}
             )
+            if isinstance(r, dict) and r.get("tx_hash"):
+                self.last_tx[ev.from_] = self.last_tx[ev.to] = str(r["tx_hash"])
+            return r
         if t == "redeem":
+            self._wait_deep(ev.shop)
             r = c.call(ev.shop, "POST", "/redemptions", at=at, body={"amount": ev.amount})
             if isinstance(r, dict):
                 self.redemption_txs.append((at, str(r["tx_hash"])))
+                self.last_tx[ev.shop] = str(r["tx_hash"])
             return r
         if t == "settle":
             return self._settle(ev.at, ev.through)
@@ -276,7 +288,28 @@ class Replayer:
 
     def _reward_confirmed(self, ref: str) -> bool:
         r = self.c.call(None, "GET", f"/tasks/{ref}")
-        return isinstance(r, dict) and r["reward_status"] == "confirmed"
+        if not (isinstance(r, dict) and r["reward_status"] == "confirmed"):
+            return False
+        if r.get("claimed_by") and r.get("reward_tx"):
+            self.last_tx[str(r["claimed_by"])] = str(r["reward_tx"])
+        return True
+
+    def _deep(self, tx_hash: str) -> bool:
+        """`tx_hash` is mined `confirmations` blocks below the head (where it is now)."""
+        try:
+            receipt = self.token.w3.eth.get_transaction_receipt(HexStr(tx_hash))
+        except TransactionNotFound:  # its block was replaced; it is mined again shortly
+            return False
+        return self.head() >= int(receipt["blockNumber"]) + self.confirmations
+
+    def _wait_deep(self, user: str) -> None:
+        """Before `user` spends: wait until the last transaction that changed `user`'s
+        balance is `confirmations` deep, so the API checks the balance against blocks the
+        network no longer replaces (a no-op on anvil)."""
+        tx_hash = self.last_tx.get(user)
+        if self.confirmations and tx_hash is not None:
+            what = f"{tx_hash} ({user}) to be {self.confirmations} blocks deep"
+            _wait(lambda: self._deep(tx_hash), what)
 
     def head(self) -> int:
         """The chain's head block number."""
@@ -361,9 +394,8 @@ def programme_period(scenario: Scenario) -> tuple[int, int]:
     return max(budget, 1), cap
 
 
-def copy_service_keys(keys_dir: Path, data_dir: Path) -> None:
-    """Copy the service keys (`<role>.key` for every role in SERVICE_ROLES) from `keys_dir` to
-    `data_dir/keys`, mode 0600. Raises `ConfigError` (`missing_key`) naming the missing files."""
+def _require_keys(keys_dir: Path) -> None:
+    """Raise `ConfigError` (`missing_key`) naming the service key files `keys_dir` lacks."""
     missing = [r for r in SERVICE_ROLES if not (keys_dir / f"{r}.key").is_file()]
     if missing:
         names = ", ".join(f"{r}.key" for r in missing)
@@ -372,6 +404,12 @@ def copy_service_keys(keys_dir: Path, data_dir: Path) -> None:
             "--keys-dir (`heitje network init` writes them to DIR/keys)",
             code="missing_key",
         )
+
+
+def copy_service_keys(keys_dir: Path, data_dir: Path) -> None:
+    """Copy the service keys (`<role>.key` for every role in SERVICE_ROLES) from `keys_dir` to
+    `data_dir/keys`, mode 0600. Raises `ConfigError` (`missing_key`) naming the missing files."""
+    _require_keys(keys_dir)
     for role in SERVICE_ROLES:
         source = keys_dir / f"{role}.key"
         if stat.S_IMODE(source.stat().st_mode) & 0o077:
@@ -381,7 +419,8 @@ def copy_service_keys(keys_dir: Path, data_dir: Path) -> None:
 
 def check_funded(w3: Any, keys_dir: Path) -> None:
     """Every service account in `keys_dir` holds native coin on `w3`'s chain (the network's
-    genesis funds them); raises `ConfigError` (`keys_not_funded`) naming those that do not."""
+    genesis funds them); raises `ConfigError` (`missing_key`, `keys_not_funded`)."""
+    _require_keys(keys_dir)
     empty = [
         role
         for role in SERVICE_ROLES
@@ -445,11 +484,10 @@ def run_demo(
             ensure_dev_keys(data_dir)
         else:
             assert keys_dir is not None
+            check_funded(connect(rpc_url), keys_dir)  # before anything lands in data_dir
             copy_service_keys(keys_dir, data_dir)
         ensure_kek(data_dir)
         w3 = connect(rpc_url)
-        if chain is None:
-            check_funded(w3, data_dir / "keys")
         manifest = deploy(w3, data_dir)
         budget, cap_per_citizen = programme_period(scenario)
         open_reward_period(w3, data_dir, budget=budget, cap_per_citizen=cap_per_citizen)

@@ -1,6 +1,9 @@
 """The permissioned network (`heitje network`): a real 3-validator geth Clique network on
-loopback, and the faults it must survive. Needs geth 1.13.15 from `make network-setup`; the
-tests that run geth are skipped without it (the `init` tests need no geth)."""
+loopback, the faults it must survive, and the product on it: the product's indexer keeps the
+mirror equal to the chain while a validator is killed, and a shared scenario year replayed by
+`heitje demo --rpc-url` gives the same report as on anvil. Needs geth 1.13.15 from `make
+network-setup`; the tests that run geth are skipped without it (the `init` tests and the demo's
+refusals need no geth)."""
 
 from __future__ import annotations
 
@@ -12,17 +15,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from web3 import Web3
-from web3.types import RPCEndpoint, Wei
+from web3.types import RPCEndpoint, TxParams, Wei
 
-from node.keys import SERVICE_ROLES, load_key, write_key
+from heitje.money import BaseUnits, parse_heit
+from indexer.mirror import Mirror
+from node.contract import AccountKind
+from node.keys import SERVICE_ROLES, load_key, service_key, write_key
 from node.network import (
     GETH_VERSION,
     REPO_ROOT,
@@ -38,7 +46,12 @@ from node.network import (
     up,
 )
 from node.signer import Signer
-from node.token import connect
+from node.token import Token, connect
+from scripts.deploy import deploy, open_reward_period
+from scripts.services import start_indexer
+from scripts.settle import read_pain001
+from tests.conftest import shared_scenario
+from tests.test_replay import _check
 
 pytestmark = pytest.mark.network
 
@@ -53,17 +66,23 @@ CONFIRMATIONS = 2
 may replace the newest block or two when an out-of-turn signer was faster)."""
 
 
-def heitje(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m heitje ARGS` without the caller's HEITJE_* and GETH_* settings."""
+def heitje_env(**extra: str) -> dict[str, str]:
+    """The environment of a `heitje` child: the caller's without HEITJE_* and GETH_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEITJE_", "GETH_"))}
-    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO_ROOT))
+    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO_ROOT), **extra)
+    return env
+
+
+def heitje(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m heitje ARGS` without the caller's HEITJE_* and GETH_* settings."""
     return subprocess.run(
         [sys.executable, "-m", "heitje", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
-        env=env,
+        env=heitje_env(**env),
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -177,6 +196,23 @@ def test_init_refuses_a_directory_that_holds_a_network(tmp_path: Path) -> None:
     assert none.returncode == 2 and len(none.stderr.splitlines()) == 1
 
 
+def test_demo_on_an_external_chain_needs_the_chains_keys(tmp_path: Path) -> None:
+    empty = tmp_path / "keys"
+    empty.mkdir()
+    data = tmp_path / "data"
+    result = heitje(
+        "demo", "--rpc-url", "http://127.0.0.1:9", "--keys-dir", str(empty), "--data-dir", str(data)
+    )
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert f"heitje: {empty} lacks admin.key" in result.stderr and "Traceback" not in result.stderr
+
+    alone = heitje("demo", "--keys-dir", str(empty), "--data-dir", str(data))
+    assert alone.returncode == 2
+    assert alone.stderr.splitlines() == [
+        "heitje: --keys-dir needs --rpc-url (the embedded chain uses its own dev keys)"
+    ]
+
+
 # --- a running network ---------------------------------------------------------------------------
 
 
@@ -256,23 +292,118 @@ def test_a_restarted_validator_catches_up_to_the_same_head(all_up: Network) -> N
     assert "0x" + bytes(node3.eth.get_block(number)["hash"]).hex() == block_hash
 
 
+@dataclass
+class Deployment:
+    """The token deployed on the network from a data dir holding the network's service keys,
+    with citizens and a shop registered and the citizens rewarded (for the fault tests)."""
+
+    data_dir: Path
+    token: Token
+    minter: Signer
+    relayer: Signer
+    citizens: list[LocalAccount]
+    shop: LocalAccount
+
+
+def deploy_on(net: Network, data_dir: Path, citizens: int = 3) -> Deployment:
+    """Deploy the token with the network's service keys (the product's own `deploy`), open a
+    reward period, register `citizens` citizens and a shop and reward each citizen 100 HEIT."""
+    for role in SERVICE_ROLES:
+        write_key(
+            data_dir / "keys" / f"{role}.key", service_key(net.directory / "keys", role).key.hex()
+        )
+    w3 = connect(net.node(1).rpc_url)
+    manifest = deploy(w3, data_dir)
+    open_reward_period(w3, data_dir, budget=10**12, cap_per_citizen=10**10)
+    token = Token(w3, manifest.token)
+
+    def signer(role: str) -> Signer:
+        return Signer(w3, service_key(data_dir / "keys", role), data_dir / "nonces.sqlite")
+
+    registrar, minter = signer("registrar"), signer("minter")
+    people = [Account.create() for _ in range(citizens)]
+    shop = Account.create()
+    sent = [
+        registrar.send(token.register_account_tx(c.address, AccountKind.CITIZEN)) for c in people
+    ]
+    sent.append(registrar.send(token.register_account_tx(shop.address, AccountKind.SHOP)))
+    for tx in sent:
+        registrar.wait(tx.tx_hash)
+    for i, citizen in enumerate(people):
+        ref = Web3.keccak(text=f"start-{i}")
+        minter.transact(token.mint_reward_tx(citizen.address, parse_heit("100.00"), ref))
+    return Deployment(data_dir, token, minter, signer("relayer"), people, shop)
+
+
+def receipt_position(w3: Web3, tx_hash: str) -> tuple[int, str] | None:
+    """(block number, block hash) of a mined transaction's receipt; None while not mined."""
+    try:
+        r = w3.eth.get_transaction_receipt(HexStr(tx_hash))
+    except Exception:
+        return None
+    assert r["status"] == 1, f"{tx_hash} reverted"
+    return int(r["blockNumber"]), "0x" + bytes(r["blockHash"]).hex()
+
+
+def mirror_equals_chain(mirror: Mirror, token: Token, accounts: Sequence[str]) -> list[str]:
+    """Differences between the mirror and the chain at the mirror's checkpoint block: the
+    checkpoint's hash, the supply, the totals and every balance (the mirror's holders and
+    `accounts`). Empty when they agree."""
+    checkpoint = mirror.checkpoint()
+    assert checkpoint is not None
+    block = checkpoint.block_number
+    diffs = []
+    canonical = "0x" + bytes(token.w3.eth.get_block(block)["hash"]).hex()
+    if canonical != checkpoint.block_hash:
+        diffs.append(f"checkpoint {block} is {checkpoint.block_hash}, chain has {canonical}")
+    for name, on_chain, mirrored in [
+        ("supply", token.total_supply(block), mirror.total_supply()),
+        ("minted", token.total_minted(block), mirror.total_minted()),
+        ("redeemed", token.total_redeemed(block), mirror.total_redeemed()),
+    ]:
+        if on_chain != mirrored:
+            diffs.append(f"{name}: chain {on_chain}, mirror {mirrored}")
+    balances = mirror.balances()
+    for address in sorted(set(balances) | {Web3.to_checksum_address(a) for a in accounts}):
+        on_chain = token.balance_of(address, block)
+        mirrored = balances.get(address, BaseUnits(0))
+        if on_chain != mirrored:
+            diffs.append(f"balance of {address}: chain {on_chain}, mirror {mirrored}")
+    return diffs
+
+
 @needs_geth
 def test_kill_9_while_transactions_flow_loses_no_confirmed_transaction(
     all_up: Network, tmp_path: Path
 ) -> None:
+    """Native transfers, reward mints and relayed EIP-3009 payments flow through node 1 while
+    node 2 dies with SIGKILL and comes back; the product's indexer follows node 2 (2
+    confirmations) all along. No confirmed transaction moves, and the mirror ends equal to the
+    chain: every balance and the supply."""
     url = all_up.node(1).rpc_url
     w3 = connect(url)
-    relayer = load_key(all_up.directory / "keys" / "relayer.key")
-    signer = Signer(w3, relayer, tmp_path / "nonces.sqlite")
+    d = deploy_on(all_up, tmp_path / "data")
+    indexer = start_indexer(d.data_dir, all_up.node(2).rpc_url, confirmations=2, poll=0.1)
     recipient = Account.create().address
-    sent: list[str] = []
+    sent: list[str] = []  # native transfers of 1 wei to `recipient`
+    token_txs: list[str] = []  # mints and payments
     errors: list[BaseException] = []
     stop = threading.Event()
 
     def flow() -> None:
         try:
+            i = 0
             while not stop.is_set():
-                sent.append(signer.send({"to": recipient, "value": Wei(1), "gas": 21_000}).tx_hash)
+                tx: TxParams = {"to": recipient, "value": Wei(1), "gas": 21_000}
+                sent.append(d.relayer.send(tx).tx_hash)
+                citizen = d.citizens[i % len(d.citizens)]
+                ref = Web3.keccak(text=f"flow-{i}")
+                mint = d.token.mint_reward_tx(citizen.address, parse_heit("1.00"), ref)
+                token_txs.append(d.minter.send(mint).tx_hash)
+                auth = d.token.authorize_transfer(citizen, d.shop.address, parse_heit("0.25"))
+                pay = d.token.transfer_with_authorization_tx(auth)
+                token_txs.append(d.relayer.send(pay).tx_hash)
+                i += 1
                 time.sleep(0.05)
         except BaseException as e:
             errors.append(e)
@@ -286,42 +417,142 @@ def test_kill_9_while_transactions_flow_loses_no_confirmed_transaction(
     finally:
         stop.set()
         sender.join()
-    assert not errors, errors
-    assert len(sent) >= 20
+    try:
+        assert not errors, errors
+        assert len(sent) >= 10
 
-    # every transaction is mined; remember where, once it is CONFIRMATIONS blocks deep
-    def receipts() -> dict[str, tuple[int, str]] | None:
-        found = {}
-        for tx_hash in sent:
-            try:
-                r = w3.eth.get_transaction_receipt(HexStr(tx_hash))
-            except Exception:
-                return None
-            assert r["status"] == 1
-            found[tx_hash] = (int(r["blockNumber"]), "0x" + bytes(r["blockHash"]).hex())
-        return found
+        # every transaction is mined; remember where, once it is CONFIRMATIONS blocks deep
+        def receipts() -> dict[str, tuple[int, str]] | None:
+            found = {}
+            for tx_hash in sent + token_txs:
+                position = receipt_position(w3, tx_hash)
+                if position is None:
+                    return None
+                found[tx_hash] = position
+            return found
 
-    wait_for(receipts, 60, "every transaction to be mined")
-    last = max(n for n, _ in (receipts() or {}).values())
-    wait_for(lambda: head(url)[0] >= last + CONFIRMATIONS, 30, "confirmations")
-    confirmed = receipts()
-    assert confirmed is not None
+        wait_for(receipts, 60, "every transaction to be mined")
+        last = max(n for n, _ in (receipts() or {}).values())
+        wait_for(lambda: head(url)[0] >= last + CONFIRMATIONS, 30, "confirmations")
+        confirmed = receipts()
+        assert confirmed is not None
 
-    # a few blocks later, and on every node (node 2 restarted after the crash), nothing moved
-    assert up(all_up.directory, 2)
-    wait_for(lambda: all_at_the_same_head(all_up, {1, 2, 3}), 60, "node 2 to catch up")
-    wait_for(lambda: head(url)[0] >= last + 5, 30, "more blocks")
-    for node in all_up.nodes:
-        other = connect(node.rpc_url)
-        for tx_hash, (number, block_hash) in confirmed.items():
-            r = other.eth.get_transaction_receipt(HexStr(tx_hash))
-            assert (int(r["blockNumber"]), "0x" + bytes(r["blockHash"]).hex()) == (
-                number,
-                block_hash,
-            ), f"{tx_hash} moved on {node.name}"
-            canonical = other.eth.get_block(number)["hash"]
-            assert "0x" + bytes(canonical).hex() == block_hash
-        assert other.eth.get_balance(recipient) == len(sent)
+        # a few blocks later, and on every node (node 2 restarted after the crash), nothing moved
+        assert up(all_up.directory, 2)
+        wait_for(lambda: all_at_the_same_head(all_up, {1, 2, 3}), 60, "node 2 to catch up")
+        wait_for(lambda: head(url)[0] >= last + 5, 30, "more blocks")
+        for node in all_up.nodes:
+            other = connect(node.rpc_url)
+            for tx_hash, (number, block_hash) in confirmed.items():
+                assert receipt_position(other, tx_hash) == (number, block_hash), (
+                    f"{tx_hash} moved on {node.name}"
+                )
+                canonical = other.eth.get_block(number)["hash"]
+                assert "0x" + bytes(canonical).hex() == block_hash
+            assert other.eth.get_balance(recipient) == len(sent)
+
+        # the mirror (the indexer followed node 2 through its crash) equals the chain
+        mirror_path = d.data_dir / "mirror.sqlite"
+        wait_for(mirror_path.exists, 10, "the mirror file")
+        with Mirror(mirror_path) as mirror:
+            wait_for(
+                lambda: (mirror.checkpoint_block() or 0) >= last, 60, f"the mirror at block {last}"
+            )
+            assert indexer.alive(), indexer.log_path.read_text()[-2000:]
+            accounts = [c.address for c in d.citizens] + [d.shop.address]
+            assert mirror_equals_chain(mirror, d.token, accounts) == []
+            payments = len(token_txs) // 2
+            assert (
+                mirror.total_minted()
+                == parse_heit("100.00") * len(d.citizens) + parse_heit("1.00") * payments
+            )
+            assert mirror.balance(d.shop.address) == parse_heit("0.25") * payments
+    finally:
+        indexer.stop()
+
+
+@needs_geth
+def test_demo_refuses_keys_that_are_not_funded_on_the_network(
+    all_up: Network, tmp_path: Path
+) -> None:
+    strangers = tmp_path / "keys"
+    for role in SERVICE_ROLES:
+        write_key(strangers / f"{role}.key", Account.create().key.hex())
+    data = tmp_path / "data"
+    url = all_up.node(1).rpc_url
+    result = heitje("demo", "--rpc-url", url, "--keys-dir", str(strangers), "--data-dir", str(data))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"heitje: the service accounts {', '.join(SERVICE_ROLES)} hold no coin on chain "
+        f"{all_up.chain_id}: these keys do not belong to this chain (--keys-dir)"
+    ]
+    assert not data.exists() or not any(data.iterdir())  # a second try may use it
+
+
+def paid_per_settlement(
+    report: dict[str, Any], data_dir: Path, scenario: dict[str, Any]
+) -> list[dict[str, int]]:
+    """Per settlement file of a demo report: euro cents paid per shop id (from the pain.001)."""
+    shop_by_iban = {s["iban"].replace(" ", "").upper(): s["id"] for s in scenario["shops"]}
+    return [
+        {shop_by_iban[p.creditor_iban]: p.cents for p in read_pain001(data_dir / rel)}
+        for rel in report["settlement_files"]
+    ]
+
+
+@needs_geth
+@pytest.mark.slow
+def test_a_shared_year_replays_on_the_network_as_on_anvil(all_up: Network, tmp_path: Path) -> None:
+    """`heitje demo --rpc-url` replays heerlen-wesh-2022 on the 3 validators (service keys from
+    the network in HEITJE_NETWORK_DIR, indexer 2 blocks behind) while the same year replays on
+    anvil. Both match the expected report (checked as tests/test_replay.py does) and each
+    other: balances, totals, refusals (indices and codes), the amount paid to each shop at
+    each settlement; both reconcile."""
+    path, expected = shared_scenario("heerlen-wesh-2022")
+    scenario = json.loads(path.read_text())
+    anvil_dir, network_dir = tmp_path / "anvil", tmp_path / "network"
+    demo = [sys.executable, "-m", "heitje", "demo", "--scenario", str(path), "--data-dir"]
+    on_anvil = subprocess.Popen(
+        [*demo, str(anvil_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=heitje_env(),
+    )
+    try:
+        on_network = heitje(
+            *demo[3:],
+            str(network_dir),
+            "--rpc-url",
+            all_up.node(1).rpc_url,
+            timeout=1800,
+            HEITJE_NETWORK_DIR=str(all_up.directory),
+        )
+        anvil_out, anvil_err = on_anvil.communicate(timeout=900)
+    finally:
+        if on_anvil.poll() is None:
+            on_anvil.terminate()  # the demo stops its chain, API and indexer on SIGTERM
+            on_anvil.wait(timeout=60)
+    assert on_anvil.returncode == 0, anvil_err[-3000:]
+    assert on_network.returncode == 0, on_network.stderr[-3000:]
+    assert "indexer 2 blocks behind" in on_network.stderr
+    anvil_report, network_report = json.loads(anvil_out), json.loads(on_network.stdout)
+
+    _check(network_report, expected, scenario, network_dir)
+    _check(anvil_report, expected, scenario, anvil_dir)
+    for key in ("accounts", "minted", "redeemed", "total_supply", "settled_eur", "reconciled"):
+        assert network_report[key] == anvil_report[key], key
+    for key in ("rejected", "rejected_registrations"):
+        codes = [(r.get("index", r.get("id")), r["code"]) for r in network_report[key]]
+        assert codes == [(r.get("index", r.get("id")), r["code"]) for r in anvil_report[key]]
+    paid = paid_per_settlement(network_report, network_dir, scenario)
+    assert paid == paid_per_settlement(anvil_report, anvil_dir, scenario)
+    assert len(paid) == len(expected["settlements"])
+    manifest = json.loads((network_dir / "deployment.json").read_text())
+    assert manifest["chain_id"] == all_up.chain_id
+    keys = {r: load_key(network_dir / "keys" / f"{r}.key").address for r in SERVICE_ROLES}
+    assert keys == all_up.service_accounts  # the network's funded service keys, copied
 
 
 @needs_geth
