@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     session_hours: int = 12
     receipt_timeout: float = 60.0
-    confirmations: int = 0
     instance_id: str = ""
     bootstrap_admin_username: str = "admin"
     bootstrap_admin_password: SecretStr | None = None

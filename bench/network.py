@@ -277,7 +277,10 @@ def seal_blocks(net: Network, count: int, journal: Path) -> float:
         if net.period == 0:
             tx: TxParams = {"to": recipient, "value": Wei(1), "gas": 21_000}
             signer.send(tx)
+            deadline = time.monotonic() + 30
             while (now := int(w3.eth.block_number)) == number:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"no block after {number} within 30 s: the network stalled")
                 time.sleep(0.005)
             number = now
         else:
@@ -295,6 +298,10 @@ def bench_catchup(args: argparse.Namespace, tmp: Path) -> None:
     net = init_network(tmp / "catchup-net", 3, period=period)
     try:
         up(net.directory)
+        # A few blocks with every signer first: at block 1 no signer has signed recently, so
+        # with the in-turn signer down both others may seal a block 1 of equal weight at once,
+        # and then neither may seal block 2 (a Clique stall, seen here once with period 0).
+        seal_blocks(net, 3, tmp / "catchup-nonces.sqlite")
         down(net.directory, 3)
         log(f"catch-up: node 3 stopped; nodes 1 and 2 seal {blocks} blocks")
         behind_at = connect(net.node(1).rpc_url).eth.block_number

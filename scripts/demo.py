@@ -327,8 +327,20 @@ class Replayer:
         _wait(lambda: self.mirror_block() >= block, f"the SQL mirror to reach block {block}")
 
     def _redemption_block(self, tx_hash: str) -> int:
-        receipt = self.token.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-        return int(receipt["blockNumber"])
+        """The block that holds `tx_hash` now (waiting while a replaced block put it back in
+        the pool)."""
+        found: list[int] = []
+
+        def mined() -> bool:
+            try:
+                receipt = self.token.w3.eth.get_transaction_receipt(HexStr(tx_hash))
+            except TransactionNotFound:
+                return False
+            found.append(int(receipt["blockNumber"]))
+            return True
+
+        _wait(mined, f"{tx_hash} to be mined")
+        return found[-1]
 
     def _through_block(self, through: datetime) -> int:
         """The settlement's block cut-off for business time `through`: the head reached when

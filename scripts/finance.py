@@ -85,7 +85,9 @@ def run_settlement(
 
 def ledger_batches(service_db: Path) -> list[tuple[str, str, int, list[int]]]:
     """Every settlement batch in the ledger: (batch id, file sha256 hex, total cents,
-    redemption ids ascending)."""
+    redemption ids ascending). Empty when there is no service database or ledger yet."""
+    if not service_db.is_file():
+        return []
     conn = sqlite3.connect(f"file:{service_db}?mode=ro", uri=True)
     try:
         batches = conn.execute(
