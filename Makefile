@@ -29,7 +29,9 @@ $(ARTIFACT): $(SOURCES) foundry.toml node_modules/.installed
 	$(FORGE) build --quiet
 	touch $@
 
-demo: setup
+# Set-up output goes to stderr so that stdout is the report alone, first run included.
+demo:
+	@$(MAKE) --no-print-directory setup 1>&2
 	@$(BIN)/heitje demo
 
 lint: setup slither
@@ -43,7 +45,7 @@ lint: setup slither
 # docs/token.md.
 .venv-slither/.installed: requirements-slither.lock
 	test -x .venv-slither/bin/python || $(PYTHON) -m venv .venv-slither
-	.venv-slither/bin/python -m pip install --quiet -r requirements-slither.lock
+	.venv-slither/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-slither.lock
 	touch $@
 
 slither: .venv-slither/.installed node_modules/.installed
