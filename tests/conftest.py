@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,17 @@ from scripts.services import Child, start_api, start_indexer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
+
+
+def run_heitje(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real `heitje` command (as `python -m heitje`), no stdin, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "heitje", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def shared_scenario(name: str) -> tuple[Path, dict[str, Any]]:

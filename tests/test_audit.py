@@ -7,7 +7,6 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from heitje.scenario import generate_scenario
 from node.anvil import Anvil
 from scripts.demo import run_demo
+from tests.conftest import run_heitje
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +35,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
 
 
 def _audit(data_dir: Path, rpc_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "heitje",
-            "audit",
-            "--data-dir",
-            str(data_dir),
-            "--rpc-url",
-            rpc_url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_heitje("audit", "--data-dir", str(data_dir), "--rpc-url", rpc_url)
 
 
 def test_audit_agrees_after_a_replay(replayed: tuple[Path, str]) -> None:

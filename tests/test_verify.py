@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from node.manifest import Manifest
 from node.token import connect
 from scripts.deploy import deploy, ensure_dev_keys
 from scripts.verify import REPO_ROOT, compile_runtime, strip_metadata
+from tests.conftest import run_heitje
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +29,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
 
 
 def _verify(data_dir: Path, rpc_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "heitje",
-            "verify",
-            "--data-dir",
-            str(data_dir),
-            "--rpc-url",
-            rpc_url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_heitje("verify", "--data-dir", str(data_dir), "--rpc-url", rpc_url)
 
 
 def test_deployed_token_matches_the_sources(deployed: tuple[Path, str]) -> None:

@@ -39,6 +39,20 @@ def _check_units(units: int) -> None:
         raise InvalidAmount(f"amount {units} base units is too large")
 
 
+def _signed(body: RelayTransfer | RelayRedemption, *head: object) -> Authorization:
+    """The contract's argument tuple: `head` then validity window, nonce and signature."""
+    nonce = bytes.fromhex(body.nonce[2:])
+    tail = (
+        body.valid_after,
+        body.valid_before,
+        nonce,
+        body.v,
+        bytes.fromhex(body.r[2:]),
+        bytes.fromhex(body.s[2:]),
+    )
+    return Authorization(args=(*head, *tail), nonce=nonce)
+
+
 @router.post("/transfer", status_code=201, responses=_ERRORS)
 def relay_transfer(
     body: RelayTransfer, user: ShopUser, chain: ChainDep, settings: SettingsDep
@@ -54,20 +68,7 @@ def relay_transfer(
     _check_units(body.value)
     if not Web3.is_address(body.to):
         raise ApiError(422, "invalid_request", "to: not an address")
-    auth = Authorization(
-        args=(
-            payer,
-            Web3.to_checksum_address(body.to),
-            body.value,
-            body.valid_after,
-            body.valid_before,
-            bytes.fromhex(body.nonce[2:]),
-            body.v,
-            bytes.fromhex(body.r[2:]),
-            bytes.fromhex(body.s[2:]),
-        ),
-        nonce=bytes.fromhex(body.nonce[2:]),
-    )
+    auth = _signed(body, payer, Web3.to_checksum_address(body.to), body.value)
     sent = chain.relayer.send(chain.token.transfer_with_authorization_tx(auth))
     chain.relayer.wait(sent.tx_hash, timeout=settings.receipt_timeout)
     return RelayedPublic(tx_hash=sent.tx_hash)
@@ -86,19 +87,7 @@ def relay_redeem(
     """
     shop = _own(user.address, body.shop)
     _check_units(body.amount)
-    auth = Authorization(
-        args=(
-            shop,
-            body.amount,
-            body.valid_after,
-            body.valid_before,
-            bytes.fromhex(body.nonce[2:]),
-            body.v,
-            bytes.fromhex(body.r[2:]),
-            bytes.fromhex(body.s[2:]),
-        ),
-        nonce=bytes.fromhex(body.nonce[2:]),
-    )
+    auth = _signed(body, shop, body.amount)
     sent = chain.relayer.send(chain.token.redeem_with_authorization_tx(auth))
     receipt = chain.relayer.wait(sent.tx_hash, timeout=settings.receipt_timeout)
     return RelayedPublic(
