@@ -1,7 +1,9 @@
 """The app factory: `uvicorn api.app:create_app --factory`.
 
-On start-up it checks settings (refusing an unsafe key-encryption key), opens the service
-database, connects to the chain and starts the outbox dispatcher.
+One process serves both faces over the same domain: the JSON API (`api.routes`) and the pages
+(`web`). On start-up it checks settings (refusing an unsafe key-encryption key), then
+`domain.context.Services` opens the service database, connects to the chain and starts the
+outbox dispatcher.
 """
 
 from __future__ import annotations
@@ -13,62 +15,30 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.accounts import create_user
-from api.chain import ChainService
-from api.config import Settings
-from api.db import connect, init_db, transaction
-from api.dispatcher import Dispatcher
-from api.routes import accounts, audit, auth, pages, recovery, relay, tasks, wallet
+from api.routes import accounts, audit, auth, recovery, relay, tasks, wallet
+from domain.context import Services
+from heitje.settings import Settings
 
 log = logging.getLogger("heitje.api")
 
 
-def _bootstrap_admin(settings: Settings) -> None:
-    """Create the first admin from HEITJE_BOOTSTRAP_ADMIN_PASSWORD when no admin exists."""
-    if settings.bootstrap_admin_password is None:
-        return
-    conn = connect(settings.service_db)
-    try:
-        with transaction(conn):
-            if conn.execute("SELECT 1 FROM users WHERE role = 'admin'").fetchone():
-                return
-            create_user(
-                conn,
-                username=settings.bootstrap_admin_username,
-                password=settings.bootstrap_admin_password.get_secret_value(),
-                name="Administrator",
-                role="admin",
-                kek=None,
-            )
-    finally:
-        conn.close()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app. Settings come from HEITJE_* environment variables by default."""
+    from web import pages  # the HTML face, mounted on the same app
+
     settings = settings or Settings()
     settings.check()
     if settings.rehearsal:
         log.warning("REHEARSAL MODE: clients may set business time (X-Heitje-Time)")
+    services = Services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        init_db(settings.service_db)
-        _bootstrap_admin(settings)
-        chain = ChainService.from_settings(settings)
-        app.state.chain = chain
-        dispatcher = None
-        if settings.dispatcher:
-            dispatcher = Dispatcher(
-                settings.service_db, chain, settings.data_dir / "dispatcher.lock"
-            )
-            dispatcher.start()
-        app.state.dispatcher = dispatcher
+        services.start()
         try:
             yield
         finally:
-            if dispatcher is not None:
-                dispatcher.stop()
+            services.stop()
 
     app = FastAPI(
         title="Heitje",
@@ -76,13 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.chain = None
-    app.state.dispatcher = None
-    app.state.mirror = None
+    app.state.services = services
     errors.install(app)
-    for module in (auth, accounts, tasks, wallet, relay, recovery, audit, pages):
+    for module in (auth, accounts, tasks, wallet, relay, recovery, audit):
         app.include_router(module.router)
+    app.include_router(pages.router)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

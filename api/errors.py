@@ -10,14 +10,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from heitje.errors import ChainError, HeitjeError
 
 
-class ApiError(HeitjeError):
-    """A refusal with an explicit HTTP status."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message, code=code)
-        self.http_status = status
-
-
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the `{code, message}` shape."""
 

@@ -18,7 +18,7 @@ VENV_BIN = REPO / ".venv" / "bin"
 HEITJE = VENV_BIN / "heitje"
 DEFAULT_SCENARIO = REPO / "scenarios" / "example-year.json"
 
-if str(REPO) not in sys.path:  # `tests.conftest` (start_stack) is not an installed package
+if str(REPO) not in sys.path:  # run as `python bench/x.py`: the rooms are importable from REPO
     sys.path.insert(0, str(REPO))
 
 # The larger generated year (sizes given in the benchmark brief); the default year is
@@ -37,7 +37,7 @@ def large_label() -> str:
 
 def write_large_scenario(directory: Path) -> tuple[Path, int]:
     """Write the larger generated year to `directory`; returns (path, number of events)."""
-    from heitje.scenario import generate_scenario
+    from scripts.replay.generate import generate_scenario
 
     data = generate_scenario(**LARGE)
     path = directory / "large-year.json"

@@ -1,6 +1,6 @@
 """Approvals per second through the API until the mint is confirmed on anvil.
 
-Sets up a stack (anvil + deployed token + API + indexer, as `tests/conftest.py` does), signs
+Sets up a stack (anvil + deployed token + API + indexer, `scripts.stack.start_stack`), signs
 up K citizens, and publishes, claims and submits M tasks per phase beforehand (untimed). Then
 it times approving them all until every task's `reward_status` is "confirmed":
 
@@ -32,26 +32,26 @@ import httpx
 from _common import figure, footer, header, log, note
 
 from heitje.money import parse_heit
-from tests.conftest import Stack, start_stack
+from scripts.replay.client import Client, Refusal
+from scripts.stack import Stack, start_stack
 
 AT = "2023-06-01T12:00:00+02:00"  # business time of every request (rehearsal mode)
 REWARD = "5.00"
 
 
-class Api:
-    """A small HTTP client of the API: logs users in once, raises on any refusal."""
+class Api(Client):
+    """The one API client (`scripts.replay.client.Client`) at business time AT, raising on any
+    refusal: a benchmark stops at the first."""
 
     def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=120)
-        self.tokens: dict[str, str] = {}
+        super().__init__(base_url, timeout=120)
 
-    def login(self, user: str, password: str) -> None:
-        r = self.http.post("/auth/token", json={"username": user, "password": password})
-        r.raise_for_status()
-        self.tokens[user] = r.json()["access_token"]
+    def sign_in(self, user: str, password: str) -> None:
+        self.passwords[user] = password
+        if isinstance(token := self.login(user), Refusal):
+            raise RuntimeError(f"{user} cannot log in: {token.code}")
 
-    def call(
+    def call(  # type: ignore[override]
         self,
         user: str | None,
         method: str,
@@ -59,13 +59,10 @@ class Api:
         body: dict[str, Any] | None = None,
         http: httpx.Client | None = None,
     ) -> Any:
-        headers = {"X-Heitje-Time": AT}
-        if user is not None:
-            headers["Authorization"] = f"Bearer {self.tokens[user]}"
-        r = (http or self.http).request(method, path, json=body, headers=headers)
-        if r.status_code >= 400:
-            raise RuntimeError(f"{method} {path} -> {r.status_code}: {r.text}")
-        return r.json() if r.content else None
+        out = super().call(user, method, path, at=AT, body=body, via=http)
+        if isinstance(out, Refusal):
+            raise RuntimeError(f"{method} {path} -> {out.code}: {out.message}")
+        return out
 
 
 def outbox_empty(api: Api) -> bool:
@@ -97,7 +94,7 @@ def wait_outbox(api: Api, what: str, timeout: float = 300.0) -> None:
 
 
 def setup_users(api: Api, stack: Stack, citizens: int) -> list[str]:
-    api.login("admin", stack.admin_password)
+    api.sign_in("admin", stack.admin_password)
     for username, role in (("coord", "coordinator"), ("auditor", "auditor")):
         pw = secrets.token_urlsafe(12)
         api.call(
@@ -106,7 +103,7 @@ def setup_users(api: Api, stack: Stack, citizens: int) -> list[str]:
             "/staff",
             {"username": username, "password": pw, "name": username, "role": role},
         )
-        api.login(username, pw)
+        api.sign_in(username, pw)
     names = [f"citizen{i:03d}" for i in range(citizens)]
     for name in names:
         pw = secrets.token_urlsafe(12)
@@ -116,7 +113,7 @@ def setup_users(api: Api, stack: Stack, citizens: int) -> list[str]:
             "/citizens",
             {"username": name, "password": pw, "name": name, "neighbourhood": "Centrum"},
         )
-        api.login(name, pw)
+        api.sign_in(name, pw)
     wait_outbox(api, "citizen registrations")
     return names
 
@@ -210,7 +207,7 @@ def main() -> None:
 
     header("approvals: approve -> mint confirmed on anvil, through the API")
     tmp = Path(tempfile.mkdtemp(prefix="heitje-bench-approvals-"))
-    chain, stack = start_stack(tmp / "data", HEITJE_ANNUAL_REWARD_CAP="1000000000.00")
+    stack = start_stack(tmp / "data", env={"HEITJE_ANNUAL_REWARD_CAP": "1000000000.00"})
     try:
         api = Api(stack.api_url)
         log(f"approvals: signing up {args.citizens} citizens")
@@ -262,9 +259,7 @@ def main() -> None:
         note(f"FAILED: {e}")
         raise SystemExit(1) from None
     finally:
-        stack.api.stop()
-        stack.indexer.stop()
-        chain.stop()
+        stack.stop()
         if args.keep:
             note(f"data dir kept (logs in logs/): {tmp / 'data'}")
         else:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -50,45 +49,25 @@ from web3.types import TxParams, Wei
 
 from heitje.money import parse_heit
 from indexer.mirror import Mirror
-from node.anvil import free_port
 from node.keys import service_key
 from node.network import Network, down, init_network, up
 from node.signer import Signer
-from node.token import Token, connect
-from scripts.demo import NETWORK_CONFIRMATIONS, copy_service_keys
-from scripts.deploy import deploy, ensure_kek, open_reward_period
-from scripts.services import start_api, start_indexer
-from tests.conftest import Stack
+from node.token import connect
+from scripts.replay.demo import NETWORK_CONFIRMATIONS
+from scripts.stack import Stack, start_stack
 
 
-def start_stack(net: Network, data_dir: Path) -> Stack:
-    """Deploy with the network's service keys; start indexer and API against node 1."""
-    rpc_url = net.rpc_url
-    copy_service_keys(net.directory / "keys", data_dir)
-    ensure_kek(data_dir)
-    w3 = connect(rpc_url)
-    manifest = deploy(w3, data_dir)
-    open_reward_period(w3, data_dir, budget=10**15, cap_per_citizen=10**13)
-    indexer = start_indexer(data_dir, rpc_url, confirmations=NETWORK_CONFIRMATIONS, poll=0.1)
-    admin_password = secrets.token_urlsafe(12)
-    env = {
-        "HEITJE_REHEARSAL": "true",
-        "HEITJE_COOKIE_SECURE": "false",
-        "HEITJE_ANNUAL_REWARD_CAP": "1000000000.00",
-        "HEITJE_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
-    }
-    port = free_port()
-    api = start_api(data_dir, rpc_url, port, env)
-    return Stack(
+def network_stack(net: Network, data_dir: Path) -> Stack:
+    """The one `start_stack`, on the network's node 1 with its service keys."""
+    return start_stack(
         data_dir,
-        rpc_url,
-        manifest,
-        Token(w3, manifest.token),
-        f"http://127.0.0.1:{port}",
-        admin_password,
-        api,
-        indexer,
-        env,
+        rpc_url=net.rpc_url,
+        keys_dir=net.directory / "keys",
+        confirmations=NETWORK_CONFIRMATIONS,
+        poll=0.1,
+        budget=10**15,
+        cap_per_citizen=10**13,
+        env={"HEITJE_ANNUAL_REWARD_CAP": "1000000000.00"},
     )
 
 
@@ -118,12 +97,11 @@ def bench_mints(args: argparse.Namespace, tmp: Path) -> None:
     net = init_network(tmp / "mints-net", 3, period=1)
     try:
         up(net.directory)
-        stack = start_stack(net, tmp / "mints-data")
+        stack = network_stack(net, tmp / "mints-data")
         try:
             mints(args, net, stack)
         finally:
-            stack.api.stop()
-            stack.indexer.stop()
+            stack.stop()
     finally:
         down(net.directory, grace=10)
 
@@ -145,7 +123,7 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
     started = time.perf_counter()
     answered, confirmed = timed_batch(api, refs, args.threads)
     reward = parse_heit(REWARD)
-    wait_mirror_minted(stack.data_dir / "mirror.sqlite", reward * len(refs))
+    wait_mirror_minted(stack.paths.mirror_db, reward * len(refs))
     in_mirror = time.perf_counter() - started
     last_block = int(w3.eth.block_number)
 

@@ -69,3 +69,11 @@ class ConfigError(HeitjeError):
     """Settings are missing or unsafe."""
 
     code = "config_error"
+
+
+class Refused(HeitjeError):
+    """A refusal with an explicit HTTP status (the faces answer it as `{code, message}`)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+        self.http_status = status

@@ -44,7 +44,8 @@ class MirrorMismatch(HeitjeError, ValueError):
 
 
 class MirrorBehind(HeitjeError, LookupError):
-    """The mirror has not indexed the block asked for yet."""
+    """The mirror has not indexed the block asked for yet (or nothing at all). Transient: let
+    the indexer catch up and try again (settlement refuses to cut off past the mirror)."""
 
     code = "mirror_behind"
     http_status = 503

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ __all__ = ["Checkpoint", "HistoryEntry", "Mirror", "Redemption"]
 HistoryKind = Literal["reward", "payment_in", "payment_out", "redemption"]
 
 _KINDS = {name: kind for kind, name in KIND_NAMES.items()}
+_CHUNK = 500  # ids per IN (...) query, well below SQLite's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,21 @@ class Mirror:
             [redemption_id],
         )
         return _redemption(row) if row else None
+
+    def redemptions_by_id(self, ids: Iterable[int]) -> dict[int, Redemption]:
+        """The redemptions among `ids` the mirror holds, by id (ids it has not seen are left
+        out): what a ledger of settled redemptions is checked against."""
+        wanted = sorted(set(ids))
+        found: dict[int, Redemption] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows = self._all(
+                "SELECT redemption_id, shop, amount, block_number, block_timestamp, tx_hash, "
+                f"log_index FROM redemptions WHERE redemption_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((r.redemption_id, r) for r in map(_redemption, rows))
+        return found
 
 
 def _redemption(row: Any) -> Redemption:

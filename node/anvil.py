@@ -21,6 +21,7 @@ from types import TracebackType
 import httpx
 from eth_account import Account
 
+from heitje.datadir import DataDir
 from heitje.errors import HeitjeError
 
 DEFAULT_CHAIN_ID = 46_400
@@ -72,7 +73,7 @@ def _chain_config(chain_dir: Path, chain_id: int) -> dict[str, object]:
 
 def dev_private_key(data_dir: Path, index: int) -> str:
     """Hex private key of prefunded dev account `index` (BIP-44 m/44'/60'/0'/0/index)."""
-    config = json.loads((data_dir / "chain" / "chain.json").read_text())
+    config = json.loads((DataDir(data_dir).chain / "chain.json").read_text())
     Account.enable_unaudited_hdwallet_features()
     acct = Account.from_mnemonic(str(config["mnemonic"]), account_path=f"m/44'/60'/0'/0/{index}")
     return "0x" + bytes(acct.key).hex()
@@ -96,7 +97,7 @@ class Anvil:
         timeout: float = 30.0,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.chain_dir = self.data_dir / "chain"
+        self.chain_dir = DataDir(self.data_dir).chain
         self.chain_id = chain_id
         self.port = port or free_port()
         self.block_time = block_time

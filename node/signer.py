@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS journal (
     nonce INTEGER NOT NULL,
     tx_hash TEXT NOT NULL,
     raw_tx BLOB NOT NULL,
-    status TEXT NOT NULL,          -- signed | sent | mined | dropped
+    status TEXT NOT NULL,          -- signed | sent | mined | reverted | dropped
     created_at REAL NOT NULL,
     PRIMARY KEY (address, nonce, tx_hash)
 );
@@ -140,6 +140,35 @@ class Signer:
             finally:
                 db.close()
 
+    def _record(self, tx_hash: str, receipt: TxReceipt) -> None:
+        status = "mined" if receipt["status"] == 1 else "reverted"
+        with self._lock:
+            db = self._db()
+            try:
+                db.execute("UPDATE journal SET status=? WHERE tx_hash=?", (status, tx_hash))
+            finally:
+                db.close()
+
+    def outcome(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of `tx_hash` once mined (its fate, `mined` or `reverted`, is written to
+        the journal: the one record of a transaction's fate), or None while it is not."""
+        try:
+            receipt: TxReceipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+        self._record(tx_hash, receipt)
+        return receipt
+
+    def fate(self, tx_hash: str) -> str | None:
+        """The journal's status of `tx_hash` (signed, sent, mined, reverted, dropped), or None
+        when this journal never held it."""
+        db = self._db()
+        try:
+            row = db.execute("SELECT status FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
+        finally:
+            db.close()
+        return None if row is None else str(row[0])
+
     def wait(self, tx_hash: str, timeout: float = 60.0) -> TxReceipt:
         """Wait for the receipt of `tx_hash`; raises `ChainError` (`tx_reverted`, `tx_timeout`)."""
         try:
@@ -148,12 +177,7 @@ class Signer:
             )
         except TimeExhausted:
             raise ChainError(f"{tx_hash} not mined within {timeout}s", code="tx_timeout") from None
-        with self._lock:
-            db = self._db()
-            try:
-                db.execute("UPDATE journal SET status='mined' WHERE tx_hash=?", (tx_hash,))
-            finally:
-                db.close()
+        self._record(tx_hash, receipt)
         if receipt["status"] != 1:
             raise ChainError(f"{tx_hash} reverted", code="tx_reverted")
         return receipt
@@ -180,8 +204,9 @@ class Signer:
                 latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
                 for nonce, tx_hash, raw in rows:
                     try:
-                        self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-                        db.execute("UPDATE journal SET status='mined' WHERE tx_hash=?", (tx_hash,))
+                        receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+                        status = "mined" if receipt["status"] == 1 else "reverted"
+                        db.execute("UPDATE journal SET status=? WHERE tx_hash=?", (status, tx_hash))
                         continue
                     except TransactionNotFound:
                         pass

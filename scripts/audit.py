@@ -6,25 +6,26 @@ a few blocks behind is not a difference:
 - every holder's balance (every address the mirror or the chain registry knows) equal;
 - every redemption id 1..redemptionCount: same shop and amount in the mirror;
 - the settlement ledger and pain.001 files agree with the mirror: each redemption settled at
-  most once, each settled amount equal to what was burned (`scripts.settle.reconcile_settlements`);
+  most once, each settled amount equal to what was burned
+  (`domain.settlement.reconcile_settlements`);
 - every ledger batch is recorded on chain (`recordSettlement`) with the same redemption ids,
   burned total, euro cents and file sha256, and the chain records no batch the ledger lacks.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from domain.settlement import ledger_batches, reconcile_settlements
+from heitje.datadir import DataDir
 from heitje.errors import HeitjeError
 from heitje.money import format_eur, format_heit
-from indexer.mirror import Mirror
+from indexer.mirror import Mirror, Redemption
 from node.manifest import Manifest
 from node.token import Token, batch_id_bytes, connect
-from scripts.finance import ledger_batches
-from scripts.settle import reconcile_settlements
+from store import ledger
 
 
 @dataclass
@@ -55,38 +56,36 @@ class AuditReport:
         }
 
 
-def _settled_cents(ledger_db: Path) -> int:
-    if not ledger_db.exists():
+def _settled_cents(service_db: Path) -> int:
+    """Euro cents the ledger has paid; 0 without a service database or ledger."""
+    if not service_db.exists():
         return 0
-    conn = sqlite3.connect(f"file:{ledger_db}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT COALESCE(SUM(total_cents), 0) FROM settlement_batches")
-        return int(row.fetchone()[0])
-    except sqlite3.OperationalError:  # no ledger table yet: nothing settled
-        return 0
-    finally:
-        conn.close()
+    with ledger.open_read_only(service_db) as conn:
+        return ledger.settled_cents(conn)
 
 
 def _anchor_diffs(
-    token: Token, deploy_block: int, block: int, data_dir: Path, mirrored: dict[int, Any]
+    token: Token, deploy_block: int, block: int, data_dir: Path, mirrored: dict[int, Redemption]
 ) -> list[str]:
     """Ledger batches against their on-chain records (recordSettlement), both ways."""
     diffs: list[str] = []
-    batches = ledger_batches(data_dir / "service.sqlite")
     known = set()
-    for batch_id, sha, cents, ids in batches:
+    for batch in ledger_batches(data_dir):
+        batch_id, ids = batch.batch_id, batch.redemption_ids
         key = batch_id_bytes(batch_id)
         known.add(key)
         rec = token.settlement(key, block)
         if rec.recorded_at == 0:
             diffs.append(f"settlement {batch_id} is not recorded on chain")
             continue
-        if rec.file_hash.hex() != sha:
-            diffs.append(f"settlement {batch_id}: file sha256 {sha}, chain {rec.file_hash.hex()}")
-        if rec.total_cents != cents:
+        if rec.file_hash.hex() != batch.file_sha256:
             diffs.append(
-                f"settlement {batch_id}: {format_eur(cents)} EUR in the ledger, "
+                f"settlement {batch_id}: file sha256 {batch.file_sha256},"
+                f" chain {rec.file_hash.hex()}"
+            )
+        if rec.total_cents != batch.total_cents:
+            diffs.append(
+                f"settlement {batch_id}: {format_eur(batch.total_cents)} EUR in the ledger, "
                 f"{format_eur(rec.total_cents)} EUR on chain"
             )
         units = sum(mirrored[i].amount for i in ids if i in mirrored)
@@ -115,11 +114,12 @@ def audit(data_dir: Path, rpc_url: str) -> AuditReport:
     Raises `ConfigError` (`no_deployment`) and `mirror_empty` when the mirror holds
     nothing yet.
     """
-    manifest = Manifest.load(data_dir / "deployment.json")
+    paths = DataDir(data_dir)
+    manifest = Manifest.load(paths.manifest)
     w3 = connect(rpc_url)
     token = Token(w3, manifest.token)
     diffs: list[str] = []
-    with Mirror(data_dir / "mirror.sqlite") as mirror:
+    with Mirror(paths.mirror_db) as mirror:
         cp = mirror.checkpoint()
         if cp is None:
             raise HeitjeError("the mirror has indexed nothing yet", code="mirror_empty")
@@ -166,9 +166,7 @@ def audit(data_dir: Path, rpc_url: str) -> AuditReport:
         for rid in sorted(set(mirrored) - set(range(1, count + 1))):
             diffs.append(f"redemption {rid} is in the mirror but not on chain")
         diffs += _anchor_diffs(token, manifest.deploy_block, block, data_dir, mirrored)
-    diffs += reconcile_settlements(
-        data_dir / "mirror.sqlite", data_dir / "service.sqlite", data_dir / "settlements"
-    )
+    diffs += reconcile_settlements(data_dir)
     return AuditReport(
         block=block,
         total_supply=supply,
@@ -176,6 +174,6 @@ def audit(data_dir: Path, rpc_url: str) -> AuditReport:
         redeemed=redeemed,
         holders=len(holders),
         redemptions=count,
-        settled_cents=_settled_cents(data_dir / "service.sqlite"),
+        settled_cents=_settled_cents(paths.service_db),
         differences=diffs,
     )

@@ -8,6 +8,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.logs import DISCARD
 
+from heitje.datadir import DataDir
 from node.anvil import dev_private_key
 from node.contract import load_artifact
 from node.keys import SERVICE_ROLES, service_key, write_key
@@ -18,9 +19,9 @@ from node.signer import Signer
 def ensure_dev_keys(data_dir: Path) -> None:
     """For the embedded chain: write `keys/<role>.key` from the dev mnemonic (prefunded accounts
     0..4) where missing. Production keys are placed there by the operator."""
-    keys = data_dir / "keys"
+    paths = DataDir(data_dir)
     for index, role in enumerate(SERVICE_ROLES):
-        path = keys / f"{role}.key"
+        path = paths.key(role)
         if not path.exists():
             write_key(path, dev_private_key(data_dir, index))
 
@@ -37,8 +38,10 @@ def deploy(w3: Web3, data_dir: Path, *, admin_delay: int = ADMIN_DELAY) -> Manif
     returns `data_dir/deployment.json`. Raises `ChainError` if the deployment reverts.
     """
     art = load_artifact()
-    keys: dict[str, LocalAccount] = {r: service_key(data_dir / "keys", r) for r in SERVICE_ROLES}
-    admin = Signer(w3, keys["admin"], data_dir / "nonces.sqlite")
+    keys: dict[str, LocalAccount] = {
+        r: service_key(DataDir(data_dir).keys, r) for r in SERVICE_ROLES
+    }
+    admin = Signer(w3, keys["admin"], DataDir(data_dir).nonce_journal)
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
     args: list[object] = [admin_delay]
     args += [keys[r].address for r in ("admin", "minter", "registrar", "pauser", "settler")]
@@ -60,7 +63,7 @@ def deploy(w3: Web3, data_dir: Path, *, admin_delay: int = ADMIN_DELAY) -> Manif
         roles={r: keys[r].address for r in SERVICE_ROLES},
         build=art.build_settings,
     )
-    manifest.save(data_dir / "deployment.json")
+    manifest.save(DataDir(data_dir).manifest)
     return manifest
 
 
@@ -70,7 +73,7 @@ def ensure_kek(data_dir: Path) -> Path:
     import base64
     import os
 
-    path = data_dir / "keys" / "kek.key"
+    path = DataDir(data_dir).kek
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -88,9 +91,10 @@ def open_reward_period(
     """
     from node.token import Token
 
-    manifest = Manifest.load(data_dir / "deployment.json")
+    manifest = Manifest.load(DataDir(data_dir).manifest)
     token = Token(w3, manifest.token)
-    admin = Signer(w3, service_key(data_dir / "keys", "admin"), data_dir / "nonces.sqlite")
+    paths = DataDir(data_dir)
+    admin = Signer(w3, service_key(paths.keys, "admin"), paths.nonce_journal)
     receipt = admin.transact(token.open_reward_period_tx(start, budget, cap_per_citizen))
     events = token.contract.events.RewardPeriodOpened().process_receipt(receipt, errors=DISCARD)
     return int(events[0]["args"]["periodId"])

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from heitje.datadir import DataDir
 from indexer.index import Indexer
 from node.manifest import Manifest
 from node.token import connect
@@ -18,9 +19,9 @@ def run_indexer(data_dir: Path, rpc_url: str, *, confirmations: int = 0, poll: f
     Raises `ConfigError` (`no_deployment`) without a manifest, `MirrorMismatch` when the
     mirror file belongs to another token or chain.
     """
-    manifest = Manifest.load(data_dir / "deployment.json")
+    manifest = Manifest.load(DataDir(data_dir).manifest)
     indexer = Indexer.from_manifest(
-        connect(rpc_url), manifest, data_dir / "mirror.sqlite", confirmations=confirmations
+        connect(rpc_url), manifest, DataDir(data_dir).mirror_db, confirmations=confirmations
     )
     stop = threading.Event()
 

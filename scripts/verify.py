@@ -17,6 +17,7 @@ from typing import Any
 
 import solcx
 
+from heitje.datadir import DataDir
 from heitje.errors import ConfigError, HeitjeError
 from node.manifest import Manifest
 from node.token import connect
@@ -132,7 +133,7 @@ def verify(data_dir: Path, rpc_url: str) -> VerifyResult:
 
     Raises `ConfigError` (`no_deployment`, `no_build_settings`), `CompilerMismatch`.
     """
-    manifest = Manifest.load(data_dir / "deployment.json")
+    manifest = Manifest.load(DataDir(data_dir).manifest)
     if not manifest.build:
         raise ConfigError("the manifest records no build settings", code="no_build_settings")
     compiled, ranges = compile_runtime(manifest.build)

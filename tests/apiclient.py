@@ -10,78 +10,36 @@ from __future__ import annotations
 import base64
 import secrets
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from api.security import open_custodial_key
-from tests.conftest import Stack
+from domain.security import open_custodial_key
+from scripts.replay.client import Client
+from scripts.stack import Stack
+from tests.conftest import poll
 
 # Valid IBANs (ISO 13616 checksums) that no bank will ever see.
 IBAN_BAKKER = "NL91ABNA0417164300"
 IBAN_KAPPER = "NL39 ASNB 8190 0865 29"
 
 
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-class Api:
-    """An HTTP client of the stack's API that logs users in and keeps every response."""
+class Api(Client):
+    """The one API client (`scripts.replay.client.Client`) with the checks tests make: it keeps
+    every response, knows the stack's admin, and asserts that set-up calls succeed."""
 
     def __init__(self, stack: Stack) -> None:
+        super().__init__(stack.api_url, timeout=60, keep=True)
         self.stack = stack
-        self.responses: list[httpx.Response] = []
-        self.passwords: dict[str, str] = {"admin": stack.admin_password}
-        self.tokens: dict[str, str] = {}
+        self.passwords["admin"] = stack.admin_password
         self.addresses: dict[str, str] = {}
-        self.http = httpx.Client(
-            base_url=stack.api_url, timeout=60, event_hooks={"response": [self._keep]}
-        )
-
-    def _keep(self, response: httpx.Response) -> None:
-        response.read()
-        self.responses.append(response)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        user: str | None = None,
-        *,
-        json: dict[str, Any] | None = None,
-        at: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        """One request as `user` (bearer token), or anonymous; `at` is X-Heitje-Time."""
-        h = dict(headers or {})
-        if user is not None:
-            h["Authorization"] = f"Bearer {self.token(user)}"
-        if at is not None:
-            h["X-Heitje-Time"] = at
-        r = self.http.request(method, path, json=json, headers=h)
-        # /auth/token also sets a session cookie: never let it stand in for a bearer token.
-        self.http.cookies.clear()
-        return r
 
     def token(self, user: str) -> str:
-        if user not in self.tokens:
-            r = self.request(
-                "POST", "/auth/token", json={"username": user, "password": self.passwords[user]}
-            )
-            assert r.status_code == 200, r.text
-            self.tokens[user] = r.json()["access_token"]
-        return self.tokens[user]
+        """The bearer token of `user` (logs in on first use)."""
+        token = self.login(user)
+        assert isinstance(token, str), token
+        return token
 
     # ----- accounts -----
 
@@ -142,7 +100,7 @@ class Api:
         def done() -> bool:
             return all(self.request("GET", "/auth/me", u).json()["registered"] for u in users)
 
-        wait_for(done, f"registration of {users} on chain")
+        poll(done, f"registration of {users} on chain")
 
     # ----- tasks -----
 
@@ -171,7 +129,7 @@ class Api:
         return self.request("POST", f"/tasks/{ref}/approve", by, at=at)
 
     def wait_reward(self, ref: str) -> dict[str, Any]:
-        wait_for(
+        poll(
             lambda: self.request("GET", f"/tasks/{ref}").json()["reward_status"] == "confirmed",
             f"the reward of {ref}",
         )
@@ -195,7 +153,7 @@ class Api:
             box.update(r.json())
             return r.status_code == 200 and (box["as_of_block"] or -1) >= head
 
-        wait_for(caught_up, f"the mirror to reach block {head}")
+        poll(caught_up, f"the mirror to reach block {head}")
         return box
 
     def chain_balance(self, user: str) -> int:

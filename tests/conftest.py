@@ -1,38 +1,72 @@
-"""Shared fixtures: a real anvil chain with the token deployed, a running API and indexer."""
+"""Shared fixtures and helpers: the real `heitje` command, one poll helper, and stacks (a real
+anvil chain with the token deployed, a running API and indexer) started by `scripts.stack`.
+
+Stacks are shared per module (`module_stack`): tests on it use fresh usernames and task refs,
+so they do not depend on each other. `stack` gives a test a stack of its own, for tests that
+kill, restart or reconfigure services.
+"""
 
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
 import pytest
 
-from node.anvil import Anvil, free_port
-from node.manifest import Manifest
-from node.token import Token, connect
-from scripts.deploy import deploy, ensure_dev_keys, ensure_kek, open_reward_period
-from scripts.services import Child, start_api, start_indexer
+from scripts.stack import HEITJE_COMMAND, Stack, start_stack
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
+TEST_ENV = {"HEITJE_ANNUAL_REWARD_CAP": "100.00"}
+"""Settings of the test stacks: a yearly cap of 100 HEIT per citizen."""
+
+T = TypeVar("T")
 
 
-def run_heitje(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the real `heitje` command (as `python -m heitje`), no stdin, output captured."""
+def run_heitje(
+    *args: str, cwd: Path | None = None, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `heitje` command line as a child: no stdin, output captured, without the
+    caller's HEITJE_* and GETH_* settings (plus `env`), plain output, in `cwd`."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("HEITJE_", "GETH_"))}
+    full.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO), **env)
     return subprocess.run(
-        [sys.executable, "-m", "heitje", *args],
+        [*HEITJE_COMMAND, *args],
+        cwd=cwd,
+        env=full,
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+def poll(condition: Callable[[], T], what: str, timeout: float = 60.0, interval: float = 0.05) -> T:
+    """Call `condition()` until it returns something truthy and return that; fail the test
+    naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+_names = count(1)
+
+
+def fresh(prefix: str) -> str:
+    """A name no other test in this session uses (usernames, task refs on a shared stack)."""
+    return f"{prefix}{next(_names)}"
 
 
 def shared_scenario(name: str) -> tuple[Path, dict[str, Any]]:
@@ -44,70 +78,15 @@ def shared_scenario(name: str) -> tuple[Path, dict[str, Any]]:
     return path, json.loads(expected.read_text())
 
 
-@dataclass
-class Stack:
-    """A deployed chain with API and indexer running in `data_dir`."""
-
-    data_dir: Path
-    rpc_url: str
-    manifest: Manifest
-    token: Token
-    api_url: str
-    admin_password: str
-    api: Child
-    indexer: Child
-    env: dict[str, str]
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=60)
-
-    def restart_api(self, **env: str) -> None:
-        """Stop (or after a crash, reap) the API and start it again on the same port."""
-        self.api.stop()
-        port = int(self.api_url.rsplit(":", 1)[1])
-        self.api = start_api(self.data_dir, self.rpc_url, port, {**self.env, **env})
-
-
-def start_stack(data_dir: Path, **env: str) -> tuple[Anvil, Stack]:
-    chain = Anvil(data_dir)
-    rpc_url = chain.start()
-    ensure_dev_keys(data_dir)
-    ensure_kek(data_dir)
-    w3 = connect(rpc_url)
-    manifest = deploy(w3, data_dir)
-    open_reward_period(w3, data_dir, budget=10**12, cap_per_citizen=10**10)
-    indexer = start_indexer(data_dir, rpc_url, poll=0.05)
-    admin_password = secrets.token_urlsafe(12)
-    base_env = {
-        "HEITJE_REHEARSAL": "true",
-        "HEITJE_COOKIE_SECURE": "false",
-        "HEITJE_ANNUAL_REWARD_CAP": "100.00",
-        "HEITJE_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
-        **env,
-    }
-    port = free_port()
-    api = start_api(data_dir, rpc_url, port, base_env)
-    stack = Stack(
-        data_dir,
-        rpc_url,
-        manifest,
-        Token(w3, manifest.token),
-        f"http://127.0.0.1:{port}",
-        admin_password,
-        api,
-        indexer,
-        base_env,
-    )
-    return chain, stack
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A fresh chain + API + indexer per test (yearly cap 100 HEIT, rehearsal clock)."""
-    chain, s = start_stack(tmp_path / "data")
-    try:
+    """A stack of this test's own (yearly cap 100 HEIT, rehearsal clock)."""
+    with start_stack(tmp_path / "data", env=TEST_ENV) as s:
         yield s
-    finally:
-        s.api.stop()
-        s.indexer.stop()
-        chain.stop()
+
+
+@pytest.fixture(scope="module")
+def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack shared by the tests of a module (yearly cap 100 HEIT, rehearsal clock)."""
+    with start_stack(tmp_path_factory.mktemp("stack") / "data", env=TEST_ENV) as s:
+        yield s

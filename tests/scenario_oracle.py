@@ -5,9 +5,10 @@ the fields of a `<name>.expected.json`: `accounts`, `minted`, `redeemed`, `total
 `settled_eur`, `rejected_events`, `noop_or_rejected_events`, `rejected_registrations` and
 `settlements`.
 
-It shares no code with the product (not `heitje.money`, not `heitje.scenario`): amounts are
-parsed here from their digits into integer hundredths, IBANs are checked with schwifty, and
-times with `datetime.fromisoformat`. It is the yardstick the replay is measured against.
+It shares no code with the product (not `heitje.money`, not `scripts.replay.scenario` nor
+`scripts.replay.generate`): amounts are parsed here from their digits into integer hundredths,
+IBANs are checked with schwifty, and times with `datetime.fromisoformat`. It is the yardstick
+the replay is measured against.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from api.security import open_custodial_key
+from domain.security import open_custodial_key
+from scripts.stack import Stack
 from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
-from tests.conftest import Stack
 
 ACCOUNT_FIELDS = {"username", "role", "name", "address", "registered"}
 TOKEN_FIELDS = {"access_token", "token_type", "role", "expires_in"}

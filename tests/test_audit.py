@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from heitje.scenario import generate_scenario
 from node.anvil import Anvil
-from scripts.demo import run_demo
+from scripts.replay.demo import run_demo
+from scripts.replay.scenario import generate_scenario
 from tests.conftest import run_heitje
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from heitje.scenario import load_scenario
+from scripts.replay.scenario import load_scenario
+from tests.conftest import run_heitje
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ("scenario", "chain", "api", "indexer", "deploy", "settle", "audit", "demo")
@@ -23,18 +22,8 @@ MUNICIPALITY = (
 
 
 def heitje(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run `python -m heitje ARGS` in `cwd` without any HEITJE_* settings of the caller."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEITJE_")}
-    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "heitje", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """The real `heitje` command in `cwd` (the one runner of the tests)."""
+    return run_heitje(*args, cwd=cwd, timeout=timeout)
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], *words: str) -> str:

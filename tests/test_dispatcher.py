@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from scripts.stack import Stack
 
 REWARD_UNITS = 1500  # "15.00" HEIT
 

@@ -131,7 +131,7 @@ def openapi(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from pydantic import SecretStr
 
     from api.app import create_app
-    from api.config import Settings
+    from heitje.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings(

@@ -27,6 +27,7 @@ from eth_typing import HexStr
 from web3 import Web3
 from web3.types import RPCEndpoint, TxParams, Wei
 
+from domain.settlement import read_pain001
 from heitje.money import BaseUnits, parse_heit
 from indexer.mirror import Mirror
 from node.contract import AccountKind
@@ -48,8 +49,7 @@ from node.network import (
 from node.signer import Signer
 from node.token import Token, connect
 from scripts.deploy import deploy, open_reward_period
-from scripts.services import start_indexer
-from scripts.settle import read_pain001
+from scripts.stack import start_indexer
 from tests.conftest import shared_scenario
 from tests.test_replay import _check
 

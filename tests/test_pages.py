@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from scripts.stack import Stack
 from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
-from tests.conftest import Stack
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

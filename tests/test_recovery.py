@@ -26,6 +26,8 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
+from scripts.finance import run_settlement
+from scripts.settle import read_pain001
 from web3.logs import DISCARD
 
 from api.routes.accounts import wallet_claim
@@ -34,10 +36,8 @@ from node.contract import AccountKind
 from node.keys import service_key
 from node.signer import Signer
 from node.token import Authorization, RecoveryReason
-from scripts.finance import run_settlement
-from scripts.settle import read_pain001
+from scripts.stack import Stack
 from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
-from tests.conftest import Stack
 
 
 def code(r: httpx.Response) -> tuple[int, str]:

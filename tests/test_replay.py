@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from domain.settlement import read_pain001
 from heitje.money import format_eur
-from scripts.settle import read_pain001
+from scripts.stack import HEITJE_COMMAND
 from tests.conftest import REPO, shared_scenario
 from tests.scenario_oracle import expected_report
 
@@ -23,9 +23,7 @@ pytestmark = pytest.mark.slow
 def _replay(scenario: Path, data_dir: Path) -> dict[str, Any]:
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "heitje",
+            *HEITJE_COMMAND,
             "demo",
             "--scenario",
             str(scenario),

@@ -13,13 +13,8 @@ import pytest
 from schwifty import IBAN
 
 from heitje.errors import HeitjeError
-from heitje.scenario import (
-    PayEvent,
-    SettleEvent,
-    generate_scenario,
-    load_scenario,
-    parse_scenario,
-)
+from scripts.replay.generate import generate_scenario
+from scripts.replay.scenario import PayEvent, SettleEvent, load_scenario, parse_scenario
 from tests.scenario_oracle import expected_report, replay
 
 REPO = Path(__file__).parents[1]

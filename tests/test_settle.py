@@ -1,7 +1,9 @@
 """Settlement: SEPA pain.001.001.03 files from the SQL mirror, the ledger, reconciliation.
 
-Real SQLite files in tmp_path, real sepaxml output checked against the XSD sepaxml ships (with
-lxml and with sepaxml's own xmlschema check). Expected amounts are worked out by hand.
+Real SQLite files in tmp_path, created by their owners (the mirror by the indexer's writer, the
+service database by `store.db`, the ledger by `store.ledger`), real sepaxml output checked
+against the XSD sepaxml ships (with lxml and with sepaxml's own xmlschema check). Expected
+amounts are worked out by hand.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from typing import Any
 
 import pytest
 import sepaxml
+from eth_typing import ChecksumAddress
 from lxml import etree
 from sepaxml.validation import try_valid_xml
 
-from heitje.money import EuroCents
-from scripts.settle import (
+from domain.settlement import (
     AlreadySettled,
     FilePayment,
     InvalidLedger,
@@ -31,10 +33,17 @@ from scripts.settle import (
     SettlementResult,
     ShopPayee,
     UnknownPayee,
+    ledger_batches,
     read_pain001,
     reconcile_settlements,
+    run_settlement,
     settle,
 )
+from heitje.errors import NotFound
+from heitje.money import BaseUnits, EuroCents
+from indexer.decoder import Block, Redeemed
+from indexer.writer import Writer
+from store import accounts, db, ledger
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
 XSD = etree.XMLSchema(
@@ -68,28 +77,35 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def write_mirror(path: Path, rows: list[Row], checkpoint: int | None = 100) -> None:
-    """A SQL mirror as the indexer writes it (only what settlement reads)."""
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS redemptions (redemption_id INTEGER PRIMARY KEY,"
-            " shop TEXT, amount INTEGER, block_number INTEGER, block_timestamp INTEGER,"
-            " tx_hash TEXT, log_index INTEGER)"
-        )
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY, block_number INTEGER,"
-            " block_hash TEXT)"
-        )
-        db.executemany(
-            "INSERT INTO redemptions VALUES (?, ?, ?, ?, ?, ?, 0)",
-            [(*row, f"0x{row[0]:064x}") for row in rows],
-        )
-        if checkpoint is not None:
-            db.execute(
-                "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?)",
-                (checkpoint, f"0x{checkpoint:064x}"),
+def _block(number: int, timestamp: int) -> Block:
+    return Block(number, f"0x{number:064x}", f"0x{max(number - 1, 0):064x}", timestamp)
+
+
+def write_mirror(path: Path, rows: list[Row], checkpoint: int = 100) -> None:
+    """Mirror `rows` as the indexer does (its writer: `Redeemed` records with their blocks, the
+    checkpoint moved to block `checkpoint`). A row for a known id replaces it."""
+    blocks: dict[int, Block] = {}
+    records = []
+    for rid, shop, amount, number, ts in rows:
+        block = blocks.setdefault(number, _block(number, ts))
+        assert block.timestamp == ts, f"block {number} has one time"
+        records.append(
+            Redeemed(
+                block_number=number,
+                block_hash=block.hash,
+                tx_hash=f"0x{rid:064x}",
+                log_index=0,
+                redemption_id=rid,
+                shop=ChecksumAddress(shop),
+                amount=BaseUnits(amount),
             )
-    db.close()
+        )
+    top = blocks.get(checkpoint) or _block(checkpoint, max((r[4] for r in rows), default=T))
+    writer = Writer(path)
+    try:
+        writer.write(records, blocks, top)
+    finally:
+        writer.close()
 
 
 @pytest.fixture
@@ -98,9 +114,6 @@ def run(data_dir: Path) -> Callable[..., SettlementResult | None]:
 
     def _run(**overrides: Any) -> SettlementResult | None:
         kwargs: dict[str, Any] = {
-            "mirror_db": data_dir / "mirror.sqlite",
-            "ledger_db": data_dir / "service.sqlite",
-            "settlements_dir": data_dir / "settlements",
             "municipality": MUNICIPALITY,
             "payees": PAYEES,
             "through": THROUGH,
@@ -109,21 +122,19 @@ def run(data_dir: Path) -> Callable[..., SettlementResult | None]:
             "created_at": CREATED,
         }
         kwargs.update(overrides)
-        return settle(**kwargs)
+        return settle(data_dir, **kwargs)
 
     return _run
 
 
 def reconcile(data_dir: Path) -> list[str]:
-    return reconcile_settlements(
-        data_dir / "mirror.sqlite", data_dir / "service.sqlite", data_dir / "settlements"
-    )
+    return reconcile_settlements(data_dir)
 
 
 def ledger_rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(data_dir / "service.sqlite") as db:
-        rows = db.execute(sql).fetchall()
-    db.close()
+    with sqlite3.connect(data_dir / "service.sqlite") as conn:
+        rows = conn.execute(sql).fetchall()
+    conn.close()
     return rows
 
 
@@ -459,14 +470,14 @@ def test_concurrent_runs_pay_once(data_dir: Path, run: Callable[..., Any]) -> No
 
 def test_failed_transaction_removes_temp_files(data_dir: Path, run: Callable[..., Any]) -> None:
     write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T)])
-    assert run(through=THROUGH - timedelta(days=1)) is None  # creates the ledger, pays nothing
-    with sqlite3.connect(data_dir / "service.sqlite") as db:
-        # Stands in for a concurrent run that settled the redemption first.
-        db.execute(
-            "CREATE TRIGGER concurrent BEFORE INSERT ON settled_redemptions"
-            " BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed'); END"
-        )
-    db.close()
+    conn = db.connect(data_dir / "service.sqlite")
+    ledger.ensure_schema(conn)
+    # Stands in for a concurrent run that settled the redemption first.
+    conn.execute(
+        "CREATE TRIGGER concurrent BEFORE INSERT ON settled_redemptions"
+        " BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed'); END"
+    )
+    conn.close()
     with pytest.raises(AlreadySettled) as err:
         run()
     assert err.value.code == "already_settled"
@@ -569,18 +580,18 @@ def test_reconcile_finds_a_double_settled_redemption(
     april = run(through=THROUGH + timedelta(days=30), created_at=CREATED + timedelta(days=30))
     assert april is not None
     # Someone rebuilds the ledger table without its PRIMARY KEY and settles redemption 3 again.
-    with sqlite3.connect(data_dir / "service.sqlite") as db:
-        db.executescript(
+    with sqlite3.connect(data_dir / "service.sqlite") as conn:
+        conn.executescript(
             "ALTER TABLE settled_redemptions RENAME TO old;"
             "CREATE TABLE settled_redemptions (redemption_id INTEGER, batch_id TEXT, shop TEXT,"
             " amount INTEGER, end_to_end_id TEXT);"
             "INSERT INTO settled_redemptions SELECT * FROM old; DROP TABLE old;"
         )
-        db.execute(
+        conn.execute(
             "INSERT INTO settled_redemptions VALUES (3, ?, ?, 1500, ?)",
             (april.batch_id, SHOP_B, april.payments[0].end_to_end_id),
         )
-    db.close()
+    conn.close()
 
     diffs = reconcile(data_dir)
     assert "ledger: settled_redemptions has no PRIMARY KEY on redemption_id" in diffs
@@ -596,9 +607,84 @@ def test_reconcile_finds_unknown_files_and_mirror_changes(
 ) -> None:
     result = settle_march(data_dir, run)
     (data_dir / "settlements" / "extra.xml").write_bytes(result.xml_path.read_bytes())
-    with sqlite3.connect(data_dir / "mirror.sqlite") as db:  # e.g. a reorg the ledger missed
-        db.execute("UPDATE redemptions SET amount = 700 WHERE redemption_id = 3")
-    db.close()
+    # The mirror now says redemption 3 burned less (e.g. a reorg the ledger missed).
+    write_mirror(data_dir / "mirror.sqlite", [(3, SHOP_B, 700, 11, T)])
     diffs = reconcile(data_dir)
     assert "extra.xml: XML file in the settlements folder unknown to the ledger" in diffs
     assert "redemption 3: ledger amount 15.00 HEIT, mirror 7.00 HEIT" in diffs
+
+
+# --- the finance officer's run: payees from the service database ------------------------------
+
+
+def add_shop(conn: sqlite3.Connection, username: str, iban: str, *addresses: str) -> None:
+    """A shop account (through `store.accounts`) that had `addresses`, the last one current."""
+    user_id = accounts.insert_user(
+        conn,
+        username=username,
+        role="shop",
+        password_hash="x",
+        name=username.title(),
+        address=addresses[-1],
+    )
+    accounts.insert_shop(conn, user_id, "retail", iban, None)
+    for address in addresses[:-1]:
+        accounts.add_address(conn, user_id, address)
+
+
+def test_run_settlement_pays_every_address_of_a_shop(data_dir: Path) -> None:
+    db.init_db(data_dir / "service.sqlite")
+    conn = db.connect(data_dir / "service.sqlite")
+    with db.transaction(conn):
+        add_shop(conn, "bakker", "NL39ASNB8190086529", SHOP_A, SHOP_C)  # rotated A -> C
+        add_shop(conn, "kapper", "NL35RABO0351842772", SHOP_B)
+    conn.close()
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [(1, SHOP_A, 100, 10, T), (2, SHOP_C, 250, 11, T), (3, SHOP_B, 500, 11, T)],
+    )
+    result = run_settlement(
+        data_dir,
+        through=None,
+        through_block=11,
+        name=MUNICIPALITY.name,
+        iban=MUNICIPALITY.iban,
+        bic=None,
+        eur_per_heitje="0.50",
+        now=CREATED,
+    )
+    assert result is not None
+    assert (result["batch_id"], result["xml_path"], result["csv_path"]) == (
+        "HEIT-20220331-0001",
+        "settlements/HEIT-20220331-0001.xml",
+        "settlements/HEIT-20220331-0001.csv",
+    )
+    assert (result["total_cents"], result["total_eur"], result["anchored"]) == (425, "4.25", [])
+    assert [(p["shop_id"], p["redemption_ids"], p["cents"]) for p in result["payments"]] == [
+        ("bakker", (1,), 50),  # one payment per address the shop redeemed from
+        ("bakker", (2,), 125),
+        ("kapper", (3,), 250),
+    ]
+    assert [(b.batch_id, b.total_cents, b.redemption_ids) for b in ledger_batches(data_dir)] == [
+        ("HEIT-20220331-0001", 425, [1, 2, 3])
+    ]
+    assert ledger_batches(data_dir)[0].file_sha256 == result["file_sha256"]
+    assert reconcile(data_dir) == []
+
+
+def test_run_settlement_without_a_service_database_writes_nothing(data_dir: Path) -> None:
+    write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 100, 10, T)])
+    with pytest.raises(NotFound) as err:
+        run_settlement(
+            data_dir,
+            through=THROUGH,
+            through_block=None,
+            name=MUNICIPALITY.name,
+            iban=MUNICIPALITY.iban,
+            bic=None,
+            eur_per_heitje="1.00",
+            now=CREATED,
+        )
+    assert err.value.code == "database_not_found"
+    assert sorted(p.name for p in data_dir.iterdir()) == ["mirror.sqlite"]
+    assert ledger_batches(data_dir) == []

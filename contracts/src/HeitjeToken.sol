@@ -79,11 +79,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     // ----- registry -----
 
-    /// @notice Register `account` as a citizen or shop, or deregister it with `None`.
-    /// @dev Requirements:
-    /// - caller has REGISTRAR_ROLE;
-    /// - `account` is not the zero address;
-    /// - when the kind changes, `account` holds no HEIT.
+    /// @inheritdoc IHeitjeToken
     function registerAccount(address account, AccountKind kind) external onlyRole(REGISTRAR_ROLE) {
         if (account == address(0)) revert HeitjeInvalidAccount(account);
         if (_kinds[account] != kind) {
@@ -101,24 +97,13 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     // ----- rewards -----
 
-    /// @notice Mint `amount` base units to citizen `to` as the reward for task `taskRef`.
-    /// @dev Requirements:
-    /// - caller has MINTER_ROLE; not paused;
-    /// - `to` is a registered citizen; `amount` > 0; `taskRef` != 0;
-    /// - `taskRef` was never rewarded before (else `HeitjeTaskAlreadyRewarded`);
-    /// - a reward period has started, and the mint keeps it within its budget and the
-    ///   citizen within its cap per citizen.
+    /// @inheritdoc IHeitjeToken
     function mintReward(address to, uint256 amount, bytes32 taskRef) external onlyRole(MINTER_ROLE) {
         uint256 periodId = _activePeriodId();
         _mintReward(periodId, to, amount, taskRef);
     }
 
-    /// @notice Mint several rewards in one transaction (throughput): `amounts[i]` to `to[i]`
-    /// for `taskRefs[i]`.
-    /// @dev Atomic: if any item would fail as `mintReward` (including a task reference that
-    /// was rewarded before or appears twice in the batch: `HeitjeTaskAlreadyRewarded`), the
-    /// whole batch reverts and nothing is minted. Requirements: as `mintReward` for every
-    /// item; equal, non-zero array lengths (else `HeitjeInvalidBatch`).
+    /// @inheritdoc IHeitjeToken
     function mintRewards(address[] calldata to, uint256[] calldata amounts, bytes32[] calldata taskRefs)
         external
         onlyRole(MINTER_ROLE)
@@ -143,11 +128,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     // ----- reward periods -----
 
-    /// @notice Open reward period from `start` (unix seconds; 0 means now) until the next
-    /// period starts, with `budget` base units in all and at most `capPerCitizen` to one
-    /// citizen. Returns its id (from 1).
-    /// @dev Requirements: caller has DEFAULT_ADMIN_ROLE; `start` >= now and later than the
-    /// previous period's start (else `HeitjeInvalidPeriod`).
+    /// @inheritdoc IHeitjeToken
     function openRewardPeriod(uint64 start, uint256 budget, uint256 capPerCitizen)
         external
         onlyRole(DEFAULT_ADMIN_ROLE)
@@ -163,7 +144,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         emit RewardPeriodOpened(periodId, start, budget, capPerCitizen);
     }
 
-    /// @notice The id of the period in force now (the latest that has started); 0 if none.
+    /// @inheritdoc IHeitjeToken
     function currentPeriodId() public view returns (uint256) {
         for (uint256 i = _periods.length; i > 0; --i) {
             if (_periods[i - 1].start <= block.timestamp) return i;
@@ -171,12 +152,12 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         return 0;
     }
 
-    /// @notice Period `periodId` (from 1). Reverts with a panic for an unknown id.
+    /// @inheritdoc IHeitjeToken
     function rewardPeriod(uint256 periodId) external view returns (RewardPeriod memory) {
         return _periods[periodId - 1];
     }
 
-    /// @notice Base units the current period may still mint (0 without a period).
+    /// @inheritdoc IHeitjeToken
     function remainingBudget() external view returns (uint256) {
         uint256 id = currentPeriodId();
         // slither-disable-next-line incorrect-equality (0 is the "no period" sentinel, not a balance)
@@ -185,28 +166,24 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         return p.budget - p.minted;
     }
 
-    /// @notice Base units `citizen` was rewarded in the current period.
+    /// @inheritdoc IHeitjeToken
     function rewardsInCurrentPeriod(address citizen) external view returns (uint256) {
         return _periodRewards[currentPeriodId()][citizen];
     }
 
-    /// @notice Base units `citizen` was rewarded in period `periodId`.
+    /// @inheritdoc IHeitjeToken
     function rewardsInPeriod(uint256 periodId, address citizen) external view returns (uint256) {
         return _periodRewards[periodId][citizen];
     }
 
     // ----- redemption -----
 
-    /// @notice Hand `amount` base units back for euros: they are burned and a
-    /// redemption id is issued for settlement.
-    /// @dev Requirements: caller is a registered shop holding `amount`; `amount` > 0; not paused.
+    /// @inheritdoc IHeitjeToken
     function redeem(uint256 amount) external returns (uint256 redemptionId) {
         return _redeem(msg.sender, amount);
     }
 
-    /// @notice `redeem` on behalf of `shop`, with the shop's EIP-712 signature of
-    /// RedeemWithAuthorization(shop, amount, validAfter, validBefore, nonce).
-    /// @dev Requirements: as `redeem`, plus a valid, unused, current authorization.
+    /// @inheritdoc IHeitjeToken
     function redeemWithAuthorization(
         address shop,
         uint256 amount,
@@ -229,8 +206,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         return _redemptions.length;
     }
 
-    /// @notice The redemption with id `redemptionId` (ids count from 1).
-    /// @dev Reverts with a Solidity panic for an id that does not exist (0: 0x11, past the end: 0x32).
+    /// @inheritdoc IHeitjeToken
     function redemption(uint256 redemptionId) external view returns (Redemption memory) {
         return _redemptions[redemptionId - 1];
     }
@@ -242,12 +218,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     // ----- settlement anchoring -----
 
-    /// @notice Record that payment file `fileHash` (sha256) of batch `batchId` paid
-    /// `redemptionIds` with `totalCents` euro cents.
-    /// @dev Requirements: caller has SETTLER_ROLE; not paused; `batchId` new and non-zero
-    /// (else `HeitjeInvalidSettlementBatch`); every id exists (else `HeitjeUnknownRedemption`)
-    /// and was never recorded before, in this or another batch (else
-    /// `HeitjeRedemptionAlreadySettled`); at least one id (else `HeitjeInvalidBatch`).
+    /// @inheritdoc IHeitjeToken
     function recordSettlement(bytes32 batchId, uint256[] calldata redemptionIds, uint256 totalCents, bytes32 fileHash)
         external
         onlyRole(SETTLER_ROLE)
@@ -278,25 +249,19 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         emit SettlementRecorded(batchId, n, totalUnits, totalCents, fileHash);
     }
 
-    /// @notice The batch that settled `redemptionId`, or zero.
+    /// @inheritdoc IHeitjeToken
     function settlementOf(uint256 redemptionId) external view returns (bytes32 batchId) {
         return _settledIn[redemptionId];
     }
 
-    /// @notice The record of settlement batch `batchId` (all zero if unknown).
+    /// @inheritdoc IHeitjeToken
     function settlement(bytes32 batchId) external view returns (Settlement memory) {
         return _settlements[batchId];
     }
 
     // ----- recovery -----
 
-    /// @notice Move the whole balance of registered account `from` to the new registered
-    /// account `to` of the same kind (new: no balance, no rewards this period), then
-    /// deregister `from` (lost key, erasure request, key
-    /// rotation). The citizen's rewards in the current period move along, so the cap holds.
-    /// @dev Requirements: caller has REGISTRAR_ROLE; not paused; `from` != `to`, both registered
-    /// with the same kind, `to` holding nothing and rewarded nothing in the current period
-    /// (else `HeitjeInvalidRecovery`).
+    /// @inheritdoc IHeitjeToken
     function recoverAccount(address from, address to, RecoveryReason reason)
         external
         onlyRole(REGISTRAR_ROLE)
@@ -322,9 +287,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     // ----- EIP-3009 -----
 
-    /// @notice EIP-3009: move `value` from `from` to `to` with `from`'s signature;
-    /// anyone (the service's relayer) may submit it.
-    /// @dev Requirements: a valid, unused, current authorization; the transfer policy holds.
+    /// @inheritdoc IHeitjeToken
     function transferWithAuthorization(
         address from,
         address to,
@@ -343,7 +306,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         _transfer(from, to, value);
     }
 
-    /// @notice EIP-3009: as `transferWithAuthorization`, but only the payee `to` may submit it.
+    /// @inheritdoc IHeitjeToken
     function receiveWithAuthorization(
         address from,
         address to,
@@ -362,7 +325,7 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         _transfer(from, to, value);
     }
 
-    /// @notice EIP-3009: cancel an unused authorization `nonce` of `authorizer`.
+    /// @inheritdoc IHeitjeToken
     function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external {
         if (_authorizations[authorizer][nonce]) revert HeitjeAuthorizationUsed(authorizer, nonce);
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce)));
@@ -373,20 +336,19 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         emit AuthorizationCanceled(authorizer, nonce);
     }
 
-    /// @notice EIP-3009: true when `nonce` of `authorizer` was used or canceled.
+    /// @inheritdoc IHeitjeToken
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool) {
         return _authorizations[authorizer][nonce];
     }
 
     // ----- pause -----
 
-    /// @notice Stop every mint, transfer, redemption, recovery and settlement record. Caller has
-    /// PAUSER_ROLE.
+    /// @inheritdoc IHeitjeToken
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
 
-    /// @notice Resume. Caller has PAUSER_ROLE.
+    /// @inheritdoc IHeitjeToken
     function unpause() external onlyRole(PAUSER_ROLE) {
         _unpause();
     }

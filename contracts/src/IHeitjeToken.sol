@@ -47,49 +47,61 @@ interface IHeitjeToken {
 
     // ----- errors -----
 
-    /// @dev `taskRef` was rewarded before; a task is rewarded at most once, ever.
+    /// @notice `taskRef` was rewarded before; a task is rewarded at most once, ever.
     error HeitjeTaskAlreadyRewarded(bytes32 taskRef);
-    /// @dev The task reference is zero.
+    /// @notice The task reference is zero.
     error HeitjeInvalidTaskRef();
-    /// @dev The amount is zero.
+    /// @notice The amount is zero.
     error HeitjeZeroAmount();
-    /// @dev `account` is not a registered citizen.
+    /// @notice `account` is not a registered citizen.
     error HeitjeNotCitizen(address account);
-    /// @dev `account` is not a registered shop.
+    /// @notice `account` is not a registered shop.
     error HeitjeNotShop(address account);
-    /// @dev Only citizen -> shop and shop -> citizen move HEIT between holders.
+    /// @notice Only citizen -> shop and shop -> citizen move HEIT between holders.
     error HeitjeTransferNotAllowed(address from, address to);
-    /// @dev The account still holds HEIT, so its kind cannot change.
+    /// @notice The account still holds HEIT, so its kind cannot change.
     error HeitjeAccountHasBalance(address account, uint256 balance);
-    /// @dev The zero address cannot be registered.
+    /// @notice The zero address cannot be registered.
     error HeitjeInvalidAccount(address account);
-    /// @dev EIP-3009: the authorization is not valid yet.
+    /// @notice EIP-3009: the authorization is not valid yet.
+    /// @param validAfter The authorization is valid only after this time (unix seconds).
     error HeitjeAuthorizationNotYetValid(uint256 validAfter);
-    /// @dev EIP-3009: the authorization has expired.
+    /// @notice EIP-3009: the authorization has expired.
+    /// @param validBefore The authorization was valid only before this time (unix seconds).
     error HeitjeAuthorizationExpired(uint256 validBefore);
-    /// @dev EIP-3009: the nonce was used or canceled before.
+    /// @notice EIP-3009: the nonce was used or canceled before.
     error HeitjeAuthorizationUsed(address authorizer, bytes32 nonce);
-    /// @dev The signature is not the authorizer's.
+    /// @notice The signature is not the authorizer's.
     error HeitjeInvalidSignature(address authorizer);
-    /// @dev EIP-3009 receiveWithAuthorization: only the payee may submit it.
+    /// @notice EIP-3009 receiveWithAuthorization: only the payee may submit it.
     error HeitjeCallerNotPayee(address caller, address payee);
-    /// @dev No reward period has started yet.
+    /// @notice No reward period has started yet.
     error HeitjeNoActivePeriod();
-    /// @dev A new period must start now or later, after the last one's start.
+    /// @notice A new period must start now or later, after the last one's start.
     error HeitjeInvalidPeriod(uint64 start);
-    /// @dev The mint would take the period past its budget.
+    /// @notice The mint would take the period past its budget.
+    /// @param periodId The period in force.
+    /// @param remaining Base units the period may still mint.
+    /// @param amount Base units asked for.
     error HeitjePeriodBudgetExceeded(uint256 periodId, uint256 remaining, uint256 amount);
-    /// @dev The mint would take the citizen past the period's cap.
+    /// @notice The mint would take the citizen past the period's cap.
+    /// @param citizen The citizen to be rewarded.
+    /// @param periodId The period in force.
+    /// @param earned Base units the citizen was rewarded in the period so far.
+    /// @param amount Base units asked for.
     error HeitjeCitizenCapExceeded(address citizen, uint256 periodId, uint256 earned, uint256 amount);
-    /// @dev Batch arrays differ in length or are empty.
+    /// @notice Batch arrays differ in length or are empty.
     error HeitjeInvalidBatch();
-    /// @dev No redemption has this id.
+    /// @notice No redemption has this id.
     error HeitjeUnknownRedemption(uint256 redemptionId);
-    /// @dev The redemption was recorded in a settlement batch before.
+    /// @notice The redemption was recorded in a settlement batch before.
+    /// @param redemptionId The redemption.
+    /// @param batchId The batch that recorded it.
     error HeitjeRedemptionAlreadySettled(uint256 redemptionId, bytes32 batchId);
-    /// @dev A batch with this id was recorded before, or the id is zero.
+    /// @notice A batch with this id was recorded before, or the id is zero.
     error HeitjeInvalidSettlementBatch(bytes32 batchId);
-    /// @dev Recovery needs two different registered accounts of the same kind.
+    /// @notice Recovery needs two different registered accounts of the same kind, the new one
+    /// holding nothing and rewarded nothing in the current period.
     error HeitjeInvalidRecovery(address from, address to);
 
     // ----- events -----
@@ -116,19 +128,63 @@ interface IHeitjeToken {
 
     // ----- registry -----
 
+    /// @notice Register `account` as a citizen or shop, or deregister it with `None`.
+    /// @dev Requirements:
+    /// - caller has REGISTRAR_ROLE;
+    /// - `account` is not the zero address;
+    /// - when the kind changes, `account` holds no HEIT.
+    /// Emits `AccountRegistered`, also when the kind stays the same.
     function registerAccount(address account, AccountKind kind) external;
+
+    /// @notice The kind of `account`: `None` when it is not registered.
     function accountKind(address account) external view returns (AccountKind);
 
     // ----- rewards -----
 
+    /// @notice Mint `amount` base units to citizen `to` as the reward for task `taskRef`.
+    /// @dev Requirements:
+    /// - caller has MINTER_ROLE; not paused;
+    /// - `to` is a registered citizen; `amount` > 0; `taskRef` != 0;
+    /// - `taskRef` was never rewarded before (else `HeitjeTaskAlreadyRewarded`);
+    /// - a reward period has started, and the mint keeps it within its budget and the
+    ///   citizen within its cap per citizen.
+    /// @param to The citizen rewarded.
+    /// @param amount Base units (100 = 1 HEIT).
+    /// @param taskRef The service's reference of the approved task; rewarded at most once.
     function mintReward(address to, uint256 amount, bytes32 taskRef) external;
+
+    /// @notice Mint several rewards in one transaction (throughput): `amounts[i]` to `to[i]`
+    /// for `taskRefs[i]`.
+    /// @dev Atomic: if any item would fail as `mintReward` (including a task reference that
+    /// was rewarded before or appears twice in the batch: `HeitjeTaskAlreadyRewarded`), the
+    /// whole batch reverts and nothing is minted. Requirements: as `mintReward` for every
+    /// item; equal, non-zero array lengths (else `HeitjeInvalidBatch`).
     function mintRewards(address[] calldata to, uint256[] calldata amounts, bytes32[] calldata taskRefs) external;
+
+    /// @notice True when task `taskRef` was rewarded (by `mintReward` or `mintRewards`).
     function isTaskRewarded(bytes32 taskRef) external view returns (bool);
+
+    /// @notice Base units minted as rewards since deployment, over all periods.
+    /// @dev Total supply = `totalMinted` - `totalRedeemed`.
     function totalMinted() external view returns (uint256);
 
     // ----- redemption -----
 
+    /// @notice Hand `amount` base units back for euros: they are burned and a
+    /// redemption id is issued for settlement.
+    /// @dev Requirements: caller is a registered shop holding `amount`; `amount` > 0; not paused.
+    /// @return redemptionId The new redemption's id (ids count from 1).
     function redeem(uint256 amount) external returns (uint256 redemptionId);
+
+    /// @notice `redeem` on behalf of `shop`, with the shop's EIP-712 signature of
+    /// RedeemWithAuthorization(shop, amount, validAfter, validBefore, nonce).
+    /// @dev Requirements: as `redeem`, plus a valid, unused, current authorization.
+    /// @param shop The redeeming shop, which signed.
+    /// @param amount Base units to burn.
+    /// @param validAfter Valid only after this time (unix seconds).
+    /// @param validBefore Valid only before this time (unix seconds).
+    /// @param nonce A unique 32-byte nonce chosen by the shop (shared with EIP-3009 nonces).
+    /// @return redemptionId The new redemption's id (ids count from 1).
     function redeemWithAuthorization(
         address shop,
         uint256 amount,
@@ -139,32 +195,82 @@ interface IHeitjeToken {
         bytes32 r,
         bytes32 s
     ) external returns (uint256 redemptionId);
+
+    /// @notice The number of redemptions so far, which is also the id of the latest.
     function redemptionCount() external view returns (uint256);
+
+    /// @notice The redemption with id `redemptionId` (ids count from 1).
+    /// @dev Reverts with a Solidity panic for an id that does not exist (0: 0x11, past the end: 0x32).
     function redemption(uint256 redemptionId) external view returns (Redemption memory);
+
+    /// @notice Base units redeemed (burned) by shops since deployment.
     function totalRedeemed() external view returns (uint256);
 
     // ----- reward periods -----
 
+    /// @notice Open reward period from `start` (unix seconds; 0 means now) until the next
+    /// period starts, with `budget` base units in all and at most `capPerCitizen` to one
+    /// citizen. Returns its id (from 1).
+    /// @dev Requirements: caller has DEFAULT_ADMIN_ROLE; `start` >= now and later than the
+    /// previous period's start (else `HeitjeInvalidPeriod`).
+    /// @return periodId The new period's id (ids count from 1).
     function openRewardPeriod(uint64 start, uint256 budget, uint256 capPerCitizen) external returns (uint256 periodId);
+
+    /// @notice The id of the period in force now (the latest that has started); 0 if none.
     function currentPeriodId() external view returns (uint256);
+
+    /// @notice Period `periodId` (from 1). Reverts with a panic for an unknown id.
     function rewardPeriod(uint256 periodId) external view returns (RewardPeriod memory);
+
+    /// @notice Base units the current period may still mint (0 without a period).
     function remainingBudget() external view returns (uint256);
+
+    /// @notice Base units `citizen` was rewarded in the current period.
     function rewardsInCurrentPeriod(address citizen) external view returns (uint256);
+
+    /// @notice Base units `citizen` was rewarded in period `periodId`.
     function rewardsInPeriod(uint256 periodId, address citizen) external view returns (uint256);
 
     // ----- settlement anchoring -----
 
+    /// @notice Record that payment file `fileHash` (sha256) of batch `batchId` paid
+    /// `redemptionIds` with `totalCents` euro cents.
+    /// @dev Requirements: caller has SETTLER_ROLE; not paused; `batchId` new and non-zero
+    /// (else `HeitjeInvalidSettlementBatch`); every id exists (else `HeitjeUnknownRedemption`)
+    /// and was never recorded before, in this or another batch (else
+    /// `HeitjeRedemptionAlreadySettled`); at least one id (else `HeitjeInvalidBatch`).
     function recordSettlement(bytes32 batchId, uint256[] calldata redemptionIds, uint256 totalCents, bytes32 fileHash)
         external;
+
+    /// @notice The batch that settled `redemptionId`, or zero.
+    /// @return batchId The id of the settlement batch; zero when not settled (or unknown).
     function settlementOf(uint256 redemptionId) external view returns (bytes32 batchId);
+
+    /// @notice The record of settlement batch `batchId` (all zero if unknown).
     function settlement(bytes32 batchId) external view returns (Settlement memory);
 
     // ----- recovery -----
 
+    /// @notice Move the whole balance of registered account `from` to the new registered
+    /// account `to` of the same kind (new: no balance, no rewards this period), then
+    /// deregister `from` (lost key, erasure request, key
+    /// rotation). The citizen's rewards in the current period move along, so the cap holds.
+    /// @dev Requirements: caller has REGISTRAR_ROLE; not paused; `from` != `to`, both registered
+    /// with the same kind, `to` holding nothing and rewarded nothing in the current period
+    /// (else `HeitjeInvalidRecovery`).
     function recoverAccount(address from, address to, RecoveryReason reason) external;
 
     // ----- EIP-3009 -----
 
+    /// @notice EIP-3009: move `value` from `from` to `to` with `from`'s signature;
+    /// anyone (the service's relayer) may submit it.
+    /// @dev Requirements: a valid, unused, current authorization; the transfer policy holds.
+    /// @param from The payer, who signed.
+    /// @param to The payee.
+    /// @param value Base units to move.
+    /// @param validAfter Valid only after this time (unix seconds).
+    /// @param validBefore Valid only before this time (unix seconds).
+    /// @param nonce A unique 32-byte nonce chosen by `from`.
     function transferWithAuthorization(
         address from,
         address to,
@@ -176,6 +282,10 @@ interface IHeitjeToken {
         bytes32 r,
         bytes32 s
     ) external;
+
+    /// @notice EIP-3009: as `transferWithAuthorization`, but only the payee `to` may submit it.
+    /// @dev Signed as ReceiveWithAuthorization, so a transfer authorization cannot be used
+    /// here, nor the other way round.
     function receiveWithAuthorization(
         address from,
         address to,
@@ -187,11 +297,19 @@ interface IHeitjeToken {
         bytes32 r,
         bytes32 s
     ) external;
+
+    /// @notice EIP-3009: cancel an unused authorization `nonce` of `authorizer`.
     function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
+
+    /// @notice EIP-3009: true when `nonce` of `authorizer` was used or canceled.
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
 
     // ----- pause -----
 
+    /// @notice Stop every mint, transfer, redemption, recovery and settlement record. Caller has
+    /// PAUSER_ROLE.
     function pause() external;
+
+    /// @notice Resume. Caller has PAUSER_ROLE.
     function unpause() external;
 }

@@ -1,0 +1,146 @@
+"""What a domain function works with: the service database, settings, business time, and the
+chain and mirror (opened on first use, so reads that need neither never touch them)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from heitje.errors import Refused
+from heitje.settings import Settings
+from indexer.mirror import Mirror
+from node.chain import ChainService
+from store.db import connect, init_db
+
+if TYPE_CHECKING:
+    from domain.outbox import Dispatcher
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class Context:
+    """One request's (or one command's) view of the service.
+
+    `db` is a connection from `store.db.connect`; `now` is business time (timezone-aware);
+    `chain_source` and `mirror_source` give the chain service and the SQL mirror or raise
+    `Refused` (503 `chain_unavailable`, `mirror_unavailable`); `wake` tells the outbox
+    dispatcher there is work.
+    """
+
+    db: sqlite3.Connection
+    settings: Settings
+    now: datetime
+    chain_source: Callable[[], ChainService | None] = field(default=lambda: None)
+    mirror_source: Callable[[], Mirror | None] = field(default=lambda: None)
+    wake: Callable[[], None] = _nothing
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.db.close()
+
+    @property
+    def chain(self) -> ChainService:
+        """The chain service; 503 `chain_unavailable` when there is none."""
+        chain = self.chain_source()
+        if chain is None:
+            raise Refused(503, "chain_unavailable", "the chain is not reachable")
+        return chain
+
+    @property
+    def mirror(self) -> Mirror:
+        """The SQL mirror; 503 `mirror_unavailable` before the indexer made it."""
+        mirror = self.mirror_source()
+        if mirror is None:
+            raise Refused(503, "mirror_unavailable", "the SQL mirror is not there yet")
+        return mirror
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated person a domain function acts for."""
+
+    id: int
+    username: str
+    role: str
+    name: str
+    address: str | None
+
+
+class Services:
+    """The long-lived parts of a running service, shared by its faces: settings, the chain
+    service, the SQL mirror (opened once the indexer made it) and the outbox dispatcher.
+
+    `start()` creates or migrates the database, creates the bootstrap admin, connects to the
+    chain (recovering journaled transactions) and starts the dispatcher; `stop()` stops it.
+    `context(now)` opens a `Context` for one request or command; close it with `close()`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.chain: ChainService | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._mirror: Mirror | None = None
+
+    def start(self) -> None:
+        """Database, bootstrap admin, chain, dispatcher (see the class docstring)."""
+        from domain.accounts import bootstrap_admin
+        from domain.outbox import Dispatcher
+
+        settings = self.settings
+        init_db(settings.service_db)
+        if settings.bootstrap_admin_password is not None:
+            ctx = self.context(datetime.now(UTC))
+            try:
+                bootstrap_admin(
+                    ctx,
+                    settings.bootstrap_admin_username,
+                    settings.bootstrap_admin_password.get_secret_value(),
+                )
+            finally:
+                ctx.close()
+        self.chain = ChainService.from_settings(settings)
+        if settings.dispatcher:
+            self.dispatcher = Dispatcher(
+                settings.service_db, self.chain, settings.paths.dispatcher_lock
+            )
+            self.dispatcher.start()
+
+    def stop(self) -> None:
+        """Stop the dispatcher and close the mirror."""
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
+        if self._mirror is not None:
+            self._mirror.close()
+            self._mirror = None
+
+    def mirror(self) -> Mirror | None:
+        """The SQL mirror, or None before the indexer created the file."""
+        if self._mirror is None:
+            path = self.settings.mirror_db
+            if not path.exists():
+                return None
+            self._mirror = Mirror(path)
+        return self._mirror
+
+    def wake(self) -> None:
+        """Tell the dispatcher there is work (no-op without one)."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    def context(self, now: datetime) -> Context:
+        """A `Context` with a new database connection; `close()` it when done."""
+        return Context(
+            connect(self.settings.service_db),
+            self.settings,
+            now,
+            lambda: self.chain,
+            self.mirror,
+            self.wake,
+        )

@@ -1,0 +1,48 @@
+"""Settlement: pay shops in euros for redeemed HEIT, by SEPA credit transfer (pain.001.001.03).
+
+- `batch`: `settle` chooses the due redemptions (from the SQL mirror), groups them per shop,
+  writes one pain.001 file plus a CSV summary and records the batch in the ledger;
+- `files`: the CSV summary and crash-safe writing of a batch's files;
+- `reconcile`: `read_pain001` and `reconcile_settlements` (ledger vs files vs mirror);
+- `run`: `run_settlement` (the finance officer's run) and `anchor_settlements` (record batches
+  on chain with the settler key);
+- `sepa`: build, validate and parse pain.001.001.03 documents.
+
+The ledger itself (tables, single payment by PRIMARY KEY) is `store.ledger`; shops' payee data
+`store.payees`.
+"""
+
+from __future__ import annotations
+
+from domain.settlement.batch import (
+    Municipality,
+    SettlementResult,
+    ShopPayment,
+    UnknownPayee,
+    settle,
+)
+from domain.settlement.reconcile import FilePayment, read_pain001, reconcile_settlements
+from domain.settlement.run import anchor_settlements, ledger_batches, run_settlement
+from domain.settlement.sepa import InvalidPain001
+from indexer.errors import MirrorBehind
+from store.ledger import AlreadySettled, InvalidLedger
+from store.payees import ShopPayee
+
+__all__ = [
+    "AlreadySettled",
+    "FilePayment",
+    "InvalidLedger",
+    "InvalidPain001",
+    "MirrorBehind",
+    "Municipality",
+    "SettlementResult",
+    "ShopPayee",
+    "ShopPayment",
+    "UnknownPayee",
+    "anchor_settlements",
+    "ledger_batches",
+    "read_pain001",
+    "reconcile_settlements",
+    "run_settlement",
+    "settle",
+]

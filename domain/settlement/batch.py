@@ -1,0 +1,362 @@
+"""Settle a batch: pay shops in euros for redeemed HEIT by SEPA credit transfer (pain.001.001.03).
+
+`settle` reads due redemptions from the SQL mirror (`indexer.mirror.Mirror`), writes one ISO
+20022 pain.001.001.03 file (one credit transfer per shop) plus a CSV summary into the
+settlements folder, and records the batch in the settlement ledger (`store.ledger`, in the
+service database). The ledger's PRIMARY KEY on the redemption id is what makes a redemption
+never paid twice.
+
+Amounts: redemptions are HEIT base units (`BaseUnits`, 1 HEIT = 100), payments euro cents
+(`EuroCents`), converted once per shop per batch by `heitje.money.units_to_cents`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from domain.settlement.files import (
+    BATCH_PREFIX,
+    csv_summary,
+    finish_interrupted,
+    fsync_dir,
+    temp_path,
+    write_durably,
+)
+from domain.settlement.sepa import (
+    Account,
+    CreditTransfer,
+    build_pain001,
+    compact_bic,
+    compact_iban,
+    debtor_bic,
+)
+from heitje.datadir import DataDir
+from heitje.errors import HeitjeError, InvalidInput, NotFound
+from heitje.money import BaseUnits, EuroCents, parse_rate, units_to_cents
+from indexer.errors import MirrorBehind
+from indexer.mirror import Mirror, Redemption
+from store import db, ledger
+from store.payees import ShopPayee
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UnknownPayee(HeitjeError, LookupError):
+    """Redemptions are due for a shop with no payee entry (no IBAN to pay). `shops`: addresses."""
+
+    code = "unknown_payee"
+
+    def __init__(self, shops: list[str]) -> None:
+        super().__init__(f"no payee (IBAN) for shop(s) with due redemptions: {', '.join(shops)}")
+        self.shops = shops
+
+
+@dataclass(frozen=True)
+class Municipality:
+    """The debtor: `name`, `iban`, `bic` (None = derived from the IBAN with schwifty) and the
+    rate `eur_per_heitje`, a decimal string ("1.00", "0.50")."""
+
+    name: str
+    iban: str
+    bic: str | None
+    eur_per_heitje: str
+
+
+@dataclass(frozen=True)
+class ShopPayment:
+    """One credit transfer of a batch: `cents` = units_to_cents(`units`, rate), where `units` is
+    the sum of the base units of `redemption_ids` (ascending) redeemed by `shop` (address)."""
+
+    shop: str
+    shop_id: str
+    name: str
+    iban: str
+    end_to_end_id: str
+    units: BaseUnits
+    cents: EuroCents
+    redemption_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    """A settled batch: the files written, `total_cents` over `payments`, and the block cut-off
+    applied (`through_block`). `deferred_ids`: due redemptions left unpaid because their shop's
+    total came to 0 cents at the rate (they stay due)."""
+
+    batch_id: str
+    xml_path: Path
+    csv_path: Path
+    file_sha256: str
+    total_cents: EuroCents
+    through_block: int
+    payments: tuple[ShopPayment, ...]
+    deferred_ids: tuple[int, ...] = ()
+
+
+def settle(
+    data_dir: Path,
+    *,
+    municipality: Municipality,
+    payees: Mapping[str, ShopPayee],
+    through: datetime | None,
+    through_block: int | None,
+    execution_date: date,
+    created_at: datetime,
+) -> SettlementResult | None:
+    """Pay every due redemption: one pain.001.001.03 file, one credit transfer per shop.
+
+    Due: in the mirror of `data_dir`, `block_timestamp <= through` (unix seconds, the exact
+    second included) if `through` is given, `block_number <= through_block` if given (else <=
+    the mirror's checkpoint block), and not in the ledger's settled redemptions.
+    Per shop (looked up in `payees` by address, case-insensitive) one transfer of
+    `units_to_cents(sum of its base units, municipality.eur_per_heitje)` euro cents, end-to-end id
+    `<batch_id>-<nn>`. Batch id `HEIT-<YYYYMMDD of created_at>-<nnnn>`. Writes
+    `settlements/<batch_id>.xml` (XSD-validated) and `<batch_id>.csv`, and the ledger rows in
+    one transaction; a re-run never pays a redemption twice. Returns None, writing nothing, when
+    nothing is due. `through` and `created_at` must carry a UTC offset.
+
+    Raises `UnknownPayee` (code `unknown_payee`) if a due shop has no payee, `MirrorBehind` if
+    `through_block` is beyond the mirror's checkpoint, `InvalidInput` (`invalid_iban`,
+    `invalid_bic`, `invalid_input`), `InvalidAmount` for a bad rate, `InvalidPain001`,
+    `AlreadySettled`, `InvalidLedger`; in every case nothing is written.
+    """
+    _require_offset(created_at, "created_at")
+    if through is not None:
+        _require_offset(through, "through")
+    parse_rate(municipality.eur_per_heitje)  # raises InvalidAmount
+    debtor_iban = compact_iban(municipality.iban, municipality.name)
+    debtor = Account(municipality.name, debtor_iban, debtor_bic(debtor_iban, municipality.bic))
+    by_address = {address.lower(): payee for address, payee in payees.items()}
+    paths = DataDir(data_dir)
+    paths.settlements.mkdir(parents=True, exist_ok=True)
+
+    temps: list[Path] = []
+    conn = db.connect(paths.service_db)
+    try:
+        with db.transaction(conn):  # BEGIN IMMEDIATE: one settler at a time; readers go on
+            result = _settle_locked(
+                conn,
+                paths,
+                municipality.eur_per_heitje,
+                debtor,
+                by_address,
+                through,
+                through_block,
+                execution_date,
+                created_at,
+                temps,
+            )
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    finally:
+        conn.close()
+    if result is None:
+        return None
+    # Committed: the batch exists. A crash before these renames is finished by the next run.
+    os.replace(temp_path(result.xml_path), result.xml_path)
+    os.replace(temp_path(result.csv_path), result.csv_path)
+    fsync_dir(paths.settlements)
+    return result
+
+
+def _settle_locked(
+    conn: sqlite3.Connection,
+    paths: DataDir,
+    rate: str,
+    debtor: Account,
+    by_address: dict[str, ShopPayee],
+    through: datetime | None,
+    through_block: int | None,
+    execution_date: date,
+    created_at: datetime,
+    temps: list[Path],
+) -> SettlementResult | None:
+    """`settle` under the ledger's write lock: files written as temp files (listed in `temps`,
+    for the caller to remove on failure) and the ledger rows inserted, not yet committed."""
+    ledger.ensure_schema(conn)
+    finish_interrupted(conn, paths.settlements)
+    redemptions, cutoff_block = _due_redemptions(paths.mirror_db, through, through_block)
+    settled = ledger.settled_ids(conn)
+    due = [r for r in redemptions if r.redemption_id not in settled]
+    if not due:
+        return None
+
+    per_shop: dict[str, list[Redemption]] = {}
+    for r in due:
+        per_shop.setdefault(r.shop.lower(), []).append(r)
+    unknown = sorted(str(per_shop[key][0].shop) for key in per_shop if key not in by_address)
+    if unknown:
+        raise UnknownPayee(unknown)
+
+    batch_id = _next_batch_id(conn, paths.settlements, created_at.date())
+    payments, deferred = _payments(batch_id, per_shop, by_address, rate)
+    if not payments:
+        return None
+    xml = build_pain001(
+        msg_id=batch_id,
+        created_at=created_at,
+        execution_date=execution_date,
+        debtor=debtor,
+        transfers=[
+            CreditTransfer(
+                end_to_end_id=p.end_to_end_id,
+                creditor=Account(p.name, p.iban, _payee_bic(by_address[p.shop.lower()])),
+                cents=p.cents,
+                remittance=_remittance(p.end_to_end_id, p.redemption_ids),
+            )
+            for p in payments
+        ],
+    )
+    xml_path = paths.settlements / f"{batch_id}.xml"
+    csv_path = paths.settlements / f"{batch_id}.csv"
+    xml_temp, csv_temp = temp_path(xml_path), temp_path(csv_path)
+    temps.extend([xml_temp, csv_temp])
+    write_durably(xml_temp, xml)
+    write_durably(csv_temp, csv_summary(batch_id, payments))
+
+    sha256 = hashlib.sha256(xml).hexdigest()
+    total = EuroCents(sum(p.cents for p in payments))
+    ledger.record_batch(
+        conn,
+        ledger.LedgerBatch(
+            batch_id=batch_id,
+            created_at=created_at.isoformat(),
+            through=through.isoformat() if through is not None else None,
+            through_block=cutoff_block,
+            execution_date=execution_date.isoformat(),
+            file_path=xml_path.relative_to(paths.root).as_posix(),
+            csv_path=csv_path.relative_to(paths.root).as_posix(),
+            file_sha256=sha256,
+            total_cents=total,
+            payment_count=len(payments),
+            eur_per_heitje=rate,
+        ),
+        [
+            ledger.SettledRedemption(r.redemption_id, batch_id, r.shop, r.amount, p.end_to_end_id)
+            for p in payments
+            for r in per_shop[p.shop.lower()]
+        ],
+    )
+    return SettlementResult(
+        batch_id=batch_id,
+        xml_path=xml_path,
+        csv_path=csv_path,
+        file_sha256=sha256,
+        total_cents=total,
+        through_block=cutoff_block,
+        payments=tuple(payments),
+        deferred_ids=deferred,
+    )
+
+
+def _due_redemptions(
+    mirror_db: Path, through: datetime | None, through_block: int | None
+) -> tuple[list[Redemption], int]:
+    """Mirror redemptions within the cut-offs (settled or not) and the block cut-off applied."""
+    if not mirror_db.is_file():
+        raise NotFound(f"database {mirror_db} does not exist", code="database_not_found")
+    with Mirror(mirror_db) as mirror:
+        checkpoint = mirror.checkpoint()
+        if checkpoint is None:
+            raise MirrorBehind("the mirror has no checkpoint: the indexer has not run yet")
+        indexed = checkpoint.block_number
+        if through_block is not None and through_block > indexed:
+            raise MirrorBehind(
+                f"settlement through block {through_block} but the mirror has indexed only"
+                f" through block {indexed}: let the indexer catch up first"
+            )
+        cutoff = indexed if through_block is None else through_block
+        redemptions = mirror.redemptions(
+            through_timestamp=None if through is None else unix_seconds(through),
+            through_block=cutoff,
+        )
+    for r in redemptions:
+        if r.amount <= 0:
+            raise InvalidInput(
+                f"mirror redemption {r.redemption_id} has shop {r.shop!r} and amount {r.amount!r}",
+                code="invalid_mirror",
+            )
+    return redemptions, cutoff
+
+
+def _payments(
+    batch_id: str,
+    per_shop: dict[str, list[Redemption]],
+    by_address: dict[str, ShopPayee],
+    rate: str,
+) -> tuple[list[ShopPayment], tuple[int, ...]]:
+    """One payment per shop (ordered by shop id, then address), amounts rounded once per shop."""
+    keys = sorted(per_shop, key=lambda key: (by_address[key].shop_id, key))
+    payable: list[tuple[str, int, EuroCents]] = []
+    deferred: list[int] = []
+    for key in keys:
+        units = int(sum(r.amount for r in per_shop[key]))
+        cents = units_to_cents(units, rate)
+        if cents == 0:  # SEPA cannot pay 0.00: leave them due until the shop's total is a cent
+            deferred.extend(r.redemption_id for r in per_shop[key])
+        else:
+            payable.append((key, units, cents))
+    width = max(2, len(str(len(payable))))
+    payments = []
+    for n, (key, units, cents) in enumerate(payable, start=1):
+        payee = by_address[key]
+        payments.append(
+            ShopPayment(
+                shop=per_shop[key][0].shop,
+                shop_id=payee.shop_id,
+                name=payee.name,
+                iban=compact_iban(payee.iban, payee.shop_id),
+                end_to_end_id=f"{batch_id}-{n:0{width}d}",
+                units=BaseUnits(units),
+                cents=cents,
+                redemption_ids=tuple(sorted(r.redemption_id for r in per_shop[key])),
+            )
+        )
+    return payments, tuple(sorted(deferred))
+
+
+def _remittance(end_to_end_id: str, ids: tuple[int, ...]) -> str:
+    """Remittance text: 'Heitje <e2e> redemptions 12,13,17', cut at a whole id to fit 140 chars."""
+    head = f"Heitje {end_to_end_id} redemptions "
+    text = head + ",".join(str(i) for i in ids)
+    if len(text) <= 140:
+        return text
+    shown: list[str] = []
+    for i, rid in enumerate(ids):
+        tail = f" (+{len(ids) - i - 1} more)"
+        if len(head + ",".join([*shown, str(rid)]) + tail) > 140:
+            break
+        shown.append(str(rid))
+    return head + ",".join(shown) + f" (+{len(ids) - len(shown)} more)"
+
+
+def _payee_bic(payee: ShopPayee) -> str | None:
+    return None if payee.bic is None else compact_bic(payee.bic, payee.shop_id)
+
+
+def _next_batch_id(conn: sqlite3.Connection, settlements_dir: Path, day: date) -> str:
+    """`HEIT-YYYYMMDD-nnnn`: one past the highest sequence of that day in the ledger, skipping
+    names already taken by files in the folder (never overwrite a file)."""
+    prefix = f"{BATCH_PREFIX}-{day.strftime('%Y%m%d')}-"
+    seq = ledger.max_batch_sequence(conn, prefix) + 1
+    while any((settlements_dir / f"{prefix}{seq:04d}{ext}").exists() for ext in (".xml", ".csv")):
+        seq += 1
+    return f"{prefix}{seq:04d}"
+
+
+def _require_offset(moment: datetime, name: str) -> None:
+    if moment.utcoffset() is None:
+        raise InvalidInput(f"{name} must carry a UTC offset, got {moment.isoformat()}")
+
+
+def unix_seconds(moment: datetime) -> int:
+    """Whole unix seconds at or before `moment` (floor; integer arithmetic, no float)."""
+    return (moment - _EPOCH) // timedelta(seconds=1)

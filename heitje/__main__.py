@@ -1,5 +1,0 @@
-"""`python -m heitje` is the `heitje` command."""
-
-from heitje.cli import main
-
-main()

@@ -1,0 +1,44 @@
+"""The service's link to the chain: the token, and one signer per service role it uses.
+
+The registrar registers custodial accounts, the minter mints rewards, the relayer submits
+EIP-3009 authorizations signed by custodial keys (it pays gas; people never do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from web3 import Web3
+
+from heitje.settings import Settings
+from node.keys import service_key
+from node.manifest import Manifest
+from node.signer import Signer
+from node.token import Token, connect
+
+
+@dataclass
+class ChainService:
+    """Web3 connection, token binding and role signers built from settings."""
+
+    w3: Web3
+    manifest: Manifest
+    token: Token
+    registrar: Signer
+    minter: Signer
+    relayer: Signer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChainService:
+        """Connect to `rpc_url`, load the manifest and the role keys; recover journaled txs."""
+        w3 = connect(settings.rpc_url)
+        manifest = Manifest.load(settings.manifest_path)
+        token = Token(w3, manifest.token)
+
+        def signer(role: str) -> Signer:
+            return Signer(w3, service_key(settings.keys_dir, role), settings.nonce_journal)
+
+        svc = cls(w3, manifest, token, signer("registrar"), signer("minter"), signer("relayer"))
+        for s in (svc.registrar, svc.minter, svc.relayer):
+            s.recover()
+        return svc

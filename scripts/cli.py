@@ -1,0 +1,506 @@
+"""The `heitje` command line (typer). Commands load their rooms lazily.
+
+Exit codes: 0 success; 1 a check failed (audit found differences); 2 bad input or settings,
+with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from heitje.datadir import DataDir
+from heitje.errors import HeitjeError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Heitje: a municipality's civic reward coin (HEIT).",
+)
+scenario_app = typer.Typer(no_args_is_help=True, help="Scenario files (programme years).")
+chain_app = typer.Typer(no_args_is_help=True, help="The embedded anvil chain.")
+api_app = typer.Typer(no_args_is_help=True, help="The HTTP service.")
+indexer_app = typer.Typer(no_args_is_help=True, help="The SQL mirror of the chain.")
+network_app = typer.Typer(
+    no_args_is_help=True, help="The permissioned geth Clique network (docs/network.md)."
+)
+app.add_typer(scenario_app, name="scenario")
+app.add_typer(chain_app, name="chain")
+app.add_typer(api_app, name="api")
+app.add_typer(indexer_app, name="indexer")
+app.add_typer(network_app, name="network")
+
+DataDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir", envvar="HEITJE_DATA_DIR", help="Data directory (docs/architecture.md)."
+    ),
+]
+RpcUrl = Annotated[
+    str, typer.Option("--rpc-url", envvar="HEITJE_RPC_URL", help="JSON-RPC endpoint of the chain.")
+]
+NetworkDir = Annotated[
+    Path,
+    typer.Option("--dir", envvar="HEITJE_NETWORK_DIR", help="Network directory (docs/network.md)."),
+]
+NodeIndex = Annotated[int | None, typer.Option("--node", help="Only this node (1, 2, ...).")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one line to stderr and exit with `code`."""
+    typer.echo(f"heitje: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _reported(rpc_url: str | None = None) -> Iterator[None]:
+    """Bad input, settings or surroundings end the command with one line and exit code 2:
+    Heitje's own errors, a file that cannot be read or written, a chain that does not answer."""
+    try:
+        yield
+    except HeitjeError as e:
+        fail(str(e))
+    except OSError as e:  # also requests' errors: web3's HTTP provider raises them
+        import requests
+
+        if isinstance(e, requests.RequestException):
+            fail(f"cannot reach the chain at {rpc_url}: {type(e).__name__}")
+        fail(f"{e.filename}: {e.strerror or e}" if e.filename else str(e))
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{text!r} is not an ISO 8601 time")
+    if t.tzinfo is None:
+        fail(f"{text!r} needs a UTC offset, e.g. 2022-03-31T23:00:00+02:00")
+    return t
+
+
+@scenario_app.command("generate")
+def scenario_generate(
+    out: Annotated[Path, typer.Option(help="Where to write the scenario JSON.")] = Path(
+        "scenarios/example-year.json"
+    ),
+    citizens: int = 24,
+    shops: int = 8,
+    tasks: int = 48,
+    months: int = 9,
+    seed: int = 2022,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2022-03-01",
+    annual_cap: Annotated[str, typer.Option(help="Yearly cap per citizen, HEIT.")] = "1500.00",
+) -> None:
+    """Write a realistic programme year in the heitje-scenario/1 format (deterministic per seed)."""
+    from scripts.replay.generate import generate_scenario
+
+    try:
+        data = generate_scenario(
+            citizens=citizens,
+            shops=shops,
+            tasks=tasks,
+            months=months,
+            seed=seed,
+            start=date.fromisoformat(start),
+            annual_cap=annual_cap,
+        )
+    except (HeitjeError, ValueError) as e:
+        fail(str(e))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}")
+    typer.echo(f"wrote {out} ({len(data['events'])} events)", err=True)
+
+
+@chain_app.command("start")
+def chain_start(
+    data_dir: DataDirOpt = Path("data"),
+    port: Annotated[int, typer.Option(help="RPC port on 127.0.0.1.")] = 8545,
+) -> None:
+    """Run the embedded anvil chain (paris, private chain id) in the foreground until Ctrl-C;
+    state persists in DIR/chain."""
+    import time
+
+    from node.anvil import Anvil
+
+    try:
+        with _reported(), Anvil(data_dir, port=port) as chain:
+            typer.echo(f"chain running at {chain.rpc_url} (Ctrl-C stops)", err=True)
+            while chain.process is not None and chain.process.poll() is None:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("deploy")
+def deploy_cmd(
+    data_dir: DataDirOpt = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    dev_keys: Annotated[
+        bool,
+        typer.Option(help="Derive missing service keys from the embedded chain's dev mnemonic."),
+    ] = True,
+) -> None:
+    """Deploy HeitjeToken with roles on separate keys (DIR/keys); write DIR/deployment.json and
+    a key-encryption key DIR/keys/kek.key if missing. Prints the manifest as JSON."""
+    from node.token import connect
+    from scripts.deploy import deploy, ensure_dev_keys, ensure_kek
+
+    with _reported(rpc_url):
+        if dev_keys:
+            ensure_dev_keys(data_dir)
+        ensure_kek(data_dir)
+        deploy(connect(rpc_url), data_dir)
+        typer.echo(DataDir(data_dir).manifest.read_text().strip())
+
+
+@api_app.command("serve")
+def api_serve(
+    data_dir: DataDirOpt = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Run the HTTP service (settings from HEITJE_* variables; see README)."""
+    import os
+
+    import uvicorn
+
+    os.environ["HEITJE_DATA_DIR"] = str(data_dir)
+    os.environ["HEITJE_RPC_URL"] = rpc_url
+    with _reported(rpc_url):
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@indexer_app.command("run")
+def indexer_run(
+    data_dir: DataDirOpt = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    confirmations: Annotated[int, typer.Option(help="Blocks to wait before indexing.")] = 0,
+    poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.2,
+) -> None:
+    """Follow the token's events into DIR/mirror.sqlite until Ctrl-C or SIGTERM."""
+    from scripts.run_indexer import run_indexer
+
+    with _reported(rpc_url):
+        run_indexer(data_dir, rpc_url, confirmations=confirmations, poll=poll)
+
+
+@app.command("settle")
+def settle_cmd(
+    data_dir: DataDirOpt = Path("data"),
+    through: Annotated[
+        str | None,
+        typer.Option(help="Pay redemptions with a block time at or before this ISO 8601 time."),
+    ] = None,
+    through_block: Annotated[
+        int | None, typer.Option(help="Pay redemptions in blocks up to this number.")
+    ] = None,
+    municipality_name: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_NAME", help="Debtor name.")
+    ] = "",
+    municipality_iban: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_IBAN", help="Debtor IBAN.")
+    ] = "",
+    municipality_bic: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_BIC", help="Debtor BIC (else from IBAN).")
+    ] = "",
+    eur_per_heitje: Annotated[
+        str, typer.Option(envvar="HEITJE_EUR_PER_HEITJE", help="Euros per HEIT.")
+    ] = "1.00",
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    anchor: Annotated[
+        bool, typer.Option(help="Record each batch on chain (settler key, recordSettlement).")
+    ] = True,
+) -> None:
+    """Pay shops for redeemed HEIT: one ISO 20022 pain.001.001.03 file (one credit transfer per
+    shop, debtor the municipality) plus a CSV summary in DIR/settlements, and record the batch on
+    chain (batch id, redemption ids, total cents, file sha256). Redemptions already settled are
+    never paid again; batches not yet recorded on chain are recorded. Prints the batch as JSON,
+    or nothing when nothing is due."""
+    from domain.settlement import run_settlement
+
+    if through is None and through_block is None:
+        fail("give --through TIME or --through-block N")
+    through_time = _parse_time(through) if through else None
+    if not municipality_iban or not municipality_name:
+        fail("set --municipality-name and --municipality-iban (or HEITJE_MUNICIPALITY_*)")
+    with _reported():
+        result = run_settlement(
+            data_dir,
+            through=through_time,
+            through_block=through_block,
+            name=municipality_name,
+            iban=municipality_iban,
+            bic=municipality_bic or None,
+            eur_per_heitje=eur_per_heitje,
+            now=datetime.now(UTC),
+            rpc_url=rpc_url if anchor else None,
+        )
+    if result is not None:
+        typer.echo(json.dumps(result, indent=1))
+
+
+@app.command("audit")
+def audit_cmd(
+    data_dir: DataDirOpt = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545"
+) -> None:
+    """Reconcile chain, SQL mirror and settlement files: total supply, every holder's balance,
+    every redemption, every settled amount. Exit 0 when they agree, else 1 with the differences.
+    """
+    from scripts.audit import audit
+
+    with _reported(rpc_url):
+        report = audit(data_dir, rpc_url)
+    typer.echo(json.dumps(report.summary(), indent=1))
+    if report.differences:
+        for d in report.differences:
+            typer.echo(f"difference: {d}", err=True)
+        raise typer.Exit(1)
+
+
+period_app = typer.Typer(no_args_is_help=True, help="Reward periods on chain (budget, cap).")
+app.add_typer(period_app, name="period")
+
+
+@period_app.command("open")
+def period_open(
+    data_dir: DataDirOpt = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    budget: Annotated[str, typer.Option(help="Budget of the period, HEIT.")] = "",
+    cap: Annotated[str, typer.Option(help="Cap per citizen in the period, HEIT.")] = "1500.00",
+    start: Annotated[
+        str | None, typer.Option(help="ISO 8601 start (default: now); after the last start.")
+    ] = None,
+) -> None:
+    """Open a reward period with the admin key (`openRewardPeriod`): from START until the next
+    period, at most BUDGET HEIT minted in all and CAP HEIT to one citizen. Prints its id."""
+    from heitje.money import parse_heit
+    from node.token import connect
+    from scripts.deploy import open_reward_period
+
+    start_at = int(_parse_time(start).timestamp()) if start else 0
+    with _reported():
+        period_id = open_reward_period(
+            connect(rpc_url),
+            data_dir,
+            budget=parse_heit(budget),
+            cap_per_citizen=parse_heit(cap),
+            start=start_at,
+        )
+    typer.echo(json.dumps({"period_id": period_id}))
+
+
+@app.command("verify")
+def verify_cmd(
+    data_dir: DataDirOpt = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545"
+) -> None:
+    """Check that the token on chain is built from this repository's sources: rebuild with the
+    compiler and settings in DIR/deployment.json (py-solc-x through tools/solc) and compare the
+    runtime bytecode, ignoring the metadata hash and immutables. Exit 0 on a match, 1 with the
+    difference otherwise."""
+    from scripts.verify import verify
+
+    with _reported():
+        result = verify(data_dir, rpc_url)
+    typer.echo(
+        json.dumps(
+            {
+                "match": result.match,
+                "address": result.address,
+                "compiler": result.compiler,
+                "detail": result.detail,
+            },
+            indent=1,
+        )
+    )
+    if not result.match:
+        typer.echo(f"heitje: {result.detail}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo_cmd(
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario JSON (default: the project's example year).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory (default: a new temporary one).")
+    ] = None,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option(help="Use this chain (e.g. a `heitje network` node) instead of anvil."),
+    ] = None,
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --rpc-url: the chain's funded service keys (<role>.key), copied into the "
+            "data dir. Default: the keys of the network in $HEITJE_NETWORK_DIR "
+            "(default data/network), i.e. DIR/keys from `heitje network init`."
+        ),
+    ] = None,
+    confirmations: Annotated[
+        int | None,
+        typer.Option(
+            help="Blocks the indexer stays behind the head (default 0 on anvil, 2 with --rpc-url)."
+        ),
+    ] = None,
+) -> None:
+    """Replay a programme year through chain, API, indexer and settlement; print the report
+    (JSON, stdout; progress on stderr). Exit 1 when the audit does not reconcile."""
+    import os
+
+    from scripts.replay.demo import DEFAULT_SCENARIO, run_demo
+
+    if rpc_url is not None and keys_dir is None:
+        keys_dir = Path(os.environ.get("HEITJE_NETWORK_DIR") or "data/network") / "keys"
+    with _reported(rpc_url):
+        report = run_demo(
+            scenario or DEFAULT_SCENARIO,
+            data_dir=data_dir,
+            rpc_url=rpc_url,
+            keys_dir=keys_dir,
+            confirmations=confirmations,
+        )
+    typer.echo(json.dumps(report, indent=1))
+    if not report.get("reconciled"):
+        raise typer.Exit(1)
+
+
+@network_app.command("init")
+def network_init(
+    directory: NetworkDir = Path("data/network"),
+    validators: Annotated[int, typer.Option(help="Number of Clique signers (at least 1).")] = 3,
+    chain_id: Annotated[int, typer.Option(help="Private chain id.")] = 46_401,
+    period: Annotated[
+        int,
+        typer.Option(help="Seconds between blocks; 0 seals only when transactions are pending."),
+    ] = 1,
+) -> None:
+    """Create a network in DIR: per validator an encrypted signer key (geth keystore, password
+    file 0600), p2p key, loopback ports and static peers; a Clique genesis with the signers and
+    the prefunded service accounts, whose keys go to DIR/keys. Refuses a DIR that holds one.
+    Prints DIR/network.json."""
+    from node.network import init_network
+
+    with _reported():
+        net = init_network(directory, validators, chain_id=chain_id, period=period)
+        typer.echo((net.directory / "network.json").read_text().strip())
+
+
+@network_app.command("add-node")
+def network_add_node(directory: NetworkDir = Path("data/network")) -> None:
+    """Add one validator to DIR (keys, ports, config; peered with every node). Start it with
+    `heitje network up --node I`, then vote it in with `heitje network propose --add ADDRESS`.
+    Prints the new node as JSON."""
+    from node.network import add_node, node_summary
+
+    with _reported():
+        typer.echo(json.dumps(node_summary(add_node(directory)), indent=1))
+
+
+@network_app.command("up")
+def network_up(
+    directory: NetworkDir = Path("data/network"),
+    node: NodeIndex = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for peers and a block.")] = 60,
+) -> None:
+    """Start every validator (or one) in the background on 127.0.0.1, sealing and peered; waits
+    until a block is sealed. Logs in DIR/node-I/geth.log."""
+    from node.network import up
+
+    with _reported():
+        started = up(directory, node, timeout=timeout)
+    for n in started:
+        typer.echo(f"{n.name} running at {n.rpc_url}", err=True)
+    if not started:
+        typer.echo("already running", err=True)
+
+
+@network_app.command("down")
+def network_down(
+    directory: NetworkDir = Path("data/network"),
+    node: NodeIndex = None,
+    grace: Annotated[float, typer.Option(help="Seconds before SIGTERM turns into SIGKILL.")] = 30,
+) -> None:
+    """Stop every running validator (or one) cleanly: SIGTERM, then SIGKILL after the grace."""
+    from node.network import down
+
+    with _reported():
+        stopped = down(directory, node, grace=grace)
+    for n in stopped:
+        typer.echo(f"{n.name} stopped", err=True)
+
+
+@network_app.command("status")
+def network_status(
+    directory: NetworkDir = Path("data/network"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per node: RPC URL, running or not, head block number and hash, peers, signer or not;
+    and the current signer set."""
+    from node.network import status
+
+    with _reported():
+        report = status(directory)
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    typer.echo(f"chain {report['chain_id']}, signers: {', '.join(report['signers'] or ['?'])}")
+    for n in report["nodes"]:
+        role = {True: "signer", False: "not a signer", None: "signer?"}[n["signer"]]
+        if not n["running"]:
+            typer.echo(f"{n['name']}  {n['rpc_url']}  stopped  {role}")
+            continue
+        typer.echo(
+            f"{n['name']}  {n['rpc_url']}  block {n['block']} {n['hash']}  "
+            f"peers {n['peers']}  {role}"
+        )
+
+
+@network_app.command("propose")
+def network_propose(
+    directory: NetworkDir = Path("data/network"),
+    add: Annotated[str | None, typer.Option("--add", help="Address to vote in.")] = None,
+    remove: Annotated[str | None, typer.Option("--remove", help="Signer to vote out.")] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the majority (0: cast and return).")
+    ] = 60,
+) -> None:
+    """Cast the Clique vote to add or remove a signer from every running signer; with --wait,
+    wait until the signer set changed and clear the votes. Prints the outcome as JSON."""
+    from node.network import propose
+
+    if (add is None) == (remove is None):
+        fail("give exactly one of --add ADDRESS or --remove ADDRESS")
+    with _reported():
+        result = propose(directory, add or remove or "", authorize=add is not None, wait=wait)
+    typer.echo(json.dumps(result, indent=1))
+
+
+def main() -> None:
+    """Entry point of the `heitje` script. SIGTERM exits like Ctrl-C: child processes (chain,
+    API, indexer) are stopped on the way out."""
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # `python -m scripts.cli`, as `scripts.stack.HEITJE_COMMAND` runs it
+    main()

@@ -1,0 +1,97 @@
+"""Tasks: publish -> claim -> submit -> approve or reject; rows joined with the claimant's
+username and the reward's outbox status."""
+
+from __future__ import annotations
+
+import sqlite3
+
+_SELECT = (
+    "SELECT t.*, c.username AS claimed_by_name, c.address AS claimed_by_address, "
+    "i.status AS reward_status, i.tx_hash AS reward_tx FROM tasks t "
+    "LEFT JOIN users c ON c.id = t.claimed_by LEFT JOIN intents i ON i.task_id = t.id "
+)
+
+
+def get(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
+    """The task `ref` with claimant and reward status, or None."""
+    row: sqlite3.Row | None = conn.execute(_SELECT + "WHERE t.ref = ?", (ref,)).fetchone()
+    return row
+
+
+def exists(conn: sqlite3.Connection, ref: str) -> bool:
+    """True when task `ref` was published."""
+    return conn.execute("SELECT 1 FROM tasks WHERE ref = ?", (ref,)).fetchone() is not None
+
+
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    ref: str,
+    kind: str,
+    title: str,
+    reward: int,
+    neighbourhood: str,
+    published_by: int,
+    published_at: str,
+) -> None:
+    """Publish an open task; `reward` in base units."""
+    conn.execute(
+        "INSERT INTO tasks (ref, kind, title, reward, neighbourhood, status, published_by, "
+        "published_at) VALUES (?,?,?,?,?,'open',?,?)",
+        (ref, kind, title, reward, neighbourhood, published_by, published_at),
+    )
+
+
+def listing(
+    conn: sqlite3.Connection, status: str | None, limit: int, offset: int
+) -> list[sqlite3.Row]:
+    """Tasks newest first, optionally only those with `status`."""
+    if status:
+        return conn.execute(
+            _SELECT + "WHERE t.status = ? ORDER BY t.id DESC LIMIT ? OFFSET ?",
+            (status, limit, offset),
+        ).fetchall()
+    return conn.execute(_SELECT + "ORDER BY t.id DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+
+
+def set_claimed(conn: sqlite3.Connection, task_id: int, user_id: int, at: str) -> None:
+    """`user_id` claimed the task."""
+    conn.execute(
+        "UPDATE tasks SET status='claimed', claimed_by=?, claimed_at=? WHERE id=?",
+        (user_id, at, task_id),
+    )
+
+
+def set_submitted(conn: sqlite3.Connection, task_id: int, at: str) -> None:
+    """The claimant reported the task done."""
+    conn.execute("UPDATE tasks SET status='submitted', submitted_at=? WHERE id=?", (at, task_id))
+
+
+def set_approved(
+    conn: sqlite3.Connection, task_id: int, decided_by: int, at: str, year: int
+) -> None:
+    """A coordinator approved the work; `year` is the calendar year the cap counts it in."""
+    conn.execute(
+        "UPDATE tasks SET status='approved', decided_by=?, decided_at=?, approved_year=? "
+        "WHERE id=?",
+        (decided_by, at, year, task_id),
+    )
+
+
+def set_rejected(conn: sqlite3.Connection, task_id: int, decided_by: int, at: str) -> None:
+    """A coordinator closed the work without reward."""
+    conn.execute(
+        "UPDATE tasks SET status='rejected', decided_by=?, decided_at=? WHERE id=?",
+        (decided_by, at, task_id),
+    )
+
+
+def approved_rewards(conn: sqlite3.Connection, user_id: int, year: int) -> int:
+    """Base units of rewards approved for `user_id` in calendar year `year`."""
+    return int(
+        conn.execute(
+            "SELECT COALESCE(SUM(reward), 0) FROM tasks WHERE claimed_by = ? AND "
+            "status = 'approved' AND approved_year = ?",
+            (user_id, year),
+        ).fetchone()[0]
+    )
