@@ -1,5 +1,5 @@
-"""The Heitje HTTP service (FastAPI): accounts, tasks, custodial wallets, payments, redemptions,
-auditor views and the citizen's wallet pages; its dispatcher mints rewards from an outbox.
+"""The JSON face of Heitje (FastAPI): routers over `domain` for accounts, tasks, wallets,
+payments, redemptions, relaying, recovery and auditor views.
 
-May import `heitje`, `node` and `indexer`; nothing imports `api` (it is started as a process).
+`api.app:create_app` builds the one ASGI app and mounts the pages of `web` on it.
 """

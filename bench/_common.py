@@ -39,7 +39,13 @@ def write_large_scenario(directory: Path) -> tuple[Path, int]:
     """Write the larger generated year to `directory`; returns (path, number of events)."""
     from scripts.replay.generate import generate_scenario
 
-    data = generate_scenario(**LARGE)
+    data = generate_scenario(
+        citizens=LARGE["citizens"],
+        shops=LARGE["shops"],
+        tasks=LARGE["tasks"],
+        months=LARGE["months"],
+        seed=LARGE["seed"],
+    )
     path = directory / "large-year.json"
     path.write_text(json.dumps(data))
     return path, len(data["events"])

@@ -1,5 +1,5 @@
-"""Heitje core: money, errors and the `heitje` command line.
+"""Heitje core: money, errors, the data directory and settings.
 
-Below every room: `node`, `indexer`, `api` and `scripts` may import it; it imports none of them
-(the CLI loads rooms lazily, inside its commands).
+Below every room: `node`, `store`, `indexer`, `domain`, `api`, `web` and `scripts` may import
+it; it imports none of them. The `heitje` command line lives in `scripts.cli`.
 """

@@ -1,4 +1,6 @@
-"""Operator and finance tools: deploy, settle (SEPA pain.001), audit (reconciliation), demo replay.
+"""The command line and operator tools: `cli` (the `heitje` entry point), deploy, audit,
+verify, the local stack (`stack`) and `replay/` (scenario model, generator, HTTP client, demo).
 
-May import `heitje`, `node` and `indexer`; never `api` (it talks to the API over HTTP).
+A face over `domain`: may import every room below it, never `api` or `web` (it talks to the
+API over HTTP).
 """

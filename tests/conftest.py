@@ -29,17 +29,23 @@ TEST_ENV = {"HEITJE_ANNUAL_REWARD_CAP": "100.00"}
 T = TypeVar("T")
 
 
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a `heitje` child: the caller's without HEITJE_* and GETH_* settings,
+    plain output, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEITJE_", "GETH_"))}
+    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO), **extra)
+    return env
+
+
 def run_heitje(
     *args: str, cwd: Path | None = None, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `heitje` command line as a child: no stdin, output captured, without the
     caller's HEITJE_* and GETH_* settings (plus `env`), plain output, in `cwd`."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("HEITJE_", "GETH_"))}
-    full.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO), **env)
     return subprocess.run(
         [*HEITJE_COMMAND, *args],
         cwd=cwd,
-        env=full,
+        env=cli_env(**env),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -14,7 +14,7 @@ import pytest
 
 from node.anvil import Anvil
 from scripts.replay.demo import run_demo
-from scripts.replay.scenario import generate_scenario
+from scripts.replay.generate import generate_scenario
 from tests.conftest import run_heitje
 
 

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 import typer.main
 
-from heitje import cli, money
+from heitje import money
+from scripts import cli
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 API_MD = REPO / "docs" / "api.md"
-SOURCE_ROOMS = ("heitje", "node", "indexer", "api", "scripts")
+SOURCE_ROOMS = ("heitje", "node", "store", "indexer", "domain", "api", "web", "scripts")
 
 
 # --- the CLI -------------------------------------------------------------------------------------
@@ -248,3 +249,20 @@ def test_money_has_public_functions() -> None:
 @pytest.mark.parametrize("name", PUBLIC_MONEY)
 def test_public_money_function_has_a_docstring(name: str) -> None:
     assert (inspect.getdoc(getattr(money, name)) or "").strip()
+
+
+def _python_rooms() -> set[str]:
+    """Top-level folders that are packages of ours, plus bench (scripts, not a package)."""
+    rooms = {p.parent.name for p in REPO.glob("*/__init__.py") if p.parent.name != "tests"}
+    return rooms | {"bench"}
+
+
+def test_architecture_room_table_matches_the_folders() -> None:
+    text = (REPO / "docs" / "architecture.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z_]+)/` \|", text, flags=re.MULTILINE))
+    assert listed == _python_rooms()
+
+
+def test_readme_room_list_matches_the_folders() -> None:
+    listed = set(re.findall(r"^- `([a-z_]+)/`:", README.read_text(), flags=re.MULTILINE))
+    assert listed - {"contracts"} == _python_rooms()

@@ -16,8 +16,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 LEVEL = {
     "heitje": 0,
@@ -118,16 +116,23 @@ def test_only_owners_run_sql() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("room", ["store", "indexer"])
-def test_only_owners_write_their_schema(room: str) -> None:
-    """No DDL outside the owner rooms, tests included: tests make databases through them."""
+TAMPERING = {
+    "tests/test_settle.py": "insider tests rebuild a ledger table without its key and add a "
+    "trigger, to show that reconciliation catches it",
+}
+
+
+def test_only_owners_write_their_schema() -> None:
+    """No DDL outside the owners, tests included: tests make databases through them (except
+    tests that tamper with a database as a hostile insider would, named in TAMPERING)."""
     ddl = re.compile(r"CREATE\s+(TABLE|INDEX|VIEW)", re.IGNORECASE)
     offenders = []
     for folder in (*ROOMS, "tests"):
         if folder in SQL_OWNERS:
             continue
         for path in sorted((REPO / folder).rglob("*.py")):
-            if path.name == "test_layout.py" or path.relative_to(REPO).as_posix() in SQL_EXCEPTIONS:
+            rel = path.relative_to(REPO).as_posix()
+            if path.name == "test_layout.py" or rel in SQL_EXCEPTIONS or rel in TAMPERING:
                 continue
             text = path.read_text()
             if ddl.search(text):

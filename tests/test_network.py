@@ -8,11 +8,9 @@ refusals need no geth)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -49,8 +47,8 @@ from node.network import (
 from node.signer import Signer
 from node.token import Token, connect
 from scripts.deploy import deploy, open_reward_period
-from scripts.stack import start_indexer
-from tests.conftest import shared_scenario
+from scripts.stack import HEITJE_COMMAND, start_indexer
+from tests.conftest import cli_env, run_heitje, shared_scenario
 from tests.test_replay import _check
 
 pytestmark = pytest.mark.network
@@ -66,24 +64,10 @@ CONFIRMATIONS = 2
 may replace the newest block or two when an out-of-turn signer was faster)."""
 
 
-def heitje_env(**extra: str) -> dict[str, str]:
-    """The environment of a `heitje` child: the caller's without HEITJE_* and GETH_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEITJE_", "GETH_"))}
-    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONPATH=str(REPO_ROOT), **extra)
-    return env
-
-
 def heitje(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m heitje ARGS` without the caller's HEITJE_* and GETH_* settings."""
-    return subprocess.run(
-        [sys.executable, "-m", "heitje", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=heitje_env(**env),
-        stdin=subprocess.DEVNULL,
-    )
+    """The real `heitje` command without the caller's HEITJE_* and GETH_* settings (the one
+    runner of the tests, `tests.conftest.run_heitje`)."""
+    return run_heitje(*args, timeout=timeout, **env)
 
 
 def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
@@ -511,14 +495,14 @@ def test_a_shared_year_replays_on_the_network_as_on_anvil(all_up: Network, tmp_p
     path, expected = shared_scenario("heerlen-wesh-2022")
     scenario = json.loads(path.read_text())
     anvil_dir, network_dir = tmp_path / "anvil", tmp_path / "network"
-    demo = [sys.executable, "-m", "heitje", "demo", "--scenario", str(path), "--data-dir"]
+    demo = [*HEITJE_COMMAND, "demo", "--scenario", str(path), "--data-dir"]
     on_anvil = subprocess.Popen(
         [*demo, str(anvil_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=heitje_env(),
+        env=cli_env(),
     )
     try:
         on_network = heitje(

@@ -26,11 +26,10 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from scripts.finance import run_settlement
-from scripts.settle import read_pain001
 from web3.logs import DISCARD
 
 from api.routes.accounts import wallet_claim
+from domain.settlement import read_pain001, run_settlement
 from heitje.errors import ChainError
 from node.contract import AccountKind
 from node.keys import service_key

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sepaxml
@@ -96,7 +96,7 @@ def write_mirror(path: Path, rows: list[Row], checkpoint: int = 100) -> None:
                 tx_hash=f"0x{rid:064x}",
                 log_index=0,
                 redemption_id=rid,
-                shop=ChecksumAddress(shop),
+                shop=cast(ChecksumAddress, shop),
                 amount=BaseUnits(amount),
             )
         )

@@ -6,7 +6,8 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IHeitjeToken} from "../src/IHeitjeToken.sol";
 import {HeitjeTokenBase} from "./utils/HeitjeTokenBase.sol";
 
-/// @notice HeitjeToken unit and fuzz tests: EIP-3009 signed transfers: transferWithAuthorization, receiveWithAuthorization, cancelAuthorization.
+/// @notice HeitjeToken unit and fuzz tests: EIP-3009 signed transfers (transferWithAuthorization,
+/// receiveWithAuthorization, cancelAuthorization).
 contract HeitjeTokenEip3009Test is HeitjeTokenBase {
     // =====================================================================
     // EIP-3009 transferWithAuthorization

@@ -5,7 +5,7 @@ import {HeitjeToken} from "../src/HeitjeToken.sol";
 import {IHeitjeToken} from "../src/IHeitjeToken.sol";
 import {HeitjeTokenBase} from "./utils/HeitjeTokenBase.sol";
 
-/// @notice HeitjeToken unit and fuzz tests: reward periods: budget and cap per citizen.
+/// @notice HeitjeToken unit and fuzz tests: reward periods (budget, cap per citizen).
 contract HeitjeTokenPeriodsTest is HeitjeTokenBase {
     // =====================================================================
     // reward periods

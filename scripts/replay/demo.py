@@ -24,26 +24,18 @@ API checks the balance against the head, which such a replaced block could brief
 
 from __future__ import annotations
 
-import secrets
 import shutil
-import sys
 import tempfile
 import time
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from eth_typing import HexStr
-from web3.exceptions import TransactionNotFound
-
-from domain.settlement import run_settlement
 from heitje.errors import ConfigError, HeitjeError, InvalidAmount
 from heitje.money import format_eur, format_heit, parse_heit
 from indexer.mirror import Mirror
-from node.token import Token
 from scripts.audit import audit
-from scripts.replay.client import Client, Refusal
+from scripts.replay.client import Client
+from scripts.replay.replayer import Replayer, mirror_block, progress, wait_until
 from scripts.replay.scenario import Scenario, load_scenario
 from scripts.stack import Stack, start_stack
 
@@ -53,278 +45,6 @@ DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "example-year.json"
 NETWORK_CONFIRMATIONS = 2
 """The indexer's confirmation depth on an external chain: geth Clique replaces at most the newest
 block or two (an out-of-turn block that lost to the in-turn one)."""
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _mirror_block(mirror: Mirror) -> int:
-    cp = mirror.checkpoint()
-    return -1 if cp is None else cp.block_number
-
-
-def _wait(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise HeitjeError(f"timed out waiting for {what}", code="replay_timeout")
-        time.sleep(0.02)
-
-
-class Replayer:
-    """Plays a scenario against a running API; keeps the report's facts."""
-
-    def __init__(
-        self,
-        scenario: Scenario,
-        client: Client,
-        token: Token,
-        data_dir: Path,
-        mirror_block: Callable[[], int],
-        confirmations: int = 0,
-    ) -> None:
-        self.s = scenario
-        self.c = client
-        self.token = token
-        self.data_dir = data_dir
-        self.mirror_block = mirror_block
-        self.confirmations = confirmations
-        self.tasks = {t.id: t for t in scenario.tasks}
-        self.addresses: dict[str, str] = {}
-        self.rejected: list[dict[str, Any]] = []
-        self.rejected_registrations: list[dict[str, str]] = []
-        self.settlement_files: list[str] = []
-        self.heads: list[tuple[datetime, int]] = []
-        self.redemption_txs: list[tuple[datetime, str]] = []
-        self.last_tx: dict[str, str] = {}  # username -> last transaction changing its balance
-
-    # ----- set-up: staff and sign-ups -----
-
-    def setup(self, admin_password: str) -> None:
-        c = self.c
-        c.passwords["admin"] = admin_password
-        staff = [(co.id, co.name, "coordinator") for co in self.s.coordinators]
-        staff += [("finance", "Finance officer", "finance"), ("auditor", "Auditor", "auditor")]
-        for username, name, role in staff:
-            pw = secrets.token_urlsafe(16)
-            r = c.call(
-                "admin",
-                "POST",
-                "/staff",
-                body={"username": username, "password": pw, "name": name, "role": role},
-            )
-            if isinstance(r, Refusal):
-                raise HeitjeError(f"could not create {username}: {r.message}", code=r.code)
-            c.passwords[username] = pw
-        for cit in self.s.citizens:
-            pw = secrets.token_urlsafe(16)
-            r = c.call(
-                None,
-                "POST",
-                "/citizens",
-                body={
-                    "username": cit.id,
-                    "password": pw,
-                    "name": cit.name,
-                    "neighbourhood": cit.neighbourhood or "",
-                },
-            )
-            self._signed_up(cit.id, pw, r)
-        for shop in self.s.shops:
-            pw = secrets.token_urlsafe(16)
-            body = {
-                "username": shop.id,
-                "password": pw,
-                "name": shop.name,
-                "category": shop.category,
-                "iban": shop.iban,
-            }
-            if shop.bic:
-                body["bic"] = shop.bic
-            self._signed_up(shop.id, pw, c.call(None, "POST", "/shops", body=body))
-        _wait(self._registrations_done, "wallet registrations on chain")
-        if self.confirmations:  # every registration is mined by now: let it get deep
-            block = self.head() + self.confirmations
-            _wait(lambda: self.head() >= block, f"the chain to reach block {block}")
-
-    def _signed_up(self, username: str, pw: str, r: Any) -> None:
-        if isinstance(r, Refusal):
-            self.rejected_registrations.append(
-                {"id": username, "code": r.code, "message": r.message}
-            )
-            return
-        self.c.passwords[username] = pw
-        self.addresses[username] = r["address"]
-
-    def _registrations_done(self) -> bool:
-        for status in ("pending", "sent"):
-            r = self.c.call("auditor", "GET", f"/audit/intents?status={status}&limit=1")
-            if isinstance(r, Refusal) or r:
-                return False
-        return True
-
-    # ----- events -----
-
-    def play(self, on_event: Callable[[int], None] | None = None) -> None:
-        for index, ev in enumerate(self.s.events):
-            outcome = self._event(ev)
-            if isinstance(outcome, Refusal):
-                self.rejected.append(
-                    {"index": index, "code": outcome.code, "message": outcome.message}
-                )
-            self.heads.append((ev.at, int(self.token.w3.eth.block_number)))
-            if on_event is not None:
-                on_event(index)
-
-    def _event(self, ev: Any) -> Any:
-        c, at = self.c, ev.at
-        t = ev.type
-        if t == "publish":
-            task = self.tasks.get(ev.task)
-            if task is None:
-                return Refusal("unknown_task", f"task {ev.task!r} is not in the scenario")
-            return c.call(
-                ev.by,
-                "POST",
-                "/tasks",
-                at=at,
-                body={
-                    "ref": task.id,
-                    "kind": task.kind,
-                    "title": task.title,
-                    "reward": task.reward,
-                    "neighbourhood": task.neighbourhood or "",
-                },
-            )
-        if t in ("claim", "submit"):
-            return c.call(ev.citizen, "POST", f"/tasks/{ev.task}/{t}", at=at)
-        if t == "approve":
-            r = c.call(ev.by, "POST", f"/tasks/{ev.task}/approve", at=at)
-            if not isinstance(r, Refusal):
-                _wait(lambda: self._reward_confirmed(ev.task), f"the reward of {ev.task}")
-            return r
-        if t == "reject":
-            return c.call(ev.by, "POST", f"/tasks/{ev.task}/reject", at=at)
-        if t == "pay":
-            self._wait_deep(ev.from_)
-            r = c.call(
-                ev.from_, "POST", "/payments", at=at, body={"to": ev.to, "amount": ev.amount}
-            )
-            if isinstance(r, dict) and r.get("tx_hash"):
-                self.last_tx[ev.from_] = self.last_tx[ev.to] = str(r["tx_hash"])
-            return r
-        if t == "redeem":
-            self._wait_deep(ev.shop)
-            r = c.call(ev.shop, "POST", "/redemptions", at=at, body={"amount": ev.amount})
-            if isinstance(r, dict):
-                self.redemption_txs.append((at, str(r["tx_hash"])))
-                self.last_tx[ev.shop] = str(r["tx_hash"])
-            return r
-        if t == "settle":
-            return self._settle(ev.at, ev.through)
-        return Refusal("unknown_event", f"unknown event type {t!r}")
-
-    def _reward_confirmed(self, ref: str) -> bool:
-        r = self.c.call(None, "GET", f"/tasks/{ref}")
-        if not (isinstance(r, dict) and r["reward_status"] == "confirmed"):
-            return False
-        if r.get("claimed_by") and r.get("reward_tx"):
-            self.last_tx[str(r["claimed_by"])] = str(r["reward_tx"])
-        return True
-
-    def _deep(self, tx_hash: str) -> bool:
-        """`tx_hash` is mined `confirmations` blocks below the head (where it is now)."""
-        try:
-            receipt = self.token.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-        except TransactionNotFound:  # its block was replaced; it is mined again shortly
-            return False
-        return self.head() >= int(receipt["blockNumber"]) + self.confirmations
-
-    def _wait_deep(self, user: str) -> None:
-        """Before `user` spends: wait until the last transaction that changed `user`'s
-        balance is `confirmations` deep, so the API checks the balance against blocks the
-        network no longer replaces (a no-op on anvil)."""
-        tx_hash = self.last_tx.get(user)
-        if self.confirmations and tx_hash is not None:
-            what = f"{tx_hash} ({user}) to be {self.confirmations} blocks deep"
-            _wait(lambda: self._deep(tx_hash), what)
-
-    def head(self) -> int:
-        """The chain's head block number."""
-        return int(self.token.w3.eth.block_number)
-
-    def wait_for_mirror(self, block: int) -> None:
-        """Wait until the mirror holds `block`: the indexer stays `confirmations` blocks behind
-        the head, so the chain has to reach `block + confirmations` first."""
-        if self.confirmations:
-            what = (
-                f"the chain to reach block {block + self.confirmations} ({self.confirmations} "
-                f"confirmations of block {block}; is the chain sealing blocks?)"
-            )
-            _wait(lambda: self.head() >= block + self.confirmations, what)
-        _wait(lambda: self.mirror_block() >= block, f"the SQL mirror to reach block {block}")
-
-    def _redemption_block(self, tx_hash: str) -> int:
-        """The block that holds `tx_hash` now (waiting while a replaced block put it back in
-        the pool)."""
-        found: list[int] = []
-
-        def mined() -> bool:
-            try:
-                receipt = self.token.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-            except TransactionNotFound:
-                return False
-            found.append(int(receipt["blockNumber"]))
-            return True
-
-        _wait(mined, f"{tx_hash} to be mined")
-        return found[-1]
-
-    def _through_block(self, through: datetime) -> int:
-        """The settlement's block cut-off for business time `through`: the head reached when
-        the last event at or before `through` was replayed, or, if later, the block that holds
-        the last redemption at or before `through` once it is `confirmations` deep (a block the
-        network replaced may have moved it). Raises `HeitjeError` (`replay_reorder`) when a
-        later redemption ended up at or below that block."""
-        heads = max((b for t, b in self.heads if t <= through), default=0)
-        before = [tx for t, tx in self.redemption_txs if t <= through]
-        after = [tx for t, tx in self.redemption_txs if t > through]
-        through_block = heads
-        while True:
-            if before:
-                through_block = max(heads, max(map(self._redemption_block, before)))
-            self.wait_for_mirror(through_block)  # `confirmations` deep: receipts are final
-            if not before or max(map(self._redemption_block, before)) <= through_block:
-                break
-        if after and min(map(self._redemption_block, after)) <= through_block:
-            raise HeitjeError(
-                f"a redemption made after {through.isoformat()} is in block {through_block} "
-                "or earlier: no block cut-off separates the periods",
-                code="replay_reorder",
-            )
-        return through_block
-
-    def _settle(self, at: datetime, through: datetime) -> Any:
-        through_block = self._through_block(through)
-        m = self.s.municipality
-        try:
-            result = run_settlement(
-                self.data_dir,
-                through=None,
-                through_block=through_block,
-                name=m.name,
-                iban=m.iban,
-                bic=m.bic,
-                eur_per_heitje=m.eur_per_heitje,
-                now=at,
-                rpc_url=str(getattr(self.token.w3.provider, "endpoint_uri", "")) or None,
-            )
-        except HeitjeError as e:
-            return Refusal(e.code, e.message)
-        if result is not None and result.get("batch_id"):
-            self.settlement_files.append(str(result["xml_path"]))
-        return result
 
 
 def programme_period(scenario: Scenario) -> tuple[int, int]:
@@ -398,33 +118,34 @@ def run_demo(
             },
         )
         rpc_url, token, paths = stack.rpc_url, stack.token, stack.paths
-        _log(f"chain {rpc_url}, token {token.address} (block {stack.manifest.deploy_block})")
-        _log(f"API on {stack.api_url} (docs at /docs)")
+        progress(f"chain {rpc_url}, token {token.address} (block {stack.manifest.deploy_block})")
+        progress(f"API on {stack.api_url} (docs at /docs)")
         admin_password = stack.admin_password
-        _wait(lambda: paths.mirror_db.exists(), "the indexer")
+        wait_until(lambda: paths.mirror_db.exists(), "the indexer")
         mirror = Mirror(paths.mirror_db)
         replay = Replayer(
             scenario,
             Client(stack.api_url, timeout=120),
             token,
             data_dir,
-            lambda: _mirror_block(mirror),
+            lambda: mirror_block(mirror),
             confirmations,
         )
         replay.setup(admin_password)
         total = len(scenario.events)
         events_started = time.monotonic()
-        _log(
+        progress(
             f"set-up took {events_started - started:.1f}s; replaying {total} events of "
             f"{scenario.name or scenario_path.name} (indexer {confirmations} blocks behind)"
         )
         step = max(1, total // 20)
-        replay.play(
-            lambda i: (
-                _log(f"  {i + 1}/{total} events") if (i + 1) % step == 0 or i + 1 == total else None
-            )
-        )
-        _log(f"events took {time.monotonic() - events_started:.1f}s")
+
+        def on_event(i: int) -> None:
+            if (i + 1) % step == 0 or i + 1 == total:
+                progress(f"  {i + 1}/{total} events")
+
+        replay.play(on_event)
+        progress(f"events took {time.monotonic() - events_started:.1f}s")
         replay.wait_for_mirror(replay.head())
         report = audit(data_dir, rpc_url)
         accounts = {u: format_heit(token.balance_of(a)) for u, a in replay.addresses.items()}
@@ -442,7 +163,7 @@ def run_demo(
         }
         if report.differences:
             out["differences"] = report.differences
-        _log(f"done in {time.monotonic() - started:.1f}s; reconciled: {out['reconciled']}")
+        progress(f"done in {time.monotonic() - started:.1f}s; reconciled: {out['reconciled']}")
         return out
     finally:
         if stack is not None:

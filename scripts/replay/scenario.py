@@ -16,8 +16,7 @@ Public surface:
   (code `invalid_scenario`, one-line message) for a file that is not a valid scenario.
 
 The generator of years (`generate_scenario`) is `scripts.replay.generate`; it imports this
-module, never the other way round. `generate_scenario` is still reachable here for importers
-not yet moved, loaded only when asked for.
+module, never the other way round.
 """
 
 from __future__ import annotations
@@ -25,15 +24,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from heitje.errors import HeitjeError, InvalidAmount
 from heitje.money import parse_heit, parse_rate
-
-if TYPE_CHECKING:  # only for type checkers: see `__getattr__` at the end
-    from scripts.replay.generate import generate_scenario as generate_scenario
 
 __all__ = [
     "FORMAT",
@@ -282,13 +278,3 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidScenario(f"{source}: not valid JSON: {' '.join(str(e).split())}") from None
     return parse_scenario(data, source=source)
-
-
-def __getattr__(name: str) -> Any:
-    # `generate_scenario` moved to `scripts.replay.generate`; imported on first use only, so
-    # loading a scenario never loads the generator.
-    if name == "generate_scenario":
-        from scripts.replay.generate import generate_scenario
-
-        return generate_scenario
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
