@@ -160,14 +160,8 @@ class Signer:
         return receipt
 
     def fate(self, tx_hash: str) -> str | None:
-        """The journal's status of `tx_hash` (signed, sent, mined, reverted, dropped), or None
-        when this journal never held it."""
-        db = self._db()
-        try:
-            row = db.execute("SELECT status FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
-        finally:
-            db.close()
-        return None if row is None else str(row[0])
+        """The journal's status of `tx_hash` (see `journal_fate`)."""
+        return journal_fate(self._db_path, tx_hash)
 
     def wait(self, tx_hash: str, timeout: float = 60.0) -> TxReceipt:
         """Wait for the receipt of `tx_hash`; raises `ChainError` (`tx_reverted`, `tx_timeout`)."""
@@ -227,3 +221,16 @@ class Signer:
             finally:
                 db.close()
         return redone
+
+
+def journal_fate(journal_path: Path, tx_hash: str) -> str | None:
+    """The status the journal at `journal_path` records for `tx_hash`: signed, sent, mined,
+    reverted or dropped; None when it never held that transaction (or the file is absent)."""
+    if not journal_path.exists():
+        return None
+    db = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True, timeout=30)
+    try:
+        row = db.execute("SELECT status FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else str(row[0])

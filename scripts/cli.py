@@ -187,12 +187,22 @@ def indexer_run(
     rpc_url: RpcUrl = "http://127.0.0.1:8545",
     confirmations: Annotated[int, typer.Option(help="Blocks to wait before indexing.")] = 0,
     poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.2,
+    wait_for_chain: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for a node that is not reachable at start (0: exit)."),
+    ] = 0.0,
 ) -> None:
     """Follow the token's events into DIR/mirror.sqlite until Ctrl-C or SIGTERM."""
     from scripts.run_indexer import run_indexer
 
     with _reported(rpc_url):
-        run_indexer(data_dir, rpc_url, confirmations=confirmations, poll=poll)
+        run_indexer(
+            data_dir,
+            rpc_url,
+            confirmations=confirmations,
+            poll=poll,
+            wait_for_chain=wait_for_chain,
+        )
 
 
 @app.command("settle")

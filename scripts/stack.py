@@ -126,9 +126,15 @@ def start_api(
 
 
 def start_indexer(
-    data_dir: Path, rpc_url: str, *, confirmations: int = 0, poll: float = 0.1
+    data_dir: Path,
+    rpc_url: str,
+    *,
+    confirmations: int = 0,
+    poll: float = 0.1,
+    wait_for_chain: float = 60.0,
 ) -> Child:
-    """Start `heitje indexer run` for `data_dir`."""
+    """Start `heitje indexer run` for `data_dir`; it waits up to `wait_for_chain` seconds for a
+    node that is not reachable at start (a restarting validator)."""
     return Child(
         "indexer",
         [
@@ -143,6 +149,8 @@ def start_indexer(
             str(confirmations),
             "--poll",
             str(poll),
+            "--wait-for-chain",
+            str(wait_for_chain),
         ],
         {},
         DataDir(data_dir).logs,

@@ -28,7 +28,7 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
-from api.routes.accounts import wallet_claim
+from domain.accounts import wallet_claim
 from domain.settlement import read_pain001, run_settlement
 from heitje.errors import ChainError
 from node.contract import AccountKind
