@@ -1,13 +1,35 @@
-"""Local transaction signing with a nonce journal that survives restarts.
+"""The transaction manager: local signing, one journal of every transaction's fate, nonces that
+survive restarts, faults and reorganisations.
 
-Every transaction is signed, written to the journal (`nonces.sqlite`) and only then broadcast.
-After a crash, `Signer.recover()` re-broadcasts what the journal holds and the chain has not
-mined, so a signed transaction is neither lost nor sent under a second nonce. Nonces come from
-max(chain pending count, last journaled nonce + 1). Standard JSON-RPC only: no unlocked accounts.
+One `Signer` per service key (admin, minter, registrar, relayer, settler). Every transaction is
+simulated, signed and written to the journal (`nonces.sqlite`) before it is broadcast. Nonces
+come from max(the chain's pending count, the highest nonce the journal still holds open + 1).
+Standard JSON-RPC only: no unlocked accounts.
+
+The journal is the one record of a transaction's fate. States:
+
+| state | meaning |
+|---|---|
+| `signed` | journaled; the node has not accepted it (yet): `tick` broadcasts it again |
+| `sent` | the node accepted it; not in a block yet |
+| `mined` | in a block, fewer than `confirmations` blocks deep |
+| `confirmed` | final: succeeded, at least `confirmations` blocks deep |
+| `reverted` | final: failed on chain (`error` holds the decoded reason) |
+| `replaced` | final: its nonce was used by another transaction (a fee bump or a re-sign) |
+| `failed` | final: the node refused it for good before it was ever accepted |
+
+A refused broadcast is classified: insufficient funds (kept `signed`, logged with the key and
+its balance, `low_funds` set for health checks, sent again by `tick`), nonce too low (the
+transaction is signed again with the chain's nonce), underpriced (signed again with a higher
+gas price, same nonce), the node unreachable (kept `signed`); anything else is `failed`. A
+transaction that left the chain in a reorganisation goes back to `sent` and is broadcast again
+with its nonce.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,11 +41,13 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import TxParams, TxReceipt
 
 from heitje.errors import ChainError
 from node.contract import decode_revert
+
+log = logging.getLogger("heitje.signer")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -31,42 +55,112 @@ CREATE TABLE IF NOT EXISTS journal (
     nonce INTEGER NOT NULL,
     tx_hash TEXT NOT NULL,
     raw_tx BLOB NOT NULL,
-    status TEXT NOT NULL,          -- signed | sent | mined | reverted | dropped
+    status TEXT NOT NULL,          -- see the module docstring
     created_at REAL NOT NULL,
     PRIMARY KEY (address, nonce, tx_hash)
 );
+CREATE INDEX IF NOT EXISTS journal_hash ON journal (tx_hash);
 """
+_COLUMNS = {
+    "params": "TEXT",  # the unsigned transaction (JSON), to sign it again
+    "block_number": "INTEGER",
+    "block_hash": "TEXT",
+    "error": "TEXT",
+    "updated_at": "REAL",
+    "broadcast_at": "REAL",
+}
+OPEN = ("signed", "sent", "mined")
+FINAL = ("confirmed", "reverted", "replaced", "failed")
+REBROADCAST_AFTER = 2.0
+"""Seconds before `tick` broadcasts an open transaction again."""
+GAS_BUMP_NUM, GAS_BUMP_DEN = 1125, 1000
+"""A replacement pays at least 12.5% more gas (geth's and anvil's price-bump rule)."""
 
 
 @dataclass(frozen=True)
 class SentTx:
-    """A transaction the signer broadcast: hash (0x hex) and nonce."""
+    """A transaction the signer journaled: hash (0x hex) and nonce."""
 
     tx_hash: str
     nonce: int
 
 
+@dataclass(frozen=True)
+class TxStatus:
+    """Where a transaction stands: `state` (module docstring), its receipt and block once
+    mined, the decoded error of a revert or refusal, and the hash that replaced it."""
+
+    tx_hash: str
+    state: str
+    receipt: TxReceipt | None = None
+    block_number: int | None = None
+    error: str | None = None
+    replaced_by: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+
+def _classify(error: Exception) -> str:
+    """A node's refusal of `eth_sendRawTransaction` as one word."""
+    text = str(error).lower()
+    if "insufficient funds" in text:
+        return "insufficient_funds"
+    if "nonce too low" in text or "nonce is too low" in text or "oldnonce" in text:
+        return "nonce_too_low"
+    if "underpriced" in text or "fee too low" in text or "replacement" in text:
+        return "underpriced"
+    if "already known" in text or "known transaction" in text or "already imported" in text:
+        return "known"
+    if isinstance(error, (ConnectionError, TimeoutError, OSError)) or any(
+        w in text for w in ("connection", "timed out", "timeout", "unreachable", "refused")
+    ):
+        return "unreachable"
+    return "refused"
+
+
 class Signer:
-    """Signs and sends transactions for one local key, serialising its nonces.
+    """Signs, sends and follows transactions for one local key (the transaction manager).
 
     Thread-safe: one lock covers nonce choice, journaling and broadcast. `journal_path` is a
     SQLite file shared by every signer of a deployment (rows keyed by address).
+    `confirmations`: blocks on top of a transaction's block before it counts (0 on anvil,
+    at least 2 on Clique).
     """
 
-    def __init__(self, w3: Web3, account: LocalAccount, journal_path: Path) -> None:
+    def __init__(
+        self, w3: Web3, account: LocalAccount, journal_path: Path, *, confirmations: int = 0
+    ) -> None:
         self.w3 = w3
         self.account = account
         self.address = account.address
-        self._lock = threading.Lock()
+        self.confirmations = confirmations
+        self.low_funds = False
+        self._lock = threading.RLock()
         self._db_path = journal_path
         self._chain_id: int | None = None
-        with self._db() as db:
+        db = self._db()
+        try:
             db.executescript(_SCHEMA)
+            have = {r[1] for r in db.execute("PRAGMA table_info(journal)")}
+            for name, kind in _COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE journal ADD COLUMN {name} {kind}")
+            db.execute("UPDATE journal SET status='replaced' WHERE status='dropped'")
+        finally:
+            db.close()
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._db_path, timeout=30, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
+        db.row_factory = sqlite3.Row
         return db
+
+    def _set(self, db: sqlite3.Connection, tx_hash: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        db.execute(f"UPDATE journal SET {cols} WHERE tx_hash=?", (*fields.values(), tx_hash))
 
     @property
     def chain_id(self) -> int:
@@ -77,7 +171,8 @@ class Signer:
     def _next_nonce(self, db: sqlite3.Connection) -> int:
         pending = int(self.w3.eth.get_transaction_count(self.address, "pending"))
         row = db.execute(
-            "SELECT MAX(nonce) FROM journal WHERE address = ? AND status IN ('signed','sent')",
+            "SELECT MAX(nonce) FROM journal WHERE address = ? AND status IN ('signed','sent',"
+            "'mined')",
             (self.address,),
         ).fetchone()
         journaled = -1 if row[0] is None else int(row[0])
@@ -91,141 +186,299 @@ class Signer:
         except ContractLogicError as e:
             raise decode_revert(e.data if isinstance(e.data, str) else None) from None
 
+    def _sign(
+        self, db: sqlite3.Connection, params: dict[str, Any], nonce: int, gas_price: int
+    ) -> SentTx:
+        full = {**params, "chainId": self.chain_id, "nonce": nonce, "gasPrice": gas_price}
+        signed = self.account.sign_transaction(full)
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        db.execute(
+            "INSERT INTO journal (address, nonce, tx_hash, raw_tx, status, created_at, params, "
+            "updated_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                self.address,
+                nonce,
+                tx_hash,
+                bytes(signed.raw_transaction),
+                "signed",
+                time.time(),
+                json.dumps({**params, "gasPrice": gas_price}),
+                time.time(),
+            ),
+        )
+        return SentTx(tx_hash, nonce)
+
     def send(self, tx: TxParams, *, on_signed: Callable[[SentTx], None] | None = None) -> SentTx:
         """Simulate, sign, journal and broadcast `tx` (to, data, optional value/gas).
 
-        `on_signed`, if given, is called with the hash before broadcast (callers record it
-        in their own state, e.g. an outbox row). Raises `ChainError` when the call reverts
-        (code from the contract's custom error) or the node refuses the transaction.
+        `on_signed` is called with the hash before each broadcast (callers record it in their
+        own state, e.g. an outbox row); it is called again when the transaction had to be
+        signed again (nonce too low, underpriced), and the hash returned is the last one.
+        A transaction the node did not accept for a passing reason (no funds, unreachable) is
+        journaled and returned: `tick` keeps sending it. Raises `ChainError` when the call
+        reverts (code from the contract's custom error), or `tx_refused` when the node
+        refuses it for good (then nothing stays journaled as open).
         """
         self.simulate(tx)
         with self._lock:
             db = self._db()
             try:
-                nonce = self._next_nonce(db)
-                full: dict[str, Any] = {
-                    "chainId": self.chain_id,
-                    "nonce": nonce,
-                    "gasPrice": int(self.w3.eth.gas_price),
-                    "value": 0,
-                    **tx,
-                }
-                full.pop("from", None)
-                if "gas" not in full:
-                    est = self.w3.eth.estimate_gas({**tx, "from": self.address})
-                    full["gas"] = int(est * 12 // 10) + 10_000
-                signed = self.account.sign_transaction(full)
-                tx_hash = "0x" + bytes(signed.hash).hex()
-                db.execute(
-                    "INSERT INTO journal VALUES (?,?,?,?,?,?)",
-                    (
-                        self.address,
-                        nonce,
-                        tx_hash,
-                        bytes(signed.raw_transaction),
-                        "signed",
-                        time.time(),
-                    ),
-                )
-                sent = SentTx(tx_hash, nonce)
-                if on_signed is not None:
-                    on_signed(sent)
+                params: dict[str, Any] = {"value": 0, **tx}
+                params.pop("from", None)
                 try:
-                    self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                    if "gas" not in params:
+                        est = self.w3.eth.estimate_gas({**tx, "from": self.address})
+                        params["gas"] = int(est * 12 // 10) + 10_000
+                    gas_price = int(self.w3.eth.gas_price)
+                    nonce = self._next_nonce(db)
+                except ContractLogicError as e:  # the state changed since the simulation
+                    raise decode_revert(e.data if isinstance(e.data, str) else None) from None
                 except Exception as e:
-                    db.execute("UPDATE journal SET status='dropped' WHERE tx_hash=?", (tx_hash,))
-                    raise ChainError(f"node refused transaction: {e}", code="tx_refused") from e
-                db.execute("UPDATE journal SET status='sent' WHERE tx_hash=?", (tx_hash,))
-                return sent
+                    raise ChainError(f"the node cannot be reached: {e}", code="tx_refused") from e
+                for attempt in range(6):
+                    sent = self._sign(db, params, nonce, gas_price)
+                    if on_signed is not None:
+                        on_signed(sent)
+                    outcome = self._broadcast(db, sent.tx_hash)
+                    if outcome in ("sent", "kept"):
+                        return sent
+                    if outcome == "nonce_too_low":
+                        self._set(db, sent.tx_hash, status="replaced", error="nonce too low")
+                        nonce = self._next_nonce(db)
+                    elif outcome == "underpriced":
+                        self._set(db, sent.tx_hash, status="replaced", error="underpriced")
+                        gas_price = max(gas_price * GAS_BUMP_NUM // GAS_BUMP_DEN + 1, gas_price + 1)
+                    else:
+                        row = db.execute(
+                            "SELECT error FROM journal WHERE tx_hash=?", (sent.tx_hash,)
+                        ).fetchone()
+                        raise ChainError(f"node refused transaction: {row[0]}", code="tx_refused")
+                    log.info("signing again (attempt %d): %s", attempt + 2, outcome)
+                raise ChainError("node refused transaction after six attempts", code="tx_refused")
             finally:
                 db.close()
 
-    def _record(self, tx_hash: str, receipt: TxReceipt) -> None:
-        status = "mined" if receipt["status"] == 1 else "reverted"
+    def _broadcast(self, db: sqlite3.Connection, tx_hash: str) -> str:
+        """Send the journaled raw transaction; returns `sent`, `kept` (open, to be sent again),
+        `nonce_too_low`, `underpriced` or `failed`."""
+        row = db.execute("SELECT raw_tx FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
+        try:
+            self.w3.eth.send_raw_transaction(HexBytes(row["raw_tx"]))
+        except Exception as e:
+            kind = _classify(e)
+            if kind == "known":
+                self._set(db, tx_hash, status="sent", broadcast_at=time.time())
+                return "sent"
+            if kind in ("insufficient_funds", "unreachable"):
+                self._set(db, tx_hash, error=f"{kind}: {e}", broadcast_at=time.time())
+                if kind == "insufficient_funds":
+                    self.low_funds = True
+                    self._log_low_funds()
+                return "kept"
+            if kind in ("nonce_too_low", "underpriced"):
+                return kind
+            self._set(db, tx_hash, status="failed", error=f"refused: {e}")
+            return "failed"
+        self.low_funds = False
+        self._set(db, tx_hash, status="sent", error=None, broadcast_at=time.time())
+        return "sent"
+
+    def _log_low_funds(self) -> None:
+        try:
+            balance = int(self.w3.eth.get_balance(self.address))
+        except Exception:
+            balance = -1
+        log.error(
+            "key %s cannot pay for gas: balance %d wei; transactions wait until it is funded",
+            self.address,
+            balance,
+        )
+
+    # ----- following a transaction -----
+
+    def status(self, tx_hash: str) -> TxStatus:
+        """Where `tx_hash` stands, from the chain, written to the journal. An open transaction
+        that is not on chain is broadcast again (every REBROADCAST_AFTER seconds); one that left
+        the chain in a reorganisation goes back to `sent`. Unknown hashes: state `unknown`."""
         with self._lock:
             db = self._db()
             try:
-                db.execute("UPDATE journal SET status=? WHERE tx_hash=?", (status, tx_hash))
+                return self._status(db, tx_hash)
+            finally:
+                db.close()
+
+    def _status(self, db: sqlite3.Connection, tx_hash: str) -> TxStatus:
+        row = db.execute("SELECT * FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
+        if row is None:
+            return TxStatus(tx_hash, "unknown")
+        if row["status"] in FINAL:
+            replaced_by = self._mined_sibling(db, row) if row["status"] == "replaced" else None
+            return TxStatus(
+                tx_hash, row["status"], None, row["block_number"], row["error"], replaced_by
+            )
+        try:
+            # The count first: a transaction mined after it was read still shows its receipt.
+            latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+            try:
+                receipt: TxReceipt | None = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                receipt = None
+            head = int(self.w3.eth.block_number)
+        except Exception:  # the node is unreachable: nothing changes
+            return TxStatus(tx_hash, row["status"], None, row["block_number"], row["error"])
+        if receipt is not None:
+            block = int(receipt["blockNumber"])
+            deep = head - block >= self.confirmations
+            state = "mined"
+            error = None
+            if deep:
+                state = "confirmed" if receipt["status"] == 1 else "reverted"
+                if state == "reverted":
+                    error = self._revert_reason(row, block)
+            self._set(
+                db,
+                tx_hash,
+                status=state,
+                block_number=block,
+                block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+                error=error,
+            )
+            if deep:
+                self._replace_siblings(db, row)
+            return TxStatus(tx_hash, state, receipt, block, error)
+        # Not on chain (any more).
+        if row["status"] == "mined":
+            log.warning("%s left the chain (reorganisation); sending it again", tx_hash)
+            self._set(db, tx_hash, status="sent", block_number=None, block_hash=None)
+        if row["nonce"] < latest:  # the nonce is used, and not by this transaction
+            sibling = self._mined_sibling(db, row)
+            self._set(db, tx_hash, status="replaced", error="its nonce was used")
+            return TxStatus(tx_hash, "replaced", replaced_by=sibling)
+        if time.time() - (row["broadcast_at"] or 0) >= REBROADCAST_AFTER:
+            outcome = self._broadcast(db, tx_hash)
+            if outcome == "underpriced":
+                self._bump(db, row)
+            elif outcome == "nonce_too_low":
+                pass  # the next look finds what took the nonce
+        now = db.execute("SELECT status, error FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
+        return TxStatus(tx_hash, now["status"], None, None, now["error"])
+
+    def _mined_sibling(self, db: sqlite3.Connection, row: sqlite3.Row) -> str | None:
+        """Another journaled transaction with the same nonce that is on chain."""
+        for other in db.execute(
+            "SELECT tx_hash FROM journal WHERE address=? AND nonce=? AND tx_hash<>?",
+            (self.address, row["nonce"], row["tx_hash"]),
+        ).fetchall():
+            try:
+                self.w3.eth.get_transaction_receipt(HexBytes(other["tx_hash"]))
+            except TransactionNotFound:
+                continue
+            return str(other["tx_hash"])
+        return None
+
+    def _replace_siblings(self, db: sqlite3.Connection, row: sqlite3.Row) -> None:
+        db.execute(
+            "UPDATE journal SET status='replaced', error='a twin with its nonce was mined', "
+            "updated_at=? WHERE address=? AND nonce=? AND tx_hash<>? AND status IN "
+            "('signed','sent','mined')",
+            (time.time(), self.address, row["nonce"], row["tx_hash"]),
+        )
+
+    def _bump(self, db: sqlite3.Connection, row: sqlite3.Row) -> None:
+        """Sign the transaction again with its nonce and a higher gas price."""
+        if row["params"] is None:
+            return
+        params = json.loads(row["params"])
+        price = int(params.pop("gasPrice"))
+        bumped = max(price * GAS_BUMP_NUM // GAS_BUMP_DEN + 1, int(self.w3.eth.gas_price))
+        twin = self._sign(db, params, int(row["nonce"]), bumped)
+        self._broadcast(db, twin.tx_hash)
+
+    def _revert_reason(self, row: sqlite3.Row, block: int) -> str:
+        """The decoded reason of a reverted transaction: the call replayed on the state of its
+        block (the transactions before it in the block included, so a twin that won shows)."""
+        if row["params"] is None:
+            return "chain_reverted"
+        params = json.loads(row["params"])
+        call: TxParams = {
+            "to": params["to"],
+            "data": params.get("data", "0x"),
+            "from": self.address,
+        }
+        try:
+            self.w3.eth.call(call, block)
+        except ContractLogicError as e:
+            err = decode_revert(e.data if isinstance(e.data, str) else None)
+            return f"{err.code}: {err.message}"
+        except Exception:
+            pass
+        return "chain_reverted"
+
+    def tick(self) -> list[TxStatus]:
+        """Look at every open transaction of this key, in nonce order: confirm, send again,
+        follow reorganisations (see `status`). Returns their statuses."""
+        with self._lock:
+            db = self._db()
+            try:
+                rows = db.execute(
+                    "SELECT tx_hash FROM journal WHERE address=? AND status IN "
+                    "('signed','sent','mined') ORDER BY nonce, created_at",
+                    (self.address,),
+                ).fetchall()
+                return [self._status(db, r["tx_hash"]) for r in rows]
             finally:
                 db.close()
 
     def outcome(self, tx_hash: str) -> TxReceipt | None:
-        """The receipt of `tx_hash` once mined (its fate, `mined` or `reverted`, is written to
-        the journal: the one record of a transaction's fate), or None while it is not."""
-        try:
+        """The receipt of `tx_hash` once final at the confirmation depth (confirmed or
+        reverted), else None (still open, or replaced: see `status`)."""
+        st = self.status(tx_hash)
+        if st.state in ("confirmed", "reverted"):
+            if st.receipt is not None:
+                return st.receipt
             receipt: TxReceipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except TransactionNotFound:
-            return None
-        self._record(tx_hash, receipt)
-        return receipt
+            return receipt
+        return None
 
     def fate(self, tx_hash: str) -> str | None:
         """The journal's status of `tx_hash` (see `journal_fate`)."""
         return journal_fate(self._db_path, tx_hash)
 
     def wait(self, tx_hash: str, timeout: float = 60.0) -> TxReceipt:
-        """Wait for the receipt of `tx_hash`; raises `ChainError` (`tx_reverted`, `tx_timeout`)."""
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                HexBytes(tx_hash), timeout=timeout, poll_latency=0.05
-            )
-        except TimeExhausted:
-            raise ChainError(f"{tx_hash} not mined within {timeout}s", code="tx_timeout") from None
-        self._record(tx_hash, receipt)
-        if receipt["status"] != 1:
-            raise ChainError(f"{tx_hash} reverted", code="tx_reverted")
-        return receipt
+        """Wait until `tx_hash` is final at the confirmation depth; its receipt. Raises
+        `ChainError`: `tx_reverted` (message: the decoded reason), `tx_replaced`, `tx_refused`,
+        `tx_timeout` (still open: it stays journaled and is followed by `tick`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.tick()  # earlier nonces first: a lost one would hold this one back
+            st = self.status(tx_hash)
+            if st.state == "confirmed":
+                if st.receipt is not None:
+                    return st.receipt
+                receipt: TxReceipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+                return receipt
+            if st.state == "reverted":
+                raise ChainError(f"{tx_hash} reverted: {st.error}", code="tx_reverted")
+            if st.state == "replaced":
+                raise ChainError(f"{tx_hash} was replaced by {st.replaced_by}", code="tx_replaced")
+            if st.state in ("failed", "unknown"):
+                raise ChainError(f"{tx_hash}: {st.error or 'not journaled'}", code="tx_refused")
+            if time.monotonic() > deadline:
+                raise ChainError(f"{tx_hash} not confirmed within {timeout}s", code="tx_timeout")
+            time.sleep(0.05)
 
     def transact(self, tx: TxParams, timeout: float = 60.0) -> TxReceipt:
         """`send` then `wait`: the receipt of a successful transaction."""
         return self.wait(self.send(tx).tx_hash, timeout)
 
     def recover(self) -> list[str]:
-        """Re-broadcast journaled transactions the chain has not mined; returns their hashes.
-
-        Called at start-up. A journaled nonce below the chain's confirmed count whose hash is
-        unknown was replaced and is marked dropped.
-        """
-        redone: list[str] = []
-        with self._lock:
-            db = self._db()
-            try:
-                rows = db.execute(
-                    "SELECT nonce, tx_hash, raw_tx FROM journal WHERE address=? "
-                    "AND status IN ('signed','sent') ORDER BY nonce",
-                    (self.address,),
-                ).fetchall()
-                latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
-                for nonce, tx_hash, raw in rows:
-                    try:
-                        receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-                        status = "mined" if receipt["status"] == 1 else "reverted"
-                        db.execute("UPDATE journal SET status=? WHERE tx_hash=?", (status, tx_hash))
-                        continue
-                    except TransactionNotFound:
-                        pass
-                    if nonce < latest:
-                        db.execute(
-                            "UPDATE journal SET status='dropped' WHERE tx_hash=?", (tx_hash,)
-                        )
-                        continue
-                    try:
-                        self.w3.eth.send_raw_transaction(HexBytes(raw))
-                    except Exception as e:  # already known to the pool is fine
-                        if "already" not in str(e).lower() and "known" not in str(e).lower():
-                            raise ChainError(
-                                f"re-broadcast of {tx_hash} failed: {e}", code="tx_refused"
-                            ) from e
-                    db.execute("UPDATE journal SET status='sent' WHERE tx_hash=?", (tx_hash,))
-                    redone.append(tx_hash)
-            finally:
-                db.close()
-        return redone
+        """At start-up: `tick`, and the hashes of the transactions it broadcast again."""
+        return [s.tx_hash for s in self.tick() if s.state in ("signed", "sent")]
 
 
 def journal_fate(journal_path: Path, tx_hash: str) -> str | None:
-    """The status the journal at `journal_path` records for `tx_hash`: signed, sent, mined,
-    reverted or dropped; None when it never held that transaction (or the file is absent)."""
+    """The state the journal at `journal_path` records for `tx_hash` (module docstring); None
+    when it never held that transaction (or the file is absent)."""
     if not journal_path.exists():
         return None
     db = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True, timeout=30)

@@ -89,7 +89,7 @@ def test_signed_but_unsent_transaction_is_rebroadcast_once(deployed) -> None:  #
         .execute("SELECT nonce, status FROM journal WHERE address=? ORDER BY nonce", (key.address,))
         .fetchall()
     )
-    assert [status for _, status in rows] == ["mined", "mined"]
+    assert [status for _, status in rows] == ["confirmed", "confirmed"]
 
 
 def test_reverts_decode_to_stable_codes(deployed) -> None:  # type: ignore[no-untyped-def]
