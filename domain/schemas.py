@@ -90,10 +90,12 @@ class RelayRedemption(BaseModel):
 
 
 class RelayedPublic(BaseModel):
-    """A relayed transaction: its hash; `redemption_id` for a redemption."""
+    """A relayed transaction: its hash and the block it was mined in; `redemption_id` for a
+    redemption."""
 
     tx_hash: str
     redemption_id: int | None = None
+    block_number: int | None = None
 
 
 class StaffCreate(BaseModel):
@@ -134,7 +136,8 @@ class TaskCreate(BaseModel):
 
 class TaskPublic(BaseModel):
     """A task. `reward` in HEIT; `reward_status` of the mint once approved:
-    pending | sent | confirmed (null before approval)."""
+    pending | sent | blocked | confirmed (null before approval); `reward_error` says, while the
+    mint is `blocked`, why (plain text; the dispatcher keeps trying)."""
 
     ref: str
     kind: str
@@ -145,6 +148,7 @@ class TaskPublic(BaseModel):
     claimed_by: str | None
     reward_status: str | None
     reward_tx: str | None
+    reward_error: str | None = None
 
 
 class PaymentCreate(BaseModel):
@@ -156,7 +160,8 @@ class PaymentCreate(BaseModel):
 
 class PaymentPublic(BaseModel):
     """A payment: `payer` and `payee` usernames, `amount` in HEIT, `status` pending |
-    confirmed | failed, the relayed transaction's hash."""
+    confirmed | failed, the relayed transaction's hash and the block it was mined in (read the
+    wallet with `min_block` set to it to see the payment)."""
 
     id: int
     payer: str
@@ -164,6 +169,7 @@ class PaymentPublic(BaseModel):
     amount: str
     status: str
     tx_hash: str | None
+    block_number: int | None = None
 
 
 class RedemptionCreate(BaseModel):
@@ -173,9 +179,14 @@ class RedemptionCreate(BaseModel):
 
 
 class RedemptionPublic(BaseModel):
-    redemption_id: int
+    """A redemption: `status` confirmed (burned at the confirmation depth, `redemption_id`
+    set) or pending (`tx_hash` in flight; `redemption_id` null until confirmed)."""
+
+    redemption_id: int | None
     amount: str
     tx_hash: str
+    block_number: int | None = None
+    status: str = "confirmed"
 
 
 class WalletPublic(BaseModel):
@@ -201,3 +212,76 @@ class ErrorPublic(BaseModel):
 
     code: str
     message: str
+
+
+# ----- health (GET /health, `heitje status`) -----
+
+
+class HealthReason(BaseModel):
+    """Why the service is not healthy: a stable `code` (`chain_unreachable`, `mirror_missing`,
+    `indexer_lagging`, `dispatcher_backlog`, `key_low_balance`) and a human `message`."""
+
+    code: str
+    message: str
+
+
+class ChainHealth(BaseModel):
+    """The chain node: reachable or not, its head block and how old that block is (seconds)."""
+
+    ok: bool
+    reachable: bool
+    chain_id: int | None = None
+    head: int | None = None
+    head_age_seconds: int | None = None
+
+
+class IndexerHealth(BaseModel):
+    """The SQL mirror: its checkpoint block and how far it is behind the block it should have
+    reached (head - `confirmations`), in blocks and in block time (seconds); `ok` null when the
+    chain cannot be asked."""
+
+    ok: bool | None
+    checkpoint: int | None = None
+    confirmations: int
+    lag_blocks: int | None = None
+    lag_seconds: int | None = None
+    max_lag_blocks: int
+
+
+class DispatcherHealth(BaseModel):
+    """The outbox: open intents (neither confirmed nor failed) and the age of the oldest."""
+
+    ok: bool
+    open_intents: int
+    oldest_age_seconds: int | None = None
+    max_age_seconds: float
+
+
+class KeyHealth(BaseModel):
+    """A service key: its address (null: no key file in this data dir) and native balance in
+    wei (a decimal string), checked against `min_balance_wei`; `ok` null when not checked."""
+
+    role: str
+    address: str | None
+    balance_wei: str | None = None
+    min_balance_wei: str
+    ok: bool | None
+
+
+class HealthReport(BaseModel):
+    """The service's health: `ok` (and `status` "ok" or "fail") with the `reasons` of a
+    failure, and the figures of each check."""
+
+    ok: bool
+    status: Literal["ok", "fail"]
+    reasons: list[HealthReason]
+    chain: ChainHealth
+    indexer: IndexerHealth
+    dispatcher: DispatcherHealth
+    keys: list[KeyHealth]
+
+
+class HealthPublic(HealthReport):
+    """`GET /health`: the report plus the answering process's `instance` id."""
+
+    instance: str

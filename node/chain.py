@@ -30,15 +30,21 @@ class ChainService:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChainService:
-        """Connect to `rpc_url`, load the manifest and the role keys; recover journaled txs."""
+        """Connect to `rpc_url`, load the manifest and the role keys (transaction managers that
+        count a transaction at `settings.confirmations` blocks deep); recover journaled txs."""
         w3 = connect(settings.rpc_url)
         manifest = Manifest.load(settings.manifest_path)
         token = Token(w3, manifest.token)
 
         def signer(role: str) -> Signer:
-            return Signer(w3, service_key(settings.keys_dir, role), settings.nonce_journal)
+            key = service_key(settings.keys_dir, role)
+            return Signer(w3, key, settings.nonce_journal, confirmations=settings.confirmations)
 
         svc = cls(w3, manifest, token, signer("registrar"), signer("minter"), signer("relayer"))
-        for s in (svc.registrar, svc.minter, svc.relayer):
+        for s in svc.signers():
             s.recover()
         return svc
+
+    def signers(self) -> tuple[Signer, ...]:
+        """The transaction managers of the service's keys."""
+        return (self.registrar, self.minter, self.relayer)

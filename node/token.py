@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -50,6 +51,22 @@ class RecoveryReason(IntEnum):
     LOST_KEY = 0
     ERASURE_REQUEST = 1
     KEY_ROTATION = 2
+
+
+@dataclass(frozen=True)
+class RewardPeriod:
+    """`IHeitjeToken.RewardPeriod`: start (unix seconds), budget, cap per citizen and what was
+    minted so far, in base units."""
+
+    start: int
+    budget: BaseUnits
+    cap_per_citizen: BaseUnits
+    minted: BaseUnits
+
+    @property
+    def remaining(self) -> BaseUnits:
+        """Base units the period may still mint."""
+        return BaseUnits(self.budget - self.minted)
 
 
 @dataclass(frozen=True)
@@ -121,21 +138,35 @@ class Token:
         fn = self.contract.functions.accountKind(account)
         return AccountKind(int(fn.call(block_identifier=block)))
 
-    def is_task_rewarded(self, ref: bytes) -> bool:
+    def is_task_rewarded(self, ref: bytes, block: BlockIdentifier = "latest") -> bool:
         """True when task reference `ref` (bytes32) was rewarded."""
-        return bool(self.contract.functions.isTaskRewarded(ref).call())
+        return bool(self.contract.functions.isTaskRewarded(ref).call(block_identifier=block))
 
-    def current_period_id(self) -> int:
+    def current_period_id(self, block: BlockIdentifier = "latest") -> int:
         """Id of the reward period in force (0: none)."""
-        return int(self.contract.functions.currentPeriodId().call())
+        return int(self.contract.functions.currentPeriodId().call(block_identifier=block))
 
-    def remaining_budget(self) -> BaseUnits:
+    def reward_period(self, period_id: int, block: BlockIdentifier = "latest") -> RewardPeriod:
+        """Reward period `period_id` (from 1; an unknown id reverts)."""
+        start, budget, cap, minted = self.contract.functions.rewardPeriod(period_id).call(
+            block_identifier=block
+        )
+        return RewardPeriod(
+            int(start), BaseUnits(int(budget)), BaseUnits(int(cap)), BaseUnits(int(minted))
+        )
+
+    def remaining_budget(self, block: BlockIdentifier = "latest") -> BaseUnits:
         """Base units the current period may still mint."""
-        return BaseUnits(int(self.contract.functions.remainingBudget().call()))
+        return BaseUnits(
+            int(self.contract.functions.remainingBudget().call(block_identifier=block))
+        )
 
-    def rewards_in_current_period(self, citizen: str) -> BaseUnits:
+    def rewards_in_current_period(
+        self, citizen: str, block: BlockIdentifier = "latest"
+    ) -> BaseUnits:
         """Base units `citizen` was rewarded in the current period."""
-        return BaseUnits(int(self.contract.functions.rewardsInCurrentPeriod(citizen).call()))
+        fn = self.contract.functions.rewardsInCurrentPeriod(citizen)
+        return BaseUnits(int(fn.call(block_identifier=block)))
 
     def settlement_of(self, redemption_id: int, block: BlockIdentifier = "latest") -> bytes:
         """The batch id (bytes32) that settled `redemption_id`, or 32 zero bytes."""
@@ -214,11 +245,19 @@ class Token:
     # ----- EIP-3009 -----
 
     def authorize_transfer(
-        self, payer: LocalAccount, to: str, value: int, *, now: int | None = None
+        self,
+        payer: LocalAccount,
+        to: str,
+        value: int,
+        *,
+        now: int | None = None,
+        nonce: bytes | None = None,
     ) -> Authorization:
-        """EIP-3009 TransferWithAuthorization signed by `payer` (valid from now for an hour)."""
+        """EIP-3009 TransferWithAuthorization signed by `payer` (valid from now for an hour),
+        with a new random 32-byte nonce, or `nonce` to sign the same authorization again (at
+        most one authorization with a nonce can ever be used)."""
         now = int(time.time()) if now is None else now
-        nonce = new_nonce()
+        nonce = new_nonce() if nonce is None else nonce
         valid_after, valid_before = 0, now + AUTHORIZATION_LIFETIME
         sig = sign_typed(
             payer, chain_id=self.chain_id, token=self.address,
@@ -230,11 +269,17 @@ class Token:
         return Authorization(args=args, nonce=nonce)
 
     def authorize_redemption(
-        self, shop: LocalAccount, amount: int, *, now: int | None = None
+        self,
+        shop: LocalAccount,
+        amount: int,
+        *,
+        now: int | None = None,
+        nonce: bytes | None = None,
     ) -> Authorization:
-        """RedeemWithAuthorization signed by `shop` (valid from now for an hour)."""
+        """RedeemWithAuthorization signed by `shop` (valid from now for an hour); `nonce` as in
+        `authorize_transfer`."""
         now = int(time.time()) if now is None else now
-        nonce = new_nonce()
+        nonce = new_nonce() if nonce is None else nonce
         valid_after, valid_before = 0, now + AUTHORIZATION_LIFETIME
         sig = sign_typed(
             shop, chain_id=self.chain_id, token=self.address,
@@ -258,3 +303,26 @@ class Token:
         for ev in self.contract.events.Redeemed().process_receipt(receipt, errors=DISCARD):
             return int(ev["args"]["redemptionId"])
         raise LookupError("no Redeemed event in receipt")
+
+    def authorization_use(
+        self, authorizer: str, nonce: bytes, from_block: int = 0
+    ) -> tuple[str, int] | None:
+        """Where the EIP-3009 authorization (`authorizer`, `nonce`) was used on chain: the
+        (transaction hash, block number) of its `AuthorizationUsed` event, whoever sent it
+        (the relayer, or someone who saw it first), or None while it is unused."""
+        topic0 = Web3.keccak(text="AuthorizationUsed(address,bytes32)")
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.address,
+                "fromBlock": from_block,
+                "toBlock": "latest",
+                "topics": [
+                    topic0,
+                    HexBytes(bytes(12) + bytes.fromhex(authorizer[2:])),
+                    HexBytes(nonce),
+                ],
+            }
+        )
+        for entry in logs:
+            return "0x" + bytes(entry["transactionHash"]).hex(), int(entry["blockNumber"])
+        return None

@@ -115,7 +115,7 @@ def start_api(
         if not child.alive():
             raise ServiceStartError(f"the API exited; see {child.log_path}")
         try:
-            r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            r = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
             if r.status_code == 200 and r.json().get("instance") == instance:
                 return child
         except httpx.HTTPError:
@@ -312,6 +312,7 @@ def start_stack(
             "HEITJE_REHEARSAL": "true",
             "HEITJE_COOKIE_SECURE": "false",
             "HEITJE_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
+            "HEITJE_CONFIRMATIONS": str(confirmations),
             **(env or {}),
         }
         port = free_port()

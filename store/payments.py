@@ -17,6 +17,24 @@ def by_idempotency_key(conn: sqlite3.Connection, payer_id: int, key: str) -> sql
     return row
 
 
+def payment(conn: sqlite3.Connection, payment_id: int) -> sqlite3.Row | None:
+    """One payment with the payee's username and current address."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT p.*, u.username AS payee, u.address AS payee_address FROM payments p "
+        "JOIN users u ON u.id = p.payee_id WHERE p.id=?",
+        (payment_id,),
+    ).fetchone()
+    return row
+
+
+def redemption(conn: sqlite3.Connection, row_id: int) -> sqlite3.Row | None:
+    """One redemption request."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM redemption_requests WHERE id=?", (row_id,)
+    ).fetchone()
+    return row
+
+
 def insert_payment(
     conn: sqlite3.Connection,
     payer_id: int,

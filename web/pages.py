@@ -17,14 +17,13 @@ import segno
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from hexbytes import HexBytes
 
-from domain import accounts, wallet
+from domain import accounts, payments, wallet
 from domain.context import Caller, Context, Services
 from domain.schemas import PaymentCreate
 from domain.security import SESSION_COOKIE, csrf_token, session_cookie
 from heitje.errors import HeitjeError, Refused
-from heitje.money import format_heit
+from indexer.errors import MirrorBehind
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -57,28 +56,41 @@ def _page(request: Request, name: str, status: int = 200, **ctx: object) -> HTML
 
 @router.get("/", response_class=HTMLResponse)
 def home(
-    request: Request, ctx: PageCtx, notice: str | None = None, error: str | None = None
+    request: Request,
+    ctx: PageCtx,
+    notice: str | None = None,
+    error: str | None = None,
+    min_block: int | None = None,
 ) -> Response:
-    """The wallet page, or the login form."""
+    """The wallet page, or the login form. `min_block` (set by `/pay`: the payment's block)
+    shows the wallet as of that block or later, so a payer never sees the old balance; when
+    the mirror does not get there in time, the page says the balance is being updated."""
     token = request.cookies.get(SESSION_COOKIE)
     user = accounts.session_caller(ctx, token)
     if user is None or token is None:
         return _page(request, "login.html", error=error)
     if user.address is None:
         return _page(request, "login.html", error="Dit account heeft geen portemonnee.")
-    names = wallet.display_names(ctx)
+    if min_block is not None and min_block < 0:
+        min_block = None
+    balance: str | None = None
     items = []
-    for h in wallet.history(ctx, user, limit=50):
-        label, sign = _LABELS.get(h.kind, (h.kind, ""))
-        who = names.get(h.counterparty or "", h.counterparty)
-        items.append({"label": label, "sign": sign, "amount": h.amount, "counterparty": who})
+    try:
+        balance = wallet.balance(ctx, user, min_block).balance
+        names = wallet.display_names(ctx)
+        for h in wallet.history(ctx, user, limit=50, min_block=min_block):
+            label, sign = _LABELS.get(h.kind, (h.kind, ""))
+            who = names.get(h.counterparty or "", h.counterparty)
+            items.append({"label": label, "sign": sign, "amount": h.amount, "counterparty": who})
+    except MirrorBehind:  # not there yet: say so rather than show the balance before the payment
+        balance, items = None, []
     qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4) if user.role == "shop" else ""
     return _page(
         request,
         "wallet.html",
         user=user,
         csrf=csrf_token(token),
-        balance=format_heit(ctx.mirror.balance(user.address)),
+        balance=balance,
         history=items,
         shops=accounts.list_shops(ctx),
         qr=qr,
@@ -135,18 +147,6 @@ _MESSAGES = {
 }
 
 
-def _await_mirror(ctx: Context, tx_hash: str | None) -> None:
-    """Wait (at most 5 s) until the mirror holds the payment, so the page shows the new
-    balance; past that the page shows the mirror as it is."""
-    if tx_hash is None:
-        return
-    try:
-        receipt = ctx.chain.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        ctx.mirror.wait_until(int(receipt["blockNumber"]), timeout=5.0)
-    except Exception:  # a late mirror is not an error for the payer
-        return
-
-
 @router.post("/pay")
 def pay(
     request: Request,
@@ -155,17 +155,21 @@ def pay(
     amount: Annotated[str, Form()],
     csrf: Annotated[str, Form()],
 ) -> Response:
-    """Form payment to a shop; shows the outcome on the wallet page."""
+    """Form payment to a shop; shows the outcome on the wallet page, as of the payment's block
+    (`min_block`)."""
     token = _check_csrf(request, csrf)
     user: Caller | None = accounts.session_caller(ctx, token)
     if user is None:
         return RedirectResponse("/", status_code=303)
     try:
-        p = wallet.pay(ctx, user, PaymentCreate(to=to, amount=amount))
+        p = payments.pay(ctx, user, PaymentCreate(to=to, amount=amount))
     except HeitjeError as e:
         message = _MESSAGES.get(e.code, e.message)
         return RedirectResponse(f"/?{urlencode({'error': message})}", status_code=303)
-    _await_mirror(ctx, p.tx_hash)
     names = wallet.display_names(ctx)
-    notice = f"Betaald: {p.amount} HEIT aan {names.get(p.payee, p.payee)}"
-    return RedirectResponse(f"/?{urlencode({'notice': notice})}", status_code=303)
+    query: dict[str, str | int] = {
+        "notice": f"Betaald: {p.amount} HEIT aan {names.get(p.payee, p.payee)}"
+    }
+    if p.block_number is not None:
+        query["min_block"] = p.block_number
+    return RedirectResponse(f"/?{urlencode(query)}", status_code=303)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Ctx, ShopUser
-from domain import wallet as wallets
+from domain import payments
 from domain.schemas import ErrorPublic, RelayedPublic, RelayRedemption, RelayTransfer
 
 router = APIRouter(prefix="/relay", tags=["relay"])
@@ -33,7 +33,7 @@ def relay_transfer(body: RelayTransfer, user: ShopUser, ctx: Ctx) -> RelayedPubl
     `transfer_not_allowed`, `invalid_signature`, `authorization_used`, `authorization_expired`,
     `authorization_not_yet_valid`, `invalid_amount`; 503 `tx_timeout`.
     """
-    return wallets.relay_transfer(ctx, user, body)
+    return payments.relay_transfer(ctx, user, body)
 
 
 @router.post("/redeem", status_code=201, responses=_ERRORS)
@@ -45,4 +45,4 @@ def relay_redeem(body: RelayRedemption, user: ShopUser, ctx: Ctx) -> RelayedPubl
     `invalid_signature`, `authorization_used`, `authorization_expired`, `invalid_amount`;
     503 `tx_timeout`.
     """
-    return wallets.relay_redeem(ctx, user, body)
+    return payments.relay_redeem(ctx, user, body)

@@ -1,11 +1,15 @@
 """Custodial wallets over HTTP (`domain.wallet`): balance and history (from the SQL mirror),
-payments and redemptions. Both writes wait for the receipt, so a 201 means it is on chain."""
+payments and redemptions (`domain.payments`): 201 means at the confirmation depth on chain,
+202 pending with the tx hash."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import Ctx, CurrentUser, ShopUser
+from domain import payments
 from domain import wallet as wallets
 from domain.schemas import (
     ErrorPublic,
@@ -28,50 +32,104 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
+MinBlock = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="Answer as of this block or later: after a write, its `block_number`. "
+        "Waits at most HEITJE_READ_WAIT seconds for the mirror, then 503 `mirror_behind`.",
+    ),
+]
+
+
 @router.get("/wallet", responses=_ERRORS)
-def wallet(user: CurrentUser, ctx: Ctx) -> WalletPublic:
-    """The caller's address and balance in HEIT, read from the SQL mirror."""
-    return wallets.balance(ctx, user)
+def wallet(user: CurrentUser, ctx: Ctx, min_block: MinBlock = None) -> WalletPublic:
+    """The caller's address and balance in HEIT, read from the SQL mirror as of `as_of_block`.
+    With `min_block` (after a write: its `block_number`) the answer is as of that block or
+    later: the read waits, bounded, for the mirror to reach it.
+
+    Errors: 409 `no_custodial_wallet`; 422 `invalid_request`; 503 `mirror_unavailable`,
+    `mirror_behind` (still behind after the wait: retry).
+    """
+    return wallets.balance(ctx, user, min_block)
 
 
 @router.get("/wallet/history", responses=_ERRORS)
-def history(user: CurrentUser, ctx: Ctx, limit: int = 50) -> list[HistoryItem]:
+def history(
+    user: CurrentUser, ctx: Ctx, limit: int = 50, min_block: MinBlock = None
+) -> list[HistoryItem]:
     """The caller's rewards, payments in and out, and redemptions, newest first (mirror),
     over every address the wallet has had (key rotations move coins, not history).
 
     `kind`: reward | received | sent | redemption; `counterparty`: a username when
-    known; `amount` in HEIT.
+    known; `amount` in HEIT. `min_block` as for `GET /wallet`.
+
+    Errors: 409 `no_custodial_wallet`; 422 `invalid_request`; 503 `mirror_unavailable`,
+    `mirror_behind`.
     """
-    return wallets.history(ctx, user, limit)
+    return wallets.history(ctx, user, limit, min_block)
 
 
-@router.post("/payments", status_code=201, responses=_ERRORS)
+@router.post(
+    "/payments",
+    status_code=201,
+    responses={**_ERRORS, 202: {"model": PaymentPublic, "description": "pending"}},
+)
 def pay(
     body: PaymentCreate,
     user: CurrentUser,
     ctx: Ctx,
+    response: Response,
     idempotency_key: str | None = Header(default=None, max_length=64),
 ) -> PaymentPublic:
     """Pay `amount` HEIT to `to`: a citizen pays a shop, a shop refunds a citizen.
 
     Signed as EIP-3009 TransferWithAuthorization with the payer's custodial key (random 32-byte
-    nonce), relayed by the service, confirmed on chain before the answer. With an
-    `Idempotency-Key` header a retried request returns the first payment instead of paying
-    again (or, when the first was refused, the same refusal).
+    nonce, recorded before it is relayed), relayed by the service. 201 `confirmed` once the
+    transfer is at the confirmation depth, with its `tx_hash` and `block_number` (read the
+    wallet with `min_block` set to it); 202 `pending` with the `tx_hash` when it is not yet:
+    retry with the same `Idempotency-Key` (or `GET /payments/{id}`) until it is confirmed.
+    A retry with the same key answers the same payment, moved on, or the same refusal; it
+    never pays twice. If someone else submitted the signed authorization first, the payment
+    is done: its `tx_hash` is theirs.
 
     Errors: 422 `invalid_amount`; 404 `unknown_account`; 422 `transfer_not_allowed`;
     422 `insufficient_balance`; 409 `account_not_ready` (wallet not yet registered on chain);
-    503 `tx_timeout`.
+    503 `tx_refused`, `chain_unavailable`.
     """
-    return wallets.pay(ctx, user, body, idempotency_key)
+    p = payments.pay(ctx, user, body, idempotency_key)
+    if p.status != "confirmed":
+        response.status_code = 202
+    return p
 
 
-@router.post("/redemptions", status_code=201, responses=_ERRORS)
-def redeem(body: RedemptionCreate, ctx: Ctx, user: ShopUser) -> RedemptionPublic:
+@router.get("/payments/{payment_id}", responses=_ERRORS)
+def get_payment(payment_id: int, user: CurrentUser, ctx: Ctx) -> PaymentPublic:
+    """One of the caller's payments, moved on as a retry would: `pending` becomes `confirmed`
+    once the transfer is at the confirmation depth.
+
+    Errors: 404 `payment_not_found`; a refused payment answers its refusal (e.g. 422
+    `insufficient_balance`).
+    """
+    return payments.get_payment(ctx, user, payment_id)
+
+
+@router.post(
+    "/redemptions",
+    status_code=201,
+    responses={**_ERRORS, 202: {"model": RedemptionPublic, "description": "pending"}},
+)
+def redeem(
+    body: RedemptionCreate, ctx: Ctx, user: ShopUser, response: Response
+) -> RedemptionPublic:
     """Hand `amount` HEIT back for euros (shops): burned on chain with a redemption id, paid by
-    SEPA credit transfer at the next settlement.
+    SEPA credit transfer at the next settlement. 201 `confirmed` with the `redemption_id` at
+    the confirmation depth; 202 `pending` with the `tx_hash` before.
 
     Errors: 403 `forbidden` (not a shop); 422 `invalid_amount`, `insufficient_balance`;
-    409 `account_not_ready`; 503 `tx_timeout`.
+    409 `account_not_ready`; 503 `tx_refused`, `chain_unavailable`.
     """
-    return wallets.redeem(ctx, user, body)
+    r = payments.redeem(ctx, user, body)
+    if r.status != "confirmed":
+        response.status_code = 202
+    return r
