@@ -23,6 +23,7 @@ payment on; it never pays twice and never stays pending without a transaction in
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -49,6 +50,16 @@ from node.token import Authorization
 from store import payments
 
 log = logging.getLogger("heitje.payments")
+
+# Fault injection for the crash tests only: `HEITJE_CRASH_AT=payment_after_record` makes the
+# process exit right after a payment and its nonce were recorded, before anything is relayed.
+_CRASH_AT = os.environ.get("HEITJE_CRASH_AT", "")
+
+
+def _crash_point(name: str) -> None:
+    if name == _CRASH_AT:
+        log.error("crash injected at %s", name)
+        os._exit(70)
 
 POLICY = {("citizen", "shop"), ("shop", "citizen")}
 """Who may pay whom: citizens pay shops, shops refund citizens (the token enforces the same)."""
@@ -225,6 +236,7 @@ def pay(
         if prior is None:
             raise
         return _move_payment(ctx, caller, _full(ctx, prior["id"]))
+    _crash_point("payment_after_record")
     try:  # a payment the contract refuses now (balance, policy, pause) is refused, and stays so
         chain.relayer.simulate(chain.token.transfer_with_authorization_tx(auth))
     except ChainError as e:
