@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from api import errors
 from api.routes import accounts, audit, auth, recovery, relay, tasks, wallet
 from domain.context import Services
+from domain.health import health as check_health
+from domain.schemas import HealthPublic
 from heitje.settings import Settings
 
 log = logging.getLogger("heitje.api")
@@ -52,10 +56,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.router)
 
-    @app.get("/health", tags=["meta"])
-    def health() -> dict[str, str]:
-        """Liveness: `{"status": "ok", "instance": <HEITJE_INSTANCE_ID>}` (the instance id lets a
-        supervisor check it reached its own process, not another on the same port)."""
+    @app.get("/health/live", tags=["meta"], include_in_schema=False)
+    def live() -> dict[str, str]:
+        """Liveness: `{"status": "ok", "instance": <HEITJE_INSTANCE_ID>}` while the process
+        answers, healthy or not (the instance id lets a supervisor check it reached its own
+        process, not another on the same port)."""
         return {"status": "ok", "instance": settings.instance_id}
+
+    @app.get(
+        "/health",
+        tags=["meta"],
+        response_model=HealthPublic,
+        responses={503: {"model": HealthPublic, "description": "Not healthy: see `reasons`."}},
+    )
+    def health() -> JSONResponse:
+        """Health: chain reachable and its head; indexer lag in blocks and seconds; outbox
+        backlog and the age of its oldest intent; each service key's native balance against
+        its threshold (`domain.health`). 200 when every check is within bounds, else 503 with
+        the same body and `reasons` (`chain_unreachable`, `mirror_missing`, `indexer_lagging`,
+        `dispatcher_backlog`, `key_low_balance`); `instance` as for `/health/live`."""
+        ctx = services.context(datetime.now(UTC))
+        try:
+            report = check_health(ctx)
+        finally:
+            ctx.close()
+        body = HealthPublic(**report.model_dump(), instance=settings.instance_id)
+        return JSONResponse(body.model_dump(mode="json"), status_code=200 if report.ok else 503)
 
     return app

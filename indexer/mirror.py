@@ -168,6 +168,12 @@ class Mirror:
         checkpoint = self.checkpoint()
         return checkpoint.block_number if checkpoint else None
 
+    def block_timestamp(self, block_number: int) -> int | None:
+        """Unix time of an indexed block whose header the mirror keeps (every block with events
+        and the checkpoint), or None for a block it does not keep."""
+        row = self._one("SELECT timestamp FROM blocks WHERE number = ?", [block_number])
+        return int(row[0]) if row else None
+
     def wait_until(
         self, block_number: int, timeout: float = 30.0, poll_interval: float = 0.05
     ) -> Checkpoint:

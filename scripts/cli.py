@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from heitje.datadir import DataDir
 from heitje.errors import HeitjeError
+
+if TYPE_CHECKING:
+    from domain.schemas import HealthReport
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -276,6 +279,96 @@ def audit_cmd(
         for d in report.differences:
             typer.echo(f"difference: {d}", err=True)
         raise typer.Exit(1)
+
+
+@app.command("status")
+def status_cmd(
+    data_dir: DataDirOpt = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """The service's health, as GET /health reports it: the chain and its head, the indexer's
+    lag, the outbox backlog, each service key's native balance (bounds: HEITJE_* settings,
+    README). One line per check; exit 0 when all are within bounds, 1 when one is not."""
+    from pydantic import ValidationError
+
+    from domain.context import Services
+    from domain.health import health
+    from heitje.settings import Settings
+    from node.token import connect
+
+    paths = DataDir(data_dir)
+    if not paths.manifest.is_file():
+        fail(f"{paths.manifest} not found: not a deployed data directory (`heitje deploy`)")
+    if not paths.service_db.is_file():
+        fail(f"{paths.service_db} not found: the service has not run here (`heitje api serve`)")
+    try:
+        settings = Settings(data_dir=data_dir, rpc_url=rpc_url, dispatcher=False)
+    except ValidationError as e:
+        fail(f"bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
+    services = Services(settings)
+    with _reported(rpc_url):
+        ctx = services.context(datetime.now(UTC))
+        try:
+            report = health(ctx, connect(rpc_url, timeout=10))
+        finally:
+            ctx.close()
+            services.stop()
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=1))
+    else:
+        for line in _status_lines(report):
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _status_lines(report: HealthReport) -> list[str]:
+    """`heitje status` for people: one line per check, OK / FAIL / `--` (not checked)."""
+
+    def mark(ok: bool | None) -> str:
+        return {True: "OK  ", False: "FAIL", None: "--  "}[ok]
+
+    def ether(wei: str | None) -> str:
+        return "?" if wei is None else f"{int(wei) / 10**18:.4f}"
+
+    c, i, d = report.chain, report.indexer, report.dispatcher
+    lines = [
+        f"{mark(c.ok)}  {'chain':<15}"
+        + (
+            f"block {c.head}, {c.head_age_seconds} s old (chain id {c.chain_id})"
+            if c.reachable
+            else "not reachable"
+        ),
+        f"{mark(i.ok)}  {'indexer':<15}"
+        + ("no mirror yet" if i.checkpoint is None else f"block {i.checkpoint}")
+        + (
+            f", {i.lag_blocks} blocks ({i.lag_seconds} s) behind (max {i.max_lag_blocks}, "
+            f"{i.confirmations} confirmations)"
+            if i.lag_blocks is not None
+            else ""
+        ),
+        f"{mark(d.ok)}  {'dispatcher':<15}{d.open_intents} open intents"
+        + (
+            f", oldest {d.oldest_age_seconds} s (max {d.max_age_seconds:g} s)"
+            if d.oldest_age_seconds is not None
+            else ""
+        ),
+    ]
+    for k in report.keys:
+        figure = (
+            "no key file here"
+            if k.address is None
+            else f"{k.address} balance {ether(k.balance_wei)} (min {ether(k.min_balance_wei)})"
+        )
+        lines.append(f"{mark(k.ok)}  {'key ' + k.role:<15}{figure}")
+    lines.append(
+        "status: ok"
+        if report.ok
+        else "status: FAIL (" + ", ".join(r.code for r in report.reasons) + ")"
+    )
+    lines.extend(f"  {r.code}: {r.message}" for r in report.reasons)
+    return lines
 
 
 period_app = typer.Typer(no_args_is_help=True, help="Reward periods on chain (budget, cap).")
