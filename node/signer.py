@@ -6,17 +6,7 @@ simulated, signed and written to the journal (`nonces.sqlite`) before it is broa
 come from max(the chain's pending count, the highest nonce the journal still holds open + 1).
 Standard JSON-RPC only: no unlocked accounts.
 
-The journal is the one record of a transaction's fate. States:
-
-| state | meaning |
-|---|---|
-| `signed` | journaled; the node has not accepted it (yet): `tick` broadcasts it again |
-| `sent` | the node accepted it; not in a block yet |
-| `mined` | in a block, fewer than `confirmations` blocks deep |
-| `confirmed` | final: succeeded, at least `confirmations` blocks deep |
-| `reverted` | final: failed on chain (`error` holds the decoded reason) |
-| `replaced` | final: its nonce was used by another transaction (a fee bump or a re-sign) |
-| `failed` | final: the node refused it for good before it was ever accepted |
+The journal (`node.journal`) is the one record of a transaction's fate.
 
 A refused broadcast is classified: insufficient funds (kept `signed`, logged with the key and
 its balance, `low_funds` set for health checks, sent again by `tick`), nonce too low (the
@@ -34,7 +24,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,78 +35,22 @@ from web3.types import TxParams, TxReceipt
 
 from heitje.errors import ChainError
 from node.contract import decode_revert
+from node.journal import (
+    COLUMNS,
+    FINAL,
+    GAS_BUMP_DEN,
+    GAS_BUMP_NUM,
+    REBROADCAST_AFTER,
+    SCHEMA,
+    SentTx,
+    TxStatus,
+    classify,
+    journal_fate,
+)
+
+__all__ = ["SentTx", "Signer", "TxStatus", "journal_fate"]
 
 log = logging.getLogger("heitje.signer")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS journal (
-    address TEXT NOT NULL,
-    nonce INTEGER NOT NULL,
-    tx_hash TEXT NOT NULL,
-    raw_tx BLOB NOT NULL,
-    status TEXT NOT NULL,          -- see the module docstring
-    created_at REAL NOT NULL,
-    PRIMARY KEY (address, nonce, tx_hash)
-);
-CREATE INDEX IF NOT EXISTS journal_hash ON journal (tx_hash);
-"""
-_COLUMNS = {
-    "params": "TEXT",  # the unsigned transaction (JSON), to sign it again
-    "block_number": "INTEGER",
-    "block_hash": "TEXT",
-    "error": "TEXT",
-    "updated_at": "REAL",
-    "broadcast_at": "REAL",
-}
-OPEN = ("signed", "sent", "mined")
-FINAL = ("confirmed", "reverted", "replaced", "failed")
-REBROADCAST_AFTER = 2.0
-"""Seconds before `tick` broadcasts an open transaction again."""
-GAS_BUMP_NUM, GAS_BUMP_DEN = 1125, 1000
-"""A replacement pays at least 12.5% more gas (geth's and anvil's price-bump rule)."""
-
-
-@dataclass(frozen=True)
-class SentTx:
-    """A transaction the signer journaled: hash (0x hex) and nonce."""
-
-    tx_hash: str
-    nonce: int
-
-
-@dataclass(frozen=True)
-class TxStatus:
-    """Where a transaction stands: `state` (module docstring), its receipt and block once
-    mined, the decoded error of a revert or refusal, and the hash that replaced it."""
-
-    tx_hash: str
-    state: str
-    receipt: TxReceipt | None = None
-    block_number: int | None = None
-    error: str | None = None
-    replaced_by: str | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL
-
-
-def _classify(error: Exception) -> str:
-    """A node's refusal of `eth_sendRawTransaction` as one word."""
-    text = str(error).lower()
-    if "insufficient funds" in text:
-        return "insufficient_funds"
-    if "nonce too low" in text or "nonce is too low" in text or "oldnonce" in text:
-        return "nonce_too_low"
-    if "underpriced" in text or "fee too low" in text or "replacement" in text:
-        return "underpriced"
-    if "already known" in text or "known transaction" in text or "already imported" in text:
-        return "known"
-    if isinstance(error, (ConnectionError, TimeoutError, OSError)) or any(
-        w in text for w in ("connection", "timed out", "timeout", "unreachable", "refused")
-    ):
-        return "unreachable"
-    return "refused"
 
 
 class Signer:
@@ -142,9 +75,9 @@ class Signer:
         self._chain_id: int | None = None
         db = self._db()
         try:
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
             have = {r[1] for r in db.execute("PRAGMA table_info(journal)")}
-            for name, kind in _COLUMNS.items():
+            for name, kind in COLUMNS.items():
                 if name not in have:
                     db.execute(f"ALTER TABLE journal ADD COLUMN {name} {kind}")
             db.execute("UPDATE journal SET status='replaced' WHERE status='dropped'")
@@ -265,7 +198,7 @@ class Signer:
         try:
             self.w3.eth.send_raw_transaction(HexBytes(row["raw_tx"]))
         except Exception as e:
-            kind = _classify(e)
+            kind = classify(e)
             if kind == "known":
                 self._set(db, tx_hash, status="sent", broadcast_at=time.time())
                 return "sent"
@@ -474,16 +407,3 @@ class Signer:
     def recover(self) -> list[str]:
         """At start-up: `tick`, and the hashes of the transactions it broadcast again."""
         return [s.tx_hash for s in self.tick() if s.state in ("signed", "sent")]
-
-
-def journal_fate(journal_path: Path, tx_hash: str) -> str | None:
-    """The state the journal at `journal_path` records for `tx_hash` (module docstring); None
-    when it never held that transaction (or the file is absent)."""
-    if not journal_path.exists():
-        return None
-    db = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True, timeout=30)
-    try:
-        row = db.execute("SELECT status FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
-    finally:
-        db.close()
-    return None if row is None else str(row[0])

@@ -36,6 +36,7 @@ ALLOWED_SIDEWAYS = {("api/app.py", "web")}
 SQL_OWNERS = {"store", "indexer"}
 SQL_EXCEPTIONS = {
     "node/signer.py": "the transaction journal nonces.sqlite is the signer's own file",
+    "node/journal.py": "the schema of that journal",
 }
 
 
@@ -173,6 +174,8 @@ def test_modules_stay_small() -> None:
     """No module over 400 lines, except those named here with the reason."""
     reasons = {
         "scripts/cli.py": "one typer command per function; splitting scatters the reference",
+        "node/signer.py": "the transaction manager: one lock over sending, following and sending "
+        "again; its state machine reads best whole (the journal's schema is node/journal.py)",
     }
     long = []
     for room in ROOMS:
