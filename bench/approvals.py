@@ -69,7 +69,7 @@ def outbox_empty(api: Api) -> bool:
     """No registration or mint intent is pending or sent (all confirmed)."""
     return all(
         not api.call("auditor", "GET", f"/audit/intents?status={s}&limit=1")
-        for s in ("pending", "sent")
+        for s in ("pending", "sent", "blocked")
     )
 
 
@@ -83,7 +83,7 @@ def wait_outbox(api: Api, what: str, timeout: float = 300.0) -> None:
         if time.monotonic() > deadline:
             left = [
                 i
-                for s in ("pending", "sent")
+                for s in ("pending", "sent", "blocked")
                 for i in api.call("auditor", "GET", f"/audit/intents?status={s}&limit=500")
             ]
             raise Stuck(

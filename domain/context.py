@@ -107,7 +107,10 @@ class Services:
         self.chain = ChainService.from_settings(settings)
         if settings.dispatcher:
             self.dispatcher = Dispatcher(
-                settings.service_db, self.chain, settings.paths.dispatcher_lock
+                settings.service_db,
+                self.chain,
+                settings.paths.dispatcher_lock,
+                retry_max=settings.intent_retry_max,
             )
             self.dispatcher.start()
 

@@ -12,6 +12,13 @@ before broadcast too, so after a crash at any point a restart finds either the m
 transaction, the journaled one (re-broadcast by `Signer.recover`), or nothing sent. The
 contract's once-per-taskRef rule is the last line: a mint can never be doubled.
 Only one dispatcher runs per data dir (an exclusive lock file).
+
+A send that fails for any reason but the node being unreachable (the contract refuses: paused,
+no period, budget or cap; the node refuses the transaction; it reverted on chain) makes the
+intent `blocked` with the reason (`last_error`, shown with the task) and a time to try again:
+the wait doubles with each failure, from 1 s up to `HEITJE_INTENT_RETRY_MAX`. Blocked intents
+are not touched before then, and a round with nothing due sleeps until the first of them is
+(at most POLL); an unreachable node fails the round, which then waits POLL.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import IO
 from web3.types import TxReceipt
 
 from heitje.errors import ChainError
+from heitje.settings import Settings
 from node.chain import ChainService
 from node.contract import AccountKind
 from node.signer import SentTx, Signer
@@ -54,14 +62,76 @@ MINT_BATCH = 50
 RECEIPT_WAIT = 60.0
 """Seconds a round waits for a receipt before looking again in the next round."""
 
+POLL = 1.0
+"""Longest sleep between rounds when there is nothing to do (`wake()` ends it sooner)."""
+
+FIRST_RETRY = 1.0
+"""Seconds a blocked intent waits after its first failure; each further failure doubles it."""
+
+_REASONS = {
+    "paused": "the token is paused; tried again until it is unpaused",
+    "no_active_period": "no reward period is open on chain; tried again until one is",
+    "period_budget_exceeded": (
+        "the budget of the reward period is used up; tried again until a new period is open"
+    ),
+    "citizen_cap_exceeded": (
+        "the citizen reached the cap of the reward period; tried again until a new period is open"
+    ),
+    "not_a_citizen": "the wallet is not registered as a citizen's on chain (yet); tried again",
+    "missing_role": "the service's key lacks the role for this transaction; tried again",
+    "tx_refused": "the chain node refused the transaction; tried again",
+    "tx_reverted": "the transaction failed on chain; tried again",
+}
+"""Plain-text reasons of a blocked intent, by error code (shown with the task)."""
+
+
+def retry_delay(failures: int, retry_max: float) -> float:
+    """Seconds a blocked intent waits after a failure when it had `failures` before:
+    FIRST_RETRY doubled `failures` times, at most `retry_max` (1, 2, 4, ... s)."""
+    return min(retry_max, FIRST_RETRY * 2.0 ** min(failures, 32))
+
+
+def blocked_reason(code: str, detail: str) -> str:
+    """The `last_error` of a blocked intent, "code: plain-text reason"; `detail` (the chain's
+    or node's own words) is added only where the code has no reason of its own, or the node's
+    words are the reason."""
+    reason = _REASONS.get(code)
+    if reason is None:
+        return f"{code}: the chain refused the transaction ({detail}); tried again"
+    if code == "tx_refused":
+        return f"{code}: {reason} ({detail})"
+    return f"{code}: {reason}"
+
+
+def unreachable(error: BaseException) -> bool:
+    """True when `error`, or an error that caused it, is the node not answering: a connection
+    error or time-out (`OSError`, as requests raises them)."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
 
 class Dispatcher:
     """Sends pending intents from `service_db`; `wake()` after inserting one."""
 
-    def __init__(self, service_db: Path, chain: ChainService, lock_path: Path) -> None:
+    def __init__(
+        self,
+        service_db: Path,
+        chain: ChainService,
+        lock_path: Path,
+        *,
+        retry_max: float | None = None,
+    ) -> None:
         self.service_db = service_db
         self.chain = chain
         self.lock_path = lock_path
+        self.retry_max = Settings().intent_retry_max if retry_max is None else retry_max
+        """Longest wait of a blocked intent (default: `HEITJE_INTENT_RETRY_MAX`)."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -100,22 +170,38 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 busy = self.run_once()
+                idle = POLL if busy else self.idle_time()
             except Exception:
                 log.exception("dispatcher round failed")
-                busy = False
+                busy, idle = False, POLL
             if not busy:
-                self._wake.wait(timeout=1.0)
+                self._wake.wait(timeout=idle)
                 self._wake.clear()
 
+    def idle_time(self) -> float:
+        """Seconds to sleep after a round with nothing due: until the first blocked intent's
+        `next_attempt_at`, at most POLL."""
+        conn = connect(self.service_db)
+        try:
+            first = outbox.next_attempt_at(conn)
+        finally:
+            conn.close()
+        if first is None:
+            return POLL
+        return min(POLL, max(0.01, first - time.time()))
+
     def run_once(self) -> bool:
-        """One round: finish sent intents, send pending ones (consecutive mints together as
-        one `mintRewards` batch of at most MINT_BATCH), wait for their receipts.
+        """One round: finish sent intents, send pending ones and blocked ones whose time has
+        come (consecutive mints together as one `mintRewards` batch of at most MINT_BATCH),
+        wait for their receipts.
 
         Returns True when it did anything.
         """
+        for signer in self.chain.signers():  # send again what was refused, lost or reorged
+            signer.tick()
         conn = connect(self.service_db)
         try:
-            rows = outbox.due(conn)
+            rows = outbox.due(conn, time.time())
             if not rows:
                 return False
             inflight: list[tuple[int, str, Signer]] = []
@@ -143,7 +229,7 @@ class Dispatcher:
             receipts: dict[str, TxReceipt | None] = {}
             for intent_id, tx_hash, signer in inflight:
                 if tx_hash not in receipts:
-                    receipts[tx_hash] = self._receipt(signer, tx_hash)
+                    receipts[tx_hash] = self._receipt(conn, intent_id, signer, tx_hash)
                 self._settle(conn, intent_id, tx_hash, receipts[tx_hash])
             return True
         finally:
@@ -179,8 +265,13 @@ class Dispatcher:
 
             try:
                 sent = self.chain.minter.send(tx, on_signed=record)
-            except ChainError as e:
-                log.info("batch of %d mints refused (%s); sending one by one", len(todo), e.code)
+            except sqlite3.Error:
+                raise  # our own database: the round fails
+            except Exception as e:
+                if unreachable(e):
+                    raise  # the round fails and waits POLL; the next one sends again
+                code = e.code if isinstance(e, ChainError) else type(e).__name__
+                log.info("batch of %d mints refused (%s); sending one by one", len(todo), code)
             else:
                 _crash_point("mint_after_send")
                 return [(i, sent.tx_hash, self.chain.minter) for i in ids]
@@ -212,33 +303,65 @@ class Dispatcher:
             kind = AccountKind.CITIZEN if row["account_kind"] == "citizen" else AccountKind.SHOP
             tx = token.register_account_tx(row["account"], kind)
 
+        signed: list[str] = []
+
         def record(sent: SentTx) -> None:
             outbox.mark_sent(conn, [row["id"]], sent.tx_hash)
+            signed.append(sent.tx_hash)
             _crash_point(f"{row['kind']}_after_sign")
 
         try:
             sent = signer.send(tx, on_signed=record)
-        except ChainError as e:
-            if e.code == "task_already_rewarded":  # landed before (re-broadcast journal)
+        except sqlite3.Error:
+            raise  # our own database: the round fails
+        except Exception as e:
+            code = e.code if isinstance(e, ChainError) else "send_failed"
+            if code == "task_already_rewarded":  # landed before (re-broadcast journal)
                 outbox.mark_confirmed(conn, row["id"])
                 return None
-            log.warning("intent %s not sent: %s (%s)", row["id"], e.code, e)
-            outbox.mark_not_sent(conn, row["id"], f"{e.code}: {e}")
+            if unreachable(e):
+                if signed:  # marked sent, but the node never took it: send again
+                    outbox.mark_pending(conn, row["id"], f"{code}: {e}")
+                raise  # the round fails and waits POLL
+            self._block(conn, row, code, str(e), attempted=not signed)
             return None
         _crash_point(f"{row['kind']}_after_send")
         return sent.tx_hash
 
-    def _receipt(self, signer: Signer, tx_hash: str) -> TxReceipt | None:
-        """The receipt as the signer's journal records it, waiting up to RECEIPT_WAIT s; None
-        while still in flight."""
+    def _block(
+        self, conn: sqlite3.Connection, row: sqlite3.Row, code: str, detail: str, *, attempted: bool
+    ) -> None:
+        """The intent `row` failed with `code`: blocked until its next try (`retry_delay`);
+        `attempted`: count a send attempt (not when `mark_sent` counted it)."""
+        delay = retry_delay(int(row["failures"]), self.retry_max)
+        log.warning("intent %s blocked for %.0f s: %s (%s)", row["id"], delay, code, detail)
+        reason = blocked_reason(code, detail)
+        outbox.mark_blocked(conn, row["id"], reason, time.time() + delay, attempted=attempted)
+
+    def _receipt(
+        self, conn: sqlite3.Connection, intent_id: int, signer: Signer, tx_hash: str
+    ) -> TxReceipt | None:
+        """The receipt once the transaction manager calls the transaction final at the
+        confirmation depth, waiting up to RECEIPT_WAIT s; None while still in flight. A
+        transaction replaced by a twin (a fee bump) is followed through the twin; one that can
+        never be mined (its nonce used elsewhere, refused for good) sends the intent again
+        (the chain's state is checked first, so nothing is done twice)."""
         deadline = time.monotonic() + RECEIPT_WAIT
         while True:
-            receipt = signer.outcome(tx_hash)
+            status = signer.status(tx_hash)
+            if status.state == "replaced" and status.replaced_by:
+                outbox.set_tx_hash(conn, intent_id, status.replaced_by)
+                tx_hash = status.replaced_by
+                continue
+            if status.state in ("replaced", "failed", "unknown"):
+                outbox.mark_pending(conn, intent_id, f"{status.state}: {tx_hash}")
+                return None
+            receipt = signer.outcome(tx_hash) if status.final else None
             if receipt is not None:
                 return receipt
             if time.monotonic() > deadline or self._stop.is_set():
                 return None  # still in flight: the next round looks again
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def _settle(
         self, conn: sqlite3.Connection, intent_id: int, tx_hash: str, receipt: TxReceipt | None
@@ -249,7 +372,9 @@ class Dispatcher:
             outbox.mark_confirmed(conn, intent_id)
             return
         row = outbox.get(conn, intent_id)
-        if row is not None and self._already_done(row):  # a twin transaction won: goal holds
+        if row is None:
+            return
+        if self._already_done(row):  # a twin transaction won: goal holds
             outbox.mark_confirmed(conn, intent_id)
-        else:  # reverted: send again next round
-            outbox.mark_pending(conn, intent_id, f"reverted: {tx_hash}")
+        else:  # reverted: blocked, sent again after the wait
+            self._block(conn, row, "tx_reverted", f"{tx_hash} reverted", attempted=False)

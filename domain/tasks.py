@@ -1,8 +1,10 @@
 """The task lifecycle: publish -> claim -> submit -> approve (reward minted) or reject.
 
 Approval checks the yearly reward cap (calendar year of the approval, in the approval time's
-own offset), then writes the task state and a mint intent in one database transaction; the
-outbox dispatcher sends the mint. A task is rewarded at most once (database and contract both).
+own offset) and the chain's reward period (one is open, its budget and its cap per citizen,
+counting rewards approved but not minted yet), then writes the task state and a mint intent in
+one database transaction; the outbox dispatcher sends the mint. A task is rewarded at most once
+(database and contract both).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from domain.schemas import TaskCreate, TaskPublic
 from heitje.errors import Refused
 from heitje.money import format_heit, parse_heit
 from node.contract import task_ref
+from node.token import Token
 from store import outbox, tasks
 from store.db import transaction
 
@@ -31,7 +34,15 @@ def _public(row: sqlite3.Row) -> TaskPublic:
         claimed_by=row["claimed_by_name"],
         reward_status=row["reward_status"],
         reward_tx=row["reward_tx"],
+        reward_error=_reason(row["reward_error"]) if row["reward_status"] == "blocked" else None,
     )
+
+
+def _reason(last_error: str | None) -> str | None:
+    """The plain-text part of an intent's `last_error` ("code: reason")."""
+    if last_error is None:
+        return None
+    return last_error.split(": ", 1)[-1]
 
 
 def _task(ctx: Context, ref: str) -> sqlite3.Row:
@@ -105,11 +116,15 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     """Approve submitted work: the reward is minted to the citizen.
 
     Refused when the citizen's approved rewards in the calendar year of `ctx.now` plus this
-    reward would pass the yearly cap. The task state and the mint intent are written in one
-    transaction; `reward_status` then follows the mint (pending -> sent -> confirmed).
+    reward would pass the yearly cap, and then, from the chain (`_check_reward_period`), when no
+    reward period is open, when the period's budget cannot pay it, or when it would take the
+    citizen past the period's cap per citizen. The task state and the mint intent are written
+    in one transaction; `reward_status` then follows the mint (pending -> sent -> confirmed, or
+    blocked with `reward_error` while the chain refuses it).
 
-    Errors: 404 `task_not_found`; 409 `task_already_approved`, `task_not_submitted`;
-    422 `annual_cap_exceeded`.
+    Errors: 404 `task_not_found`; 409 `task_already_approved`, `task_not_submitted`,
+    `no_reward_period`; 422 `annual_cap_exceeded`, `period_budget_exhausted`,
+    `citizen_cap_exceeded`; 503 `chain_unavailable`.
     """
     with transaction(ctx.db):
         task = _task(ctx, ref)
@@ -127,6 +142,7 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
                 f"{task['claimed_by_name']} has {format_heit(earned)} HEIT in {year}; "
                 f"{format_heit(task['reward'])} more would pass the cap of {format_heit(cap)}",
             )
+        _check_reward_period(ctx, task)
         tasks.set_approved(ctx.db, task["id"], caller.id, ctx.now.isoformat(), year)
         outbox.add_mint(
             ctx.db,
@@ -138,6 +154,78 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
         )
     ctx.wake()
     return _public(_task(ctx, ref))
+
+
+def _check_reward_period(ctx: Context, task: sqlite3.Row) -> None:
+    """Refuse the reward of `task` up front when the chain would refuse to mint it.
+
+    Counts what is on chain plus the rewards approved but not minted yet (mint intents pending,
+    sent or blocked), each once: run inside the approval's write transaction, so no intent
+    changes while it looks; the unconfirmed intents are read first and the chain at the block
+    that was the head just after, so an intent confirmed before the read is in that block's
+    state, and one that is not is counted from the database unless its transaction is already
+    in that block.
+
+    Errors: 409 `no_reward_period`; 422 `period_budget_exhausted`, `citizen_cap_exceeded`;
+    503 `chain_unavailable`.
+    """
+    token = ctx.chain.token
+    reward = int(task["reward"])
+    address = str(task["claimed_by_address"])
+    unconfirmed = outbox.unconfirmed_mints(ctx.db)
+    try:
+        block = int(token.w3.eth.block_number)
+        period_id = token.current_period_id(block)
+        if period_id == 0:
+            raise Refused(
+                409,
+                "no_reward_period",
+                "no reward period is open on chain, so no reward can be minted; "
+                "the municipality has to open one first",
+            )
+        period = token.reward_period(period_id, block)
+        earned = int(token.rewards_in_current_period(address, block))
+        landed = _landed(token, unconfirmed, block)
+    except OSError:  # requests' connection errors and time-outs
+        raise Refused(503, "chain_unavailable", "the chain is not reachable") from None
+    on_way = [r for r in unconfirmed if r["id"] not in landed]
+    on_way_all = sum(int(r["amount"]) for r in on_way)
+    on_way_mine = sum(
+        int(r["amount"]) for r in on_way if str(r["account"]).lower() == address.lower()
+    )
+    left = period.remaining - on_way_all
+    if left < reward:
+        raise Refused(
+            422,
+            "period_budget_exhausted",
+            f"the reward period has {format_heit(max(left, 0))} HEIT left "
+            f"({format_heit(period.remaining)} HEIT not minted yet, of which "
+            f"{format_heit(on_way_all)} HEIT is approved and on its way); a reward of "
+            f"{format_heit(reward)} HEIT does not fit",
+        )
+    if earned + on_way_mine + reward > period.cap_per_citizen:
+        raise Refused(
+            422,
+            "citizen_cap_exceeded",
+            f"{task['claimed_by_name']} has {format_heit(earned + on_way_mine)} HEIT in this "
+            f"reward period ({format_heit(earned)} HEIT minted, {format_heit(on_way_mine)} HEIT "
+            f"on its way); {format_heit(reward)} HEIT more would pass the period's cap of "
+            f"{format_heit(period.cap_per_citizen)} HEIT per citizen",
+        )
+
+
+def _landed(token: Token, intents: list[sqlite3.Row], block: int) -> set[int]:
+    """Ids of the `sent` intents among `intents` whose transaction is in the chain's state at
+    `block` (one look per transaction: a batch mints all its rewards or none)."""
+    by_tx: dict[str, list[sqlite3.Row]] = {}
+    for r in intents:
+        if r["status"] == "sent" and r["tx_hash"]:
+            by_tx.setdefault(str(r["tx_hash"]), []).append(r)
+    landed: set[int] = set()
+    for rows in by_tx.values():
+        if token.is_task_rewarded(bytes.fromhex(str(rows[0]["ref"])[2:]), block):
+            landed.update(int(r["id"]) for r in rows)
+    return landed
 
 
 def reject(ctx: Context, caller: Caller, ref: str) -> TaskPublic:

@@ -36,12 +36,24 @@ class Settings(BaseSettings):
     municipality_bic: str = ""
     rehearsal: bool = False
     dispatcher: bool = True
+    intent_retry_max: float = Field(default=300.0, gt=0)
+    """Longest wait (seconds) before the dispatcher tries a `blocked` outbox intent again: each
+    failure doubles the wait from 1 s up to this (`HEITJE_INTENT_RETRY_MAX`)."""
     cookie_secure: bool = True
     session_hours: int = 12
     receipt_timeout: float = 60.0
     instance_id: str = ""
     bootstrap_admin_username: str = "admin"
     bootstrap_admin_password: SecretStr | None = None
+    # Health (`GET /health`, `heitje status`) and reads of one's own writes.
+    # The indexer's confirmation depth (`heitje indexer run --confirmations`): the service cannot
+    # see the indexer's flag, so give it the same number; the mirror is expected `confirmations`
+    # blocks behind the head, and only blocks past that count as indexer lag.
+    confirmations: int = Field(default=0, ge=0)
+    max_indexer_lag_blocks: int = Field(default=10, ge=0)
+    max_backlog_age: float = Field(default=300.0, ge=0)  # seconds an outbox intent may stay open
+    min_key_balance_wei: int = Field(default=10**16, ge=0)  # native coin each service key keeps
+    read_wait: float = Field(default=5.0, ge=0)  # seconds a read waits for `min_block`
 
     @property
     def paths(self) -> DataDir:

@@ -185,7 +185,8 @@ def finish_rotation(conn: sqlite3.Connection, user_id: int, rotation: sqlite3.Ro
         (new, rotation["nonce"], rotation["ciphertext"], user_id),
     )
     conn.execute(
-        "UPDATE intents SET account = ? WHERE user_id = ? AND status = 'pending'", (new, user_id)
+        "UPDATE intents SET account = ? WHERE user_id = ? AND status IN ('pending','blocked')",
+        (new, user_id),
     )
     conn.execute("DELETE FROM key_rotations WHERE user_id = ?", (user_id,))
 
@@ -198,7 +199,9 @@ def erase_citizen(conn: sqlite3.Connection, user_id: int, *, keep_wallet: bool) 
     conn.execute("DELETE FROM citizens WHERE user_id = ?", (user_id,))
     if not keep_wallet:
         conn.execute("DELETE FROM custodial_keys WHERE user_id = ?", (user_id,))
-        conn.execute("DELETE FROM intents WHERE user_id = ? AND status = 'pending'", (user_id,))
+        conn.execute(
+            "DELETE FROM intents WHERE user_id = ? AND status IN ('pending','blocked')", (user_id,)
+        )
     conn.execute(
         "UPDATE users SET username = ?, name = '', password_hash = '!', "
         "address = CASE WHEN ? THEN address END WHERE id = ?",

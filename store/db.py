@@ -9,7 +9,7 @@ Chain facts (balances, history) are not kept here: they come from the indexer's 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,12 +86,14 @@ CREATE TABLE IF NOT EXISTS intents (
     account_kind TEXT CHECK (account_kind IN ('citizen','shop')),
     amount INTEGER,
     ref TEXT,
-    status TEXT NOT NULL CHECK (status IN ('pending','sent','confirmed','failed')),
+    status TEXT NOT NULL CHECK (status IN ('pending','sent','blocked','confirmed','failed')),
     tx_hash TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    next_attempt_at REAL,
+    failures INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS intents_open ON intents (status, id);
 CREATE TABLE IF NOT EXISTS payments (
@@ -121,6 +123,115 @@ CREATE TABLE IF NOT EXISTS redemption_requests (
 """
 
 
+# ----- migrations -----
+#
+# `PRAGMA user_version` is the number of migrations a database has had. A new database gets
+# SCHEMA (the latest tables) and the version len(MIGRATIONS) at once; an existing one runs the
+# migrations it lacks, in order, each once, each in its own transaction with the version bump.
+# To change a table: change SCHEMA (what a new database gets) and append a function to
+# MIGRATIONS that brings an existing database to the same (never edit or reorder old ones;
+# version 0 is the schema before migrations existed).
+
+
+def rebuild_table(conn: sqlite3.Connection, table: str, create: str, columns: list[str]) -> None:
+    """Replace `table` with the one `create` makes (a CREATE TABLE of `<table>_new`), copying
+    `columns` of every row and re-creating the table's indexes: SQLite's way to change a
+    CHECK or a column's type (ALTER TABLE cannot). Run inside a migration's transaction; no
+    other table may reference `table` by foreign key."""
+    indexes = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (table,),
+        )
+    ]
+    conn.execute(create)
+    names = ", ".join(columns)
+    conn.execute(f"INSERT INTO {table}_new ({names}) SELECT {names} FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+    for sql in indexes:
+        conn.execute(sql)
+
+
+def _m1_blocked_intents(conn: sqlite3.Connection) -> None:
+    """Intents may be `blocked` (a send failed; tried again at `next_attempt_at`, unix seconds,
+    after a wait that doubles with each of its `failures`)."""
+    rebuild_table(
+        conn,
+        "intents",
+        """CREATE TABLE intents_new (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('register','mint')),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    task_id INTEGER UNIQUE REFERENCES tasks(id),
+    account TEXT NOT NULL,
+    account_kind TEXT CHECK (account_kind IN ('citizen','shop')),
+    amount INTEGER,
+    ref TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending','sent','blocked','confirmed','failed')),
+    tx_hash TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    next_attempt_at REAL,
+    failures INTEGER NOT NULL DEFAULT 0
+)""",
+        [
+            "id", "kind", "user_id", "task_id", "account", "account_kind", "amount", "ref",
+            "status", "tx_hash", "attempts", "last_error", "created_at", "updated_at",
+        ],
+    )  # fmt: skip
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_blocked_intents]
+"""Migration i + 1 brings a database from user_version i to i + 1 (append only)."""
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of `script`, one by one."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement.strip()
+            statement = ""
+    if statement.strip():
+        yield statement.strip()
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The database's `PRAGMA user_version`: how many of MIGRATIONS it has had."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database to the latest version (see MIGRATIONS): a new one gets SCHEMA at
+    once, an existing one each migration it lacks, each in a transaction of its own."""
+    latest = len(MIGRATIONS)
+    while True:
+        with transaction(conn):  # BEGIN IMMEDIATE: one process migrates at a time
+            version = schema_version(conn)
+            if version >= latest:
+                return
+            new = (
+                conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'intents'"
+                ).fetchone()
+                is None
+            )
+            if new:
+                for statement in _statements(SCHEMA):
+                    conn.execute(statement)
+                version = latest
+            else:
+                MIGRATIONS[version](conn)
+                version += 1
+            conn.execute(f"PRAGMA user_version = {version:d}")
+
+
 def now_iso() -> str:
     """The current UTC time, ISO 8601 (the timestamps the store writes)."""
     return datetime.now(UTC).isoformat()
@@ -146,7 +257,8 @@ def init_db(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
     try:
-        conn.executescript(SCHEMA)
+        migrate(conn)
+        conn.executescript(SCHEMA)  # tables added to SCHEMA later (IF NOT EXISTS)
         ledger.ensure_schema(conn)
         # every address an account ever had (key rotations keep history and settlement whole)
         conn.execute(

@@ -1,7 +1,9 @@
 """The outbox table `intents`: registrations and mints the chain must receive, exactly once.
 
 Statuses: `pending` (not sent, or to be sent again), `sent` (a transaction is journaled for it:
-`tx_hash`), `confirmed` (the goal holds on chain), `failed`. The transaction's own fate (signed,
+`tx_hash`), `blocked` (a send failed: `last_error` says why; tried again from `next_attempt_at`,
+unix seconds, after a wait that grows with its `failures`), `confirmed` (the goal holds on
+chain), `failed`. The transaction's own fate (signed,
 sent, mined, reverted, dropped) is recorded once, in the signer's journal (`node.signer`); an
 intent becomes `confirmed` only from that record or from the chain's state. The rules live in
 `domain.outbox`; this module is its SQL.
@@ -14,7 +16,8 @@ from typing import Any
 
 from store.db import now_iso
 
-OPEN = ("pending", "sent")
+OPEN = ("pending", "sent", "blocked")
+"""Statuses of an intent that is not done yet."""
 
 
 def add_registration(conn: sqlite3.Connection, user_id: int, address: str, kind: str) -> None:
@@ -38,10 +41,30 @@ def add_mint(
     )
 
 
-def due(conn: sqlite3.Connection, limit: int = 500) -> list[sqlite3.Row]:
-    """Open intents (pending or sent), oldest first."""
+def due(conn: sqlite3.Connection, now: float, limit: int = 500) -> list[sqlite3.Row]:
+    """Intents to work on at `now` (unix seconds), oldest first: pending, sent, and blocked
+    ones whose `next_attempt_at` has come."""
     return conn.execute(
-        "SELECT * FROM intents WHERE status IN ('pending','sent') ORDER BY id LIMIT ?", (limit,)
+        "SELECT * FROM intents WHERE status IN ('pending','sent') "
+        "OR (status = 'blocked' AND next_attempt_at <= ?) ORDER BY id LIMIT ?",
+        (now, limit),
+    ).fetchall()
+
+
+def next_attempt_at(conn: sqlite3.Connection) -> float | None:
+    """The earliest `next_attempt_at` of a blocked intent (unix seconds), or None."""
+    row = conn.execute(
+        "SELECT MIN(next_attempt_at) FROM intents WHERE status = 'blocked'"
+    ).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def unconfirmed_mints(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Mint intents not confirmed yet (pending, sent, blocked): id, account, amount, ref,
+    status, tx_hash."""
+    return conn.execute(
+        "SELECT id, account, amount, ref, status, tx_hash FROM intents "
+        "WHERE kind = 'mint' AND status IN ('pending','sent','blocked') ORDER BY id"
     ).fetchall()
 
 
@@ -64,17 +87,24 @@ def mark_sent(conn: sqlite3.Connection, ids: list[int], tx_hash: str) -> None:
 
 
 def mark_confirmed(conn: sqlite3.Connection, intent_id: int) -> None:
-    """The intent's goal holds on chain."""
+    """The intent's goal holds on chain (any error of earlier tries is cleared)."""
     conn.execute(
-        "UPDATE intents SET status='confirmed', updated_at=? WHERE id=?", (now_iso(), intent_id)
+        "UPDATE intents SET status='confirmed', last_error=NULL, next_attempt_at=NULL, "
+        "failures=0, updated_at=? WHERE id=?",
+        (now_iso(), intent_id),
     )
 
 
-def mark_not_sent(conn: sqlite3.Connection, intent_id: int, error: str) -> None:
-    """A send was refused before broadcast: count the attempt, keep the reason."""
+def mark_blocked(
+    conn: sqlite3.Connection, intent_id: int, error: str, retry_at: float, *, attempted: bool
+) -> None:
+    """A send failed with `error` ("code: message"): the intent is `blocked` until `retry_at`
+    (unix seconds), one more failure counted; `attempted` counts a send attempt too (False when
+    `mark_sent` counted it already)."""
     conn.execute(
-        "UPDATE intents SET attempts=attempts+1, last_error=?, updated_at=? WHERE id=?",
-        (error, now_iso(), intent_id),
+        "UPDATE intents SET status='blocked', last_error=?, next_attempt_at=?, "
+        "failures=failures+1, attempts=attempts+?, updated_at=? WHERE id=?",
+        (error, retry_at, 1 if attempted else 0, now_iso(), intent_id),
     )
 
 
@@ -118,3 +148,11 @@ def listing(conn: sqlite3.Connection, status: str | None, limit: int) -> list[di
         else conn.execute(sql + " ORDER BY i.id DESC LIMIT ?", (limit,))
     )
     return [dict(r) for r in rows]
+
+
+def set_tx_hash(conn: sqlite3.Connection, intent_id: int, tx_hash: str) -> None:
+    """The intent's transaction is now `tx_hash` (a twin that replaced the first, e.g. after a
+    fee bump); nothing else changes."""
+    conn.execute(
+        "UPDATE intents SET tx_hash=?, updated_at=? WHERE id=?", (tx_hash, now_iso(), intent_id)
+    )

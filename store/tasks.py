@@ -1,5 +1,5 @@
 """Tasks: publish -> claim -> submit -> approve or reject; rows joined with the claimant's
-username and the reward's outbox status."""
+username and the reward's outbox status and last error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sqlite3
 
 _SELECT = (
     "SELECT t.*, c.username AS claimed_by_name, c.address AS claimed_by_address, "
-    "i.status AS reward_status, i.tx_hash AS reward_tx FROM tasks t "
+    "i.status AS reward_status, i.tx_hash AS reward_tx, i.last_error AS reward_error "
+    "FROM tasks t "
     "LEFT JOIN users c ON c.id = t.claimed_by LEFT JOIN intents i ON i.task_id = t.id "
 )
 

@@ -17,6 +17,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     409: {"model": ErrorPublic},
     422: {"model": ErrorPublic},
 }
+_CHAIN_ERRORS: dict[int | str, dict[str, object]] = {**_ERRORS, 503: {"model": ErrorPublic}}
 
 
 @router.post("", status_code=201, responses=_ERRORS)
@@ -39,7 +40,10 @@ def list_tasks(
 
 @router.get("/{ref}", responses=_ERRORS)
 def get_task(ref: str, ctx: Ctx) -> TaskPublic:
-    """One task with its reward status. Errors: 404 `task_not_found`."""
+    """One task with its reward status: `reward_status` pending, sent, blocked or confirmed;
+    while blocked, `reward_error` says why (the dispatcher keeps trying).
+
+    Errors: 404 `task_not_found`."""
     return tasks.get_task(ctx, ref)
 
 
@@ -58,16 +62,21 @@ def submit(ref: str, ctx: Ctx, user: CitizenUser) -> TaskPublic:
     return tasks.submit(ctx, user, ref)
 
 
-@router.post("/{ref}/approve", responses=_ERRORS)
+@router.post("/{ref}/approve", responses=_CHAIN_ERRORS)
 def approve(ref: str, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
     """Approve submitted work (coordinators): the reward is minted to the citizen.
 
     The task state and the mint intent are written in one transaction; `reward_status` follows
-    the mint (pending -> sent -> confirmed). Refused when the citizen's approved rewards in the
-    calendar year of `now` plus this reward would exceed the yearly cap.
+    the mint (pending -> sent -> confirmed; blocked, with `reward_error`, while the chain
+    refuses it). Refused when the citizen's approved rewards in the calendar year of `now` plus
+    this reward would exceed the yearly cap; then, read from the chain, when no reward period
+    is open, when the period's budget left (minus rewards approved but not minted yet) cannot
+    pay it, or when it would take the citizen past the period's cap per citizen (minted plus
+    on its way).
 
-    Errors: 404 `task_not_found`; 409 `task_already_approved`, `task_not_submitted`;
-    422 `annual_cap_exceeded`.
+    Errors: 404 `task_not_found`; 409 `task_already_approved`, `task_not_submitted`,
+    `no_reward_period`; 422 `annual_cap_exceeded`, `period_budget_exhausted`,
+    `citizen_cap_exceeded`; 503 `chain_unavailable`.
     """
     return tasks.approve(ctx, user, ref)
 

@@ -129,7 +129,7 @@ class Replayer:
         self.addresses[username] = r["address"]
 
     def _registrations_done(self) -> bool:
-        for status in ("pending", "sent"):
+        for status in ("pending", "sent", "blocked"):
             r = self.c.call("auditor", "GET", f"/audit/intents?status={status}&limit=1")
             if isinstance(r, Refusal) or r:
                 return False
