@@ -1,5 +1,5 @@
 """One record of a transaction's fate: when the outbox calls an intent confirmed, the signer's
-journal says the transaction behind it was mined (never still `sent`), for registrations and
+journal says the transaction behind it is confirmed (never still `sent`), for registrations and
 for mints; and every face reaches the same domain functions."""
 
 from __future__ import annotations
@@ -32,17 +32,17 @@ def _intents(api: Api, username: str) -> list[dict[str, Any]]:
     return [i for i in r.json() if i["username"] == username]
 
 
-def test_a_confirmed_registration_is_mined_in_the_journal(api: Api, module_stack: Stack) -> None:
+def test_a_confirmed_registration_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> None:
     citizen = fresh("cit")
     api.citizen(citizen)
     api.wait_registered(citizen)
     [intent] = _intents(api, citizen)
     assert intent["kind"] == "register" and intent["status"] == "confirmed"
     tx_hash = str(intent["tx_hash"])
-    assert journal_fate(module_stack.paths.nonce_journal, tx_hash) == "mined"
+    assert journal_fate(module_stack.paths.nonce_journal, tx_hash) == "confirmed"
 
 
-def test_a_confirmed_reward_is_mined_in_the_journal(api: Api, module_stack: Stack) -> None:
+def test_a_confirmed_reward_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> None:
     citizen, ref = fresh("cit"), fresh("task-")
     api.citizen(citizen)
     api.wait_registered(citizen)
@@ -52,7 +52,7 @@ def test_a_confirmed_reward_is_mined_in_the_journal(api: Api, module_stack: Stac
     assert api.approve(ref, by=COORDINATOR).status_code == 200
     task = api.wait_reward(ref)
     assert task["reward_status"] == "confirmed"
-    assert journal_fate(module_stack.paths.nonce_journal, task["reward_tx"]) == "mined"
+    assert journal_fate(module_stack.paths.nonce_journal, task["reward_tx"]) == "confirmed"
     mint = [i for i in _intents(api, citizen) if i["kind"] == "mint"]
     assert [(m["status"], m["tx_hash"], m["amount"]) for m in mint] == [
         ("confirmed", task["reward_tx"], "2.50")
