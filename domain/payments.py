@@ -61,6 +61,7 @@ def _crash_point(name: str) -> None:
         log.error("crash injected at %s", name)
         os._exit(70)
 
+
 POLICY = {("citizen", "shop"), ("shop", "citizen")}
 """Who may pay whom: citizens pay shops, shops refund citizens (the token enforces the same)."""
 
