@@ -2,8 +2,9 @@
 
 Each benchmark runs as its own process with this interpreter (the project's venv), one after
 another, so they never compete with each other for the 2 cores. Figures are printed, never
-asserted. Takes about 8 minutes on a quiet 2-core machine (the larger year dominates);
-`--quick` skips the larger year and runs the default demo once.
+asserted. Takes about 8 minutes on a quiet 2-core machine (the larger year dominates) plus the
+chaos run (200 API kills: CHAOS_MINUTES); `--quick` skips the larger year, runs the default
+demo once and the chaos benchmark's short run.
 
     .venv/bin/python bench/run.py [--quick] [--only NAME ...]
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from _common import FIGURE, loadavg
 
 BENCH = Path(__file__).resolve().parent
-ALL = ("demo_walltime", "approvals", "memory")
+ALL = ("demo_walltime", "approvals", "memory", "chaos")
 
 
 def run(name: str, args: list[str]) -> tuple[int, list[str], float]:
@@ -52,6 +53,7 @@ def main() -> None:
     if args.quick:
         extra["demo_walltime"] = ["--runs", "1", "--no-large"]
         extra["memory"] = ["--no-large"]
+        extra["chaos"] = ["--short"]
     summary: list[str] = []
     failed: list[str] = []
     for name in args.only or ALL:

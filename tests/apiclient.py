@@ -27,13 +27,33 @@ IBAN_KAPPER = "NL39 ASNB 8190 0865 29"
 
 class Api(Client):
     """The one API client (`scripts.replay.client.Client`) with the checks tests make: it keeps
-    every response, knows the stack's admin, and asserts that set-up calls succeed."""
+    every response, knows the stack's admin, and asserts that set-up calls succeed.
 
-    def __init__(self, stack: Stack) -> None:
+    `coordinator` publishes and approves tasks unless a call names someone else. With an
+    `auditor`, `wait_registered` reads the outbox (`/audit/intents`) as that auditor instead of
+    logging every user in (a login costs an argon2 verification). `known` is another client on
+    the same stack whose users (passwords, bearer tokens, addresses) this one takes over, so
+    tests on a shared stack need not sign up or log in the same people again; only this
+    client's own responses are checked by `check_responses`."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        coordinator: str = "coco",
+        auditor: str | None = None,
+        known: Api | None = None,
+    ) -> None:
         super().__init__(stack.api_url, timeout=60, keep=True)
         self.stack = stack
+        self.coordinator = coordinator
+        self.auditor = auditor
         self.passwords["admin"] = stack.admin_password
         self.addresses: dict[str, str] = {}
+        if known is not None:
+            self.passwords.update(known.passwords)
+            self.tokens.update(known.tokens)
+            self.addresses.update(known.addresses)
 
     def token(self, user: str) -> str:
         """The bearer token of `user` (logs in on first use)."""
@@ -97,18 +117,30 @@ class Api(Client):
         return dict(r.json())
 
     def wait_registered(self, *users: str) -> None:
+        """Wait until the registration of each of `users` on chain is confirmed: what
+        `/auth/me` calls `registered`, the user's `register` intent in the outbox confirmed."""
+        auditor = self.auditor
+
         def done() -> bool:
-            return all(self.request("GET", "/auth/me", u).json()["registered"] for u in users)
+            if auditor is None:
+                return all(self.request("GET", "/auth/me", u).json()["registered"] for u in users)
+            r = self.request("GET", "/audit/intents?limit=1000", auditor)
+            confirmed = {
+                i["username"]
+                for i in r.json()
+                if i["kind"] == "register" and i["status"] == "confirmed"
+            }
+            return confirmed >= set(users)
 
         poll(done, f"registration of {users} on chain")
 
     # ----- tasks -----
 
-    def publish(self, ref: str, reward: str, by: str = "coco") -> None:
+    def publish(self, ref: str, reward: str, by: str | None = None) -> None:
         r = self.request(
             "POST",
             "/tasks",
-            by,
+            by or self.coordinator,
             json={
                 "ref": ref,
                 "kind": "paint-bin",
@@ -125,8 +157,8 @@ class Api(Client):
         assert self.request("POST", f"/tasks/{ref}/claim", citizen).status_code == 200
         assert self.request("POST", f"/tasks/{ref}/submit", citizen).status_code == 200
 
-    def approve(self, ref: str, at: str | None = None, by: str = "coco") -> httpx.Response:
-        return self.request("POST", f"/tasks/{ref}/approve", by, at=at)
+    def approve(self, ref: str, at: str | None = None, by: str | None = None) -> httpx.Response:
+        return self.request("POST", f"/tasks/{ref}/approve", by or self.coordinator, at=at)
 
     def wait_reward(self, ref: str) -> dict[str, Any]:
         poll(

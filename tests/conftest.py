@@ -3,16 +3,19 @@ anvil chain with the token deployed, a running API and indexer) started by `scri
 
 Stacks are shared per module (`module_stack`): tests on it use fresh usernames and task refs,
 so they do not depend on each other. `stack` gives a test a stack of its own, for tests that
-kill, restart or reconfigure services.
+kill, restart or reconfigure services (settings from its `stack_env` marker). Both are started
+one ahead by `StackPrefetcher` while the tests before them run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import count
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,15 +87,116 @@ def shared_scenario(name: str) -> tuple[Path, dict[str, Any]]:
     return path, json.loads(expected.read_text())
 
 
+# ----- stacks, started one ahead -----
+
+
+class StackPrefetcher:
+    """Starts the stacks the coming tests will ask for one ahead, in a background thread.
+
+    The wanted stacks come from the selected tests, in their order: each module using
+    `module_stack` wants one, each test using `stack` one of its own (`TEST_ENV` plus the
+    settings of its `stack_env` marker). When one is taken, the next one is started in the
+    background if its first test is in the same module or the next, so its start-up (anvil,
+    deployment, indexer and API: several seconds on this machine) overlaps the tests before it.
+    A stack still belongs to one owner, who stops it. One that failed to start in the
+    background is started again in the foreground (which then reports the error); one never
+    taken is stopped at the end of the session.
+    """
+
+    def __init__(self, base: Path, items: list[pytest.Item]) -> None:
+        self.base = base
+        self.wants: list[tuple[str, str, dict[str, str]]] = []  # key, its module, environment
+        self.modules: list[str] = []  # modules in test order
+        for item in items:
+            module = item.nodeid.split("::")[0]
+            if module not in self.modules:
+                self.modules.append(module)
+            names = getattr(item, "fixturenames", ())
+            keys = [k for k, _, _ in self.wants]
+            if "module_stack" in names and f"module {module}" not in keys:
+                self.wants.append((f"module {module}", module, dict(TEST_ENV)))
+            if "stack" in names:
+                self.wants.append((f"test {item.nodeid}", module, stack_env(item)))
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="stack-prefetch")
+        self.ahead: dict[str, tuple[dict[str, str], Future[Stack]]] = {}
+        self.taken: set[str] = set()
+
+    def _start(self, key: str, env: dict[str, str]) -> Stack:
+        return start_stack(self.base / re.sub(r"\W+", "-", key) / "data", env=env)
+
+    def take(self, key: str, env: dict[str, str]) -> Stack:
+        """The stack for `key` (started ahead, or now); the caller owns and stops it."""
+        ahead = self.ahead.pop(key, None)
+        self.taken.add(key)
+        self._start_next_after(key)
+        if ahead is not None:
+            started_env, future = ahead
+            try:
+                stack = future.result()
+            except Exception:  # started again below, where it fails visibly
+                pass
+            else:
+                if started_env == env:
+                    return stack
+                stack.stop()
+        return self._start(key, env)
+
+    def _start_next_after(self, key: str) -> None:
+        keys = [k for k, _, _ in self.wants]
+        if key not in keys or keys.index(key) + 1 == len(keys):
+            return
+        _, module, _ = self.wants[keys.index(key)]
+        next_key, next_module, env = self.wants[keys.index(key) + 1]
+        near = self.modules.index(next_module) - self.modules.index(module) <= 1
+        if near and next_key not in self.taken and next_key not in self.ahead:
+            self.ahead[next_key] = (env, self.pool.submit(self._start, next_key, env))
+
+    def close(self) -> None:
+        """Stop the stacks started for tests that never took them."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for _, future in self.ahead.values():
+            if not future.cancelled() and future.exception() is None:
+                future.result().stop()
+        self.ahead.clear()
+
+
+def stack_env(node: pytest.Item | pytest.FixtureRequest) -> dict[str, str]:
+    """`TEST_ENV` plus the settings of the test's `stack_env` marker."""
+    item = node.node if isinstance(node, pytest.FixtureRequest) else node
+    marker = item.get_closest_marker("stack_env")
+    return {**TEST_ENV, **(marker.kwargs if marker else {})}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "stack_env(**settings): HEITJE_* settings of the test's own `stack`"
+    )
+
+
+@pytest.fixture(scope="session")
+def stack_prefetcher(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackPrefetcher]:
+    prefetcher = StackPrefetcher(tmp_path_factory.mktemp("stacks"), request.session.items)
+    try:
+        yield prefetcher
+    finally:
+        prefetcher.close()
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A stack of this test's own (yearly cap 100 HEIT, rehearsal clock)."""
-    with start_stack(tmp_path / "data", env=TEST_ENV) as s:
+def stack(request: pytest.FixtureRequest, stack_prefetcher: StackPrefetcher) -> Iterator[Stack]:
+    """A stack of this test's own (yearly cap 100 HEIT, rehearsal clock, plus the settings of
+    the test's `stack_env` marker)."""
+    with stack_prefetcher.take(f"test {request.node.nodeid}", stack_env(request)) as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def module_stack(
+    request: pytest.FixtureRequest, stack_prefetcher: StackPrefetcher
+) -> Iterator[Stack]:
     """One stack shared by the tests of a module (yearly cap 100 HEIT, rehearsal clock)."""
-    with start_stack(tmp_path_factory.mktemp("stack") / "data", env=TEST_ENV) as s:
+    module = request.node.nodeid.split("::")[0]
+    with stack_prefetcher.take(f"module {module}", dict(TEST_ENV)) as s:
         yield s

@@ -4,10 +4,12 @@ reverts decode to stable codes. Real anvil processes."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from web3 import Web3
 
 from heitje.errors import ChainError
 from node.anvil import Anvil
@@ -45,19 +47,24 @@ def test_chain_state_persists_across_restarts(tmp_path: Path) -> None:
         assert token.is_task_rewarded(task_ref("t-1"))
 
 
-@pytest.fixture
-def deployed(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with Anvil(tmp_path) as chain:
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Web3, Token]]:
+    """One chain with the token for the module's tests; each test signs with a nonce journal
+    of its own (`tmp_path`) and fresh accounts, so they do not depend on each other."""
+    data_dir = tmp_path_factory.mktemp("deployed")
+    with Anvil(data_dir) as chain:
         w3 = connect(chain.rpc_url)
-        ensure_dev_keys(tmp_path)
-        manifest = deploy(w3, tmp_path)
-        open_reward_period(w3, tmp_path, budget=10**6, cap_per_citizen=10**5)
-        yield tmp_path, w3, Token(w3, manifest.token)
+        ensure_dev_keys(data_dir)
+        manifest = deploy(w3, data_dir)
+        open_reward_period(w3, data_dir, budget=10**6, cap_per_citizen=10**5)
+        yield data_dir, w3, Token(w3, manifest.token)
 
 
-def test_signed_but_unsent_transaction_is_rebroadcast_once(deployed) -> None:  # type: ignore[no-untyped-def]
+def test_signed_but_unsent_transaction_is_rebroadcast_once(
+    deployed: tuple[Path, Web3, Token], tmp_path: Path
+) -> None:
     data_dir, w3, token = deployed
-    journal = data_dir / "nonces.sqlite"
+    journal = tmp_path / "nonces.sqlite"
     citizen = Account.create()
     key = service_key(data_dir / "keys", "registrar")
     first = Signer(w3, key, journal)
@@ -92,14 +99,14 @@ def test_signed_but_unsent_transaction_is_rebroadcast_once(deployed) -> None:  #
     assert [status for _, status in rows] == ["confirmed", "confirmed"]
 
 
-def test_reverts_decode_to_stable_codes(deployed) -> None:  # type: ignore[no-untyped-def]
+def test_reverts_decode_to_stable_codes(deployed: tuple[Path, Web3, Token], tmp_path: Path) -> None:
     data_dir, w3, token = deployed
-    minter = Signer(w3, service_key(data_dir / "keys", "minter"), data_dir / "nonces.sqlite")
+    minter = Signer(w3, service_key(data_dir / "keys", "minter"), tmp_path / "nonces.sqlite")
     stranger = Account.create()
     with pytest.raises(ChainError) as e:
         minter.send(token.mint_reward_tx(stranger.address, 100, task_ref("x")))
     assert e.value.code == "not_a_citizen"
-    registrar = Signer(w3, service_key(data_dir / "keys", "registrar"), data_dir / "nonces.sqlite")
+    registrar = Signer(w3, service_key(data_dir / "keys", "registrar"), tmp_path / "nonces.sqlite")
     with pytest.raises(ChainError) as e:  # the registrar is not a minter
         registrar.send(token.mint_reward_tx(stranger.address, 100, task_ref("x")))
     assert e.value.code == "missing_role"
@@ -107,7 +114,7 @@ def test_reverts_decode_to_stable_codes(deployed) -> None:  # type: ignore[no-un
     assert decode_revert(None).code == "chain_reverted"
 
 
-def test_roles_are_on_separate_keys(deployed) -> None:  # type: ignore[no-untyped-def]
+def test_roles_are_on_separate_keys(deployed: tuple[Path, Web3, Token]) -> None:
     data_dir, w3, token = deployed
     roles = {
         r: service_key(data_dir / "keys", r).address

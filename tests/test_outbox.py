@@ -32,7 +32,7 @@ def _intents(api: Api, username: str) -> list[dict[str, Any]]:
     return [i for i in r.json() if i["username"] == username]
 
 
-def test_a_confirmed_registration_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> None:
+def test_a_registration_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> None:
     citizen = fresh("cit")
     api.citizen(citizen)
     api.wait_registered(citizen)
@@ -42,7 +42,7 @@ def test_a_confirmed_registration_is_confirmed_in_the_journal(api: Api, module_s
     assert journal_fate(module_stack.paths.nonce_journal, tx_hash) == "confirmed"
 
 
-def test_a_confirmed_reward_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> None:
+def test_a_reward_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> None:
     citizen, ref = fresh("cit"), fresh("task-")
     api.citizen(citizen)
     api.wait_registered(citizen)
