@@ -20,7 +20,7 @@ import pytest
 from web3.types import RPCEndpoint
 
 from heitje.datadir import DataDir
-from node.anvil import Anvil
+from node.anvil import Anvil, dev_private_key
 from node.keys import service_key
 from scripts.deploy import ensure_dev_keys
 from scripts.faults import FaultProxy, Faults
@@ -58,7 +58,8 @@ def proxied(tmp_path: Path) -> Iterator[tuple[Stack, FaultProxy]]:
     chain_dir = tmp_path / "chain"
     with Anvil(chain_dir) as anvil:
         ensure_dev_keys(chain_dir)
-        with FaultProxy(anvil.rpc_url, Faults()) as proxy:
+        attacker = dev_private_key(chain_dir, 9)  # a funded dev account, not a service key
+        with FaultProxy(anvil.rpc_url, Faults(front_run_key=attacker)) as proxy:
             stack = start_stack(
                 tmp_path / "data",
                 rpc_url=proxy.url,

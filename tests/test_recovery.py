@@ -569,6 +569,7 @@ def test_erasure_without_coins_deregisters_and_keeps_no_key(api: Api, module_sta
     sign_up_person(api, hugo, name, neighbourhood)
     api.wait_registered(hugo)
     hugo_old, hugo_id = api.addresses[hugo], user_id(stack, hugo)
+    assert token.balance_of(hugo_old) == 0
     api.token(hugo)  # a live session
     since = head(stack) + 1
 
