@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -181,6 +182,8 @@ def main() -> None:
     )
     p.add_argument("--keep", action="store_true", help="keep the data dir (path printed)")
     args = p.parse_args()
+    # SIGTERM (a supervisor, a time-out) ends the run like Ctrl-C: children stopped, dir kept
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.confirmations is None:
         args.confirmations = NETWORK_CONFIRMATIONS if args.network else 12
     plan = plan_from(args)
@@ -290,7 +293,7 @@ def main() -> None:
         else:
             note("RESULT: PASS (0 lost, 0 doubled, 0 paid twice, 0 stuck, mirror equal)")
             code = 0
-    except Exception as e:
+    except BaseException as e:
         args.keep = True
         note(f"RESULT: FAIL: {e!r}")
         raise
