@@ -232,7 +232,8 @@ class Signer:
     def status(self, tx_hash: str) -> TxStatus:
         """Where `tx_hash` stands, from the chain, written to the journal. An open transaction
         that is not on chain is broadcast again (every REBROADCAST_AFTER seconds); one that left
-        the chain in a reorganisation goes back to `sent`. Unknown hashes: state `unknown`."""
+        the chain in a reorganisation goes back to `sent` and is broadcast again at once.
+        Unknown hashes: state `unknown`."""
         with self._lock:
             db = self._db()
             try:
@@ -280,14 +281,15 @@ class Signer:
                 self._replace_siblings(db, row)
             return TxStatus(tx_hash, state, receipt, block, error)
         # Not on chain (any more).
-        if row["status"] == "mined":
+        left = row["status"] == "mined"
+        if left:
             log.warning("%s left the chain (reorganisation); sending it again", tx_hash)
             self._set(db, tx_hash, status="sent", block_number=None, block_hash=None)
         if row["nonce"] < latest:  # the nonce is used, and not by this transaction
             sibling = self._mined_sibling(db, row)
             self._set(db, tx_hash, status="replaced", error="its nonce was used")
             return TxStatus(tx_hash, "replaced", replaced_by=sibling)
-        if time.time() - (row["broadcast_at"] or 0) >= REBROADCAST_AFTER:
+        if left or time.time() - (row["broadcast_at"] or 0) >= REBROADCAST_AFTER:
             outcome = self._broadcast(db, tx_hash)
             if outcome == "underpriced":
                 self._bump(db, row)

@@ -144,8 +144,9 @@ def test_a_transaction_that_left_the_chain_is_sent_again(chain: Chain) -> None:
     assert signer.status(sent.tx_hash).state == "mined"
     assert chain.rpc("evm_revert", [snapshot]) is True  # the block is gone, and the tx with it
     assert not chain.registered(citizen)
-    status = signer.status(sent.tx_hash)  # noticed, and broadcast again with its nonce
+    status = signer.status(sent.tx_hash)  # noticed, and broadcast again at once, same nonce
     assert status.state in ("sent", "mined")
+    poll(lambda: chain.registered(citizen), "the transaction back on chain (automine)")
     later, tx2 = chain.register_tx()
     after = signer.send(tx2)
     assert after.nonce == sent.nonce + 1  # no gap
