@@ -344,7 +344,7 @@ class Dispatcher:
         """The receipt once the transaction manager calls the transaction final at the
         confirmation depth, waiting up to RECEIPT_WAIT s; None while still in flight. A
         transaction replaced by a twin (a fee bump) is followed through the twin; one that can
-        never be mined (its nonce used elsewhere, refused for good) sends the intent again
+        never be mined (its nonce used elsewhere, refused for good, expired) sends the intent again
         (the chain's state is checked first, so nothing is done twice)."""
         deadline = time.monotonic() + RECEIPT_WAIT
         while True:
@@ -353,7 +353,7 @@ class Dispatcher:
                 outbox.set_tx_hash(conn, intent_id, status.replaced_by)
                 tx_hash = status.replaced_by
                 continue
-            if status.state in ("replaced", "failed", "unknown"):
+            if status.state in ("replaced", "failed", "expired", "unknown"):
                 outbox.mark_pending(conn, intent_id, f"{status.state}: {tx_hash}")
                 return None
             receipt = signer.outcome(tx_hash) if status.final else None

@@ -13,8 +13,8 @@ paid at most once. Its truth is the token's `AuthorizationUsed(authorizer, nonce
   (ours, or a front-runner's);
 - used, not yet that deep, or our transaction still in flight -> `pending` with the tx hash;
 - not used and our transaction reverted -> `failed` with the contract's reason;
-- not used and nothing in flight (a crash before the broadcast, a transaction replaced) -> the
-  same authorization (same nonce) is signed again and relayed.
+- not used and nothing in flight (a crash before the broadcast, a transaction replaced or
+  expired) -> the same authorization (same nonce) is signed again and relayed.
 
 A retry with the same Idempotency-Key (or `GET /payments/{id}`) looks again and moves the
 payment on; it never pays twice and never stays pending without a transaction in flight.
@@ -110,7 +110,7 @@ def _follow(
                 # Not used and reverted: the contract refused it (a front-runner's use would
                 # have shown above). Final.
                 return "failed", tx_hash, status.block_number, _code_of(status.error)
-            if status is None or status.state in ("replaced", "failed", "unknown"):
+            if status is None or status.state in ("replaced", "failed", "expired", "unknown"):
                 if resent >= 3:
                     return (
                         "failed",

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # see the indexer's flag, so give it the same number; the mirror is expected `confirmations`
     # blocks behind the head, and only blocks past that count as indexer lag.
     confirmations: int = Field(default=0, ge=0)
+    # Seconds a service transaction may stay unmined before its nonce is cancelled (it then
+    # ends `expired` and its intent or payment is sent again); 0: never.
+    tx_expire_after: float = Field(default=600.0, ge=0)
     max_indexer_lag_blocks: int = Field(default=10, ge=0)
     max_backlog_age: float = Field(default=300.0, ge=0)  # seconds an outbox intent may stay open
     min_key_balance_wei: int = Field(default=10**16, ge=0)  # native coin each service key keeps

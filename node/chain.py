@@ -38,7 +38,13 @@ class ChainService:
 
         def signer(role: str) -> Signer:
             key = service_key(settings.keys_dir, role)
-            return Signer(w3, key, settings.nonce_journal, confirmations=settings.confirmations)
+            return Signer(
+                w3,
+                key,
+                settings.nonce_journal,
+                confirmations=settings.confirmations,
+                expire_after=settings.tx_expire_after,
+            )
 
         svc = cls(w3, manifest, token, signer("registrar"), signer("minter"), signer("relayer"))
         for s in svc.signers():

@@ -13,6 +13,11 @@ The journal is the one record of a transaction's fate. States:
 | `reverted` | final: failed on chain (`error` holds the decoded reason) |
 | `replaced` | final: its nonce was used by another transaction (a fee bump or a re-sign) |
 | `failed` | final: the node refused it for good before it was ever accepted |
+| `expired` | final: not mined in `expire_after` s; a cancel (see below) used its nonce |
+
+A cancel is a 0-value transfer to the key itself with the expired transaction's nonce and a
+higher gas price (`purpose` 'cancel'): once it is mined the nonce is used, so the expired
+transaction never will be, and what it was for can be sent again safely.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ COLUMNS = {
     "error": "TEXT",
     "updated_at": "REAL",
     "broadcast_at": "REAL",
+    "purpose": "TEXT",  # NULL, or 'cancel' for the transaction that ends an expired one
 }
 OPEN = ("signed", "sent", "mined")
-FINAL = ("confirmed", "reverted", "replaced", "failed")
+FINAL = ("confirmed", "reverted", "replaced", "failed", "expired")
 REBROADCAST_AFTER = 2.0
 """Seconds before `tick` broadcasts an open transaction again."""
 GAS_BUMP_NUM, GAS_BUMP_DEN = 1125, 1000

@@ -59,16 +59,24 @@ class Signer:
     Thread-safe: one lock covers nonce choice, journaling and broadcast. `journal_path` is a
     SQLite file shared by every signer of a deployment (rows keyed by address).
     `confirmations`: blocks on top of a transaction's block before it counts (0 on anvil,
-    at least 2 on Clique).
+    at least 2 on Clique). `expire_after`: seconds after its nonce was first signed that a
+    transaction still not mined is cancelled (0: never); it then ends `expired`.
     """
 
     def __init__(
-        self, w3: Web3, account: LocalAccount, journal_path: Path, *, confirmations: int = 0
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        journal_path: Path,
+        *,
+        confirmations: int = 0,
+        expire_after: float = 0.0,
     ) -> None:
         self.w3 = w3
         self.account = account
         self.address = account.address
         self.confirmations = confirmations
+        self.expire_after = expire_after
         self.low_funds = False
         self._lock = threading.RLock()
         self._db_path = journal_path
@@ -287,8 +295,14 @@ class Signer:
             self._set(db, tx_hash, status="sent", block_number=None, block_hash=None)
         if row["nonce"] < latest:  # the nonce is used, and not by this transaction
             sibling = self._mined_sibling(db, row)
+            if sibling is not None and self._is_cancel(db, sibling):
+                error = "not mined in time; a cancel used its nonce"
+                self._set(db, tx_hash, status="expired", error=error)
+                return TxStatus(tx_hash, "expired", error=error)
             self._set(db, tx_hash, status="replaced", error="its nonce was used")
             return TxStatus(tx_hash, "replaced", replaced_by=sibling)
+        if self._expired(db, row):
+            self._cancel(db, row)
         if left or time.time() - (row["broadcast_at"] or 0) >= REBROADCAST_AFTER:
             outcome = self._broadcast(db, tx_hash)
             if outcome == "underpriced":
@@ -312,12 +326,46 @@ class Signer:
         return None
 
     def _replace_siblings(self, db: sqlite3.Connection, row: sqlite3.Row) -> None:
+        state, error = "replaced", "a twin with its nonce was mined"
+        if row["purpose"] == "cancel":
+            state, error = "expired", "not mined in time; a cancel used its nonce"
         db.execute(
-            "UPDATE journal SET status='replaced', error='a twin with its nonce was mined', "
-            "updated_at=? WHERE address=? AND nonce=? AND tx_hash<>? AND status IN "
-            "('signed','sent','mined')",
-            (time.time(), self.address, row["nonce"], row["tx_hash"]),
+            "UPDATE journal SET status=?, error=?, updated_at=? WHERE address=? AND nonce=? "
+            "AND tx_hash<>? AND status IN ('signed','sent','mined')",
+            (state, error, time.time(), self.address, row["nonce"], row["tx_hash"]),
         )
+
+    def _is_cancel(self, db: sqlite3.Connection, tx_hash: str) -> bool:
+        row = db.execute("SELECT purpose FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
+        return row is not None and row["purpose"] == "cancel"
+
+    def _expired(self, db: sqlite3.Connection, row: sqlite3.Row) -> bool:
+        """`row` is open, not on chain, its nonce first signed over `expire_after` s ago, and
+        no cancel for its nonce is journaled yet."""
+        if self.expire_after <= 0 or row["purpose"] == "cancel" or row["params"] is None:
+            return False
+        first, cancels = db.execute(
+            "SELECT MIN(created_at), SUM(purpose='cancel') FROM journal WHERE address=? AND "
+            "nonce=?",
+            (self.address, row["nonce"]),
+        ).fetchone()
+        return not cancels and time.time() - float(first) >= self.expire_after
+
+    def _cancel(self, db: sqlite3.Connection, row: sqlite3.Row) -> None:
+        """End the expired `row`: a 0-value transfer to this key with its nonce and a higher
+        gas price takes the nonce (the node replaces the pending transaction with it)."""
+        price = int(json.loads(row["params"])["gasPrice"])
+        bumped = max(price * GAS_BUMP_NUM // GAS_BUMP_DEN + 1, int(self.w3.eth.gas_price))
+        params = {"to": self.address, "value": 0, "gas": 21_000, "data": "0x"}
+        log.warning(
+            "%s not mined within %.0f s; cancelling nonce %d",
+            row["tx_hash"],
+            self.expire_after,
+            row["nonce"],
+        )
+        cancel = self._sign(db, params, int(row["nonce"]), bumped)
+        self._set(db, cancel.tx_hash, purpose="cancel")
+        self._broadcast(db, cancel.tx_hash)
 
     def _bump(self, db: sqlite3.Connection, row: sqlite3.Row) -> None:
         """Sign the transaction again with its nonce and a higher gas price."""
@@ -381,7 +429,8 @@ class Signer:
 
     def wait(self, tx_hash: str, timeout: float = 60.0) -> TxReceipt:
         """Wait until `tx_hash` is final at the confirmation depth; its receipt. Raises
-        `ChainError`: `tx_reverted` (message: the decoded reason), `tx_replaced`, `tx_refused`,
+        `ChainError`: `tx_reverted` (message: the decoded reason), `tx_replaced`, `tx_expired`,
+        `tx_refused`,
         `tx_timeout` (still open: it stays journaled and is followed by `tick`)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -396,6 +445,8 @@ class Signer:
                 raise ChainError(f"{tx_hash} reverted: {st.error}", code="tx_reverted")
             if st.state == "replaced":
                 raise ChainError(f"{tx_hash} was replaced by {st.replaced_by}", code="tx_replaced")
+            if st.state == "expired":
+                raise ChainError(f"{tx_hash} expired: {st.error}", code="tx_expired")
             if st.state in ("failed", "unknown"):
                 raise ChainError(f"{tx_hash}: {st.error or 'not journaled'}", code="tx_refused")
             if time.monotonic() > deadline:

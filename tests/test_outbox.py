@@ -4,15 +4,18 @@ for mints; and every face reaches the same domain functions."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from web3.types import RPCEndpoint
 
 from node.signer import journal_fate
 from scripts.stack import Stack
 from tests.apiclient import Api
-from tests.conftest import fresh
+from tests.conftest import fresh, poll
 
 COORDINATOR, AUDITOR = fresh("coord"), fresh("aud")
 
@@ -62,3 +65,62 @@ def test_a_reward_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> 
 
 def test_an_unknown_transaction_has_no_fate(module_stack: Stack) -> None:
     assert journal_fate(module_stack.paths.nonce_journal, "0x" + "ab" * 32) is None
+
+
+@pytest.mark.stack_env(HEITJE_TX_EXPIRE_AFTER="1")
+def test_a_mint_that_expired_is_sent_again_and_minted_once(stack: Stack) -> None:
+    """The defect: a mint the node kept without mining held its intent `sent` for ever. Its
+    nonce is cancelled after `tx_expire_after`; the intent is sent again with a new nonce and
+    the reward is minted exactly once."""
+    api = Api(stack)
+    try:
+        api.staff(COORDINATOR, "coordinator")
+        api.staff(AUDITOR, "auditor")
+        citizen, ref = fresh("cit"), fresh("task-")
+        api.citizen(citizen)
+        api.wait_registered(citizen)
+        api.publish(ref, "2.50", by=COORDINATOR)
+        assert api.request("POST", f"/tasks/{ref}/claim", citizen).status_code == 200
+        assert api.request("POST", f"/tasks/{ref}/submit", citizen).status_code == 200
+        w3 = stack.token.w3
+
+        def rpc(method: str, params: list[Any]) -> Any:
+            reply = w3.provider.make_request(RPCEndpoint(method), params)
+            assert "error" not in reply, reply
+            return reply["result"]
+
+        rpc("evm_setAutomine", [False])
+        try:
+            assert api.approve(ref, by=COORDINATOR).status_code == 200
+            first = poll(lambda: _mint(api, citizen).get("tx_hash"), "the mint sent")
+            journal = stack.paths.nonce_journal
+            poll(lambda: _cancelled(journal, str(first)), "the cancel of the unmined mint")
+            rpc("evm_mine", [])  # the cancel takes the nonce; the mint never will be mined
+            poll(lambda: journal_fate(journal, str(first)) == "expired", "the mint expired")
+        finally:
+            rpc("evm_setAutomine", [True])
+        task = api.wait_reward(ref)
+        assert task["reward_tx"] != first
+        assert journal_fate(journal, task["reward_tx"]) == "confirmed"
+        assert stack.token.balance_of(api.addresses[citizen]) == 250  # once, not twice
+        assert stack.token.total_minted() == 250  # the stack's only reward
+    finally:
+        api.close()
+
+
+def _mint(api: Api, citizen: str) -> dict[str, Any]:
+    mints = [i for i in _intents(api, citizen) if i["kind"] == "mint"]
+    return mints[0] if mints else {}
+
+
+def _cancelled(journal: Path, tx_hash: str) -> bool:
+    db = sqlite3.connect(journal)
+    try:
+        row = db.execute(
+            "SELECT COUNT(*) FROM journal WHERE purpose='cancel' AND nonce="
+            "(SELECT nonce FROM journal WHERE tx_hash=?)",
+            (tx_hash,),
+        ).fetchone()
+    finally:
+        db.close()
+    return bool(row[0])

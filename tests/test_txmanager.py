@@ -8,6 +8,7 @@ out from the registry: an account is registered exactly when its transaction con
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,18 @@ class Chain:
         return reply["result"]
 
     def signer(
-        self, url: str | None = None, confirmations: int = 0, role: str = "registrar"
+        self,
+        url: str | None = None,
+        confirmations: int = 0,
+        role: str = "registrar",
+        expire_after: float = 0.0,
     ) -> Signer:
         w3 = connect(url or self.url)
         paths = DataDir(self.data_dir)
         key = service_key(paths.keys, role)
-        return Signer(w3, key, paths.nonce_journal, confirmations=confirmations)
+        return Signer(
+            w3, key, paths.nonce_journal, confirmations=confirmations, expire_after=expire_after
+        )
 
     def register_tx(self) -> tuple[str, Any]:
         citizen = Account.create().address
@@ -203,3 +210,34 @@ def test_an_underpriced_answer_signs_again_with_more_gas(chain: Chain, proxy: Fa
     signer.wait(sent.tx_hash, timeout=30)
     assert chain.registered(citizen)
     assert first["nonce"] == sent.nonce
+
+
+def test_a_transaction_not_mined_in_time_expires_and_frees_its_nonce(chain: Chain) -> None:
+    """The defect: a transaction that never got mined (too low a price, a node that keeps it
+    without mining) stayed open for ever and every later nonce of the key waited behind it.
+    After `expire_after` a cancel takes its nonce; it ends `expired`, never mined."""
+    signer = chain.signer(expire_after=0.5)
+    citizen, tx = chain.register_tx()
+    chain.rpc("evm_setAutomine", [False])
+    try:
+        sent = signer.send(tx)
+        assert signer.status(sent.tx_hash).state == "sent"  # in the pool, no block
+        time.sleep(0.6)
+        assert signer.status(sent.tx_hash).state == "sent"  # expired: the cancel is sent
+        chain.rpc("evm_mine", [])  # the cancel (higher price) took the nonce in the pool
+        status = signer.status(sent.tx_hash)
+        assert status.state == "expired"
+        assert status.final and status.replaced_by is None
+        assert journal_fate(DataDir(chain.data_dir).nonce_journal, sent.tx_hash) == "expired"
+        with pytest.raises(ChainError) as refused:
+            signer.wait(sent.tx_hash, timeout=5)
+        assert refused.value.code == "tx_expired"
+        assert not chain.registered(citizen)
+        nonce = chain.w3.eth.get_transaction_count(signer.address, "latest")
+        assert nonce == sent.nonce + 1  # the cancel used it
+    finally:
+        chain.rpc("evm_setAutomine", [True])
+    again = signer.send(tx)  # what it was for can be sent again: a fresh nonce
+    assert again.nonce == sent.nonce + 1
+    signer.wait(again.tx_hash, timeout=30)
+    assert chain.registered(citizen)
