@@ -1,7 +1,8 @@
 """The app factory: `uvicorn api.app:create_app --factory`.
 
 One process serves both faces over the same domain: the JSON API (`api.routes`) and the pages
-(`web`). On start-up it checks settings (refusing an unsafe key-encryption key), then
+(`web`). On start-up it checks settings (refusing an unsafe key-encryption key), key files
+(owner-only) and the KEK against the database's check value (`domain.keyring`), then
 `domain.context.Services` opens the service database, connects to the chain and starts the
 outbox dispatcher.
 """
@@ -15,12 +16,18 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.limits import BodyLimit
+from api.openapi import install as install_openapi
 from api.routes import accounts, audit, auth, recovery, relay, tasks, wallet
+from api.security import SecurityHeaders
 from domain.context import Services
 from domain.health import health as check_health
+from domain.keyring import check_at_start as check_secrets_at_start
 from domain.schemas import HealthPublic
+from heitje.jsonguard import guard_recursion_limit
 from heitje.settings import Settings
 
 log = logging.getLogger("heitje.api")
@@ -30,14 +37,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app. Settings come from HEITJE_* environment variables by default."""
     from web import pages  # the HTML face, mounted on the same app
 
+    # After every import (web3 pulls in py_ecc, which raises the limit to 100,000): deep C
+    # recursion must fail as RecursionError, never overflow the stack (heitje.jsonguard).
+    guard_recursion_limit()
     settings = settings or Settings()
     settings.check()
+    # Secrets: key files owner-only, the KEK opens the database's check value (domain.keyring).
+    check_secrets_at_start(settings)
     if settings.rehearsal:
         log.warning("REHEARSAL MODE: clients may set business time (X-Heitje-Time)")
     services = Services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        guard_recursion_limit()  # again, in case a lazy import raised it since
         services.start()
         try:
             yield
@@ -52,9 +65,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    # Bodies bounded (size, JSON depth) before any route or page reads them (api.limits).
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     for module in (auth, accounts, tasks, wallet, relay, recovery, audit):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    # Outermost: CSP, nosniff, Referrer-Policy, frame-ancestors, HSTS on every answer.
+    app.add_middleware(SecurityHeaders, hsts=settings.cookie_secure)
 
     @app.get("/health/live", tags=["meta"], include_in_schema=False)
     def live() -> dict[str, str]:
@@ -83,4 +105,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = HealthPublic(**report.model_dump(), instance=settings.instance_id)
         return JSONResponse(body.model_dump(mode="json"), status_code=200 if report.ok else 503)
 
+    install_openapi(app)
     return app

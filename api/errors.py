@@ -1,13 +1,24 @@
-"""Every refusal is JSON `{"code": <stable snake_case>, "message": <human>}` with a 4xx status."""
+"""Every refusal is JSON `{"code": <stable snake_case>, "message": <human>}` with a 4xx status.
+
+What is not a refusal answers JSON as well, never a plain-text page or a traceback: a custodial
+key that the key-encryption key cannot open (tampered ciphertext) and that `domain.keyring`
+did not already name is 503 `custodial_key_unreadable` as there, anything unforeseen 500
+`internal_error`; both are logged with their traceback on the server only.
+"""
 
 from __future__ import annotations
 
+import logging
+
+from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from heitje.errors import ChainError, HeitjeError
+from heitje.errors import ChainError, HeitjeError, Throttled
+
+log = logging.getLogger("heitje.api")
 
 
 def install(app: FastAPI) -> None:
@@ -18,7 +29,10 @@ def install(app: FastAPI) -> None:
         status = exc.http_status
         if isinstance(exc, ChainError) and exc.code in {"tx_timeout", "tx_refused"}:
             status = 503
-        return JSONResponse({"code": exc.code, "message": exc.message}, status_code=status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+        return JSONResponse(
+            {"code": exc.code, "message": exc.message}, status_code=status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -30,6 +44,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {
+            400: "invalid_request",  # FastAPI: a body it cannot parse
             401: "unauthorized",
             403: "forbidden",
             404: "not_found",
@@ -39,4 +54,30 @@ def install(app: FastAPI) -> None:
             {"code": code, "message": str(exc.detail)},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(InvalidTag)
+    async def key_unreadable(request: Request, exc: InvalidTag) -> JSONResponse:
+        # AES-GCM refused a stored custodial key: tampered, or sealed under another KEK.
+        log.error(
+            "custodial key cannot be decrypted (%s %s)",
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
+        return JSONResponse(
+            {
+                "code": "custodial_key_unreadable",
+                "message": "this account's stored key cannot be decrypted; "
+                "an administrator has to look into it",
+            },
+            status_code=503,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's ServerErrorMiddleware answers with this, then logs the traceback.
+        return JSONResponse(
+            {"code": "internal_error", "message": "internal error; it has been logged"},
+            status_code=500,
         )

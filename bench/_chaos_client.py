@@ -154,7 +154,7 @@ def lifecycle(api: Api, http: httpx.Client, task: Task) -> None:
         "neighbourhood": "Centrum",
     }
     steps: list[tuple[str, str, dict[str, Any] | None, str]] = [
-        ("coord", "/tasks", body, "task_already_published"),
+        ("pub", "/tasks", body, "task_already_published"),  # another coordinator approves
         (task.citizen, f"/tasks/{task.ref}/claim", None, "task_not_open"),
         (task.citizen, f"/tasks/{task.ref}/submit", None, "task_not_claimed"),
         ("coord", f"/tasks/{task.ref}/approve", None, "task_already_approved"),
@@ -172,7 +172,7 @@ def lifecycle(api: Api, http: httpx.Client, task: Task) -> None:
 
 def _step_done(api: Api, http: httpx.Client, task: Task, path: str) -> bool:
     """After a refusal that a repeated step gets: did the earlier attempt go through?"""
-    out = api.until_answered(None, "GET", f"/tasks/{task.ref}", http=http)
+    out = api.until_answered("coord", "GET", f"/tasks/{task.ref}", http=http)  # staff see all
     t = out.body if isinstance(out.body, dict) else {}
     if path == "/tasks":
         return t.get("reward") == format_heit(task.reward)
@@ -243,7 +243,8 @@ def setup(
 
     api.passwords["admin"] = stack.admin_password
     api.login("admin")
-    for username, role in (("coord", "coordinator"), ("auditor", "auditor")):
+    staff = (("coord", "coordinator"), ("pub", "coordinator"), ("auditor", "auditor"))
+    for username, role in staff:
         api.passwords[username] = uuid.uuid4().hex
         body = {"username": username, "password": api.passwords[username], "name": username}
         must("admin", "/staff", {**body, "role": role})
@@ -254,9 +255,10 @@ def setup(
         body = {"username": name, "password": api.passwords[name], "name": name}
         if name in shop_names:
             must(None, "/shops", {**body, "iban": IBAN})
+            must("admin", f"/admin/shops/{name}/approve", {})  # the municipality approves
         else:
             must(None, "/citizens", {**body, "neighbourhood": "Centrum"})
-    for name in ("coord", "auditor", *citizen_names, *shop_names):
+    for name in ("coord", "pub", "auditor", *citizen_names, *shop_names):
         api.login(name)
 
     def registered() -> bool:

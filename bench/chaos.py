@@ -221,6 +221,11 @@ def main() -> None:
                 "HEITJE_ANNUAL_REWARD_CAP": "1000000000.00",
                 "HEITJE_INTENT_RETRY_MAX": "5",
                 "HEITJE_RECEIPT_TIMEOUT": "30",
+                # every client signs up from this machine: the throttle raised, not off
+                "HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR": "1000",
+                "HEITJE_SIGNUP_PER_HOUR": "1000",
+                # one approval per reward: the bench measures minting, not review (four-eyes)
+                "HEITJE_FOUR_EYES_THRESHOLD": "",
             },
         )
         api = Api(stack.api_url)

@@ -4,35 +4,31 @@ database transaction that creates the account (`domain.outbox`)."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from schwifty import IBAN
-from schwifty.exceptions import SchwiftyException
 from web3 import Web3
 
 from domain.context import Caller, Context
+from domain.keyring import open_sealed, seal_new_key
 from domain.schemas import (
     AccountPublic,
     CitizenCreate,
+    ShopApplication,
     ShopCreate,
     ShopPublic,
     StaffCreate,
 )
 from domain.security import (
-    DUMMY_HASH,
     hash_password,
-    new_custodial_key,
-    new_session_token,
-    open_custodial_key,
-    token_hash,
-    verify_password,
 )
-from heitje.errors import Refused
-from heitje.settings import Settings
-from store import accounts, outbox
+from domain.settlement.sepa import check_creditor
+from heitje.errors import InvalidInput, Refused, Throttled
+from store import accounts, outbox, payees
 from store.db import transaction
 
 WALLET_ROLES = ("citizen", "shop")
@@ -47,9 +43,11 @@ def _create(
     role: str,
     custodial: bool,
     own_address: str | None = None,
+    register: bool = True,
 ) -> tuple[int, str | None]:
     """Insert an account (inside the caller's transaction); returns (id, address). A custodial
-    wallet gets a new key sealed under the KEK; a wallet address is queued for registration.
+    wallet gets a new key sealed under the KEK; with `register` a wallet address is queued for
+    registration (a shop's waits for an admin's approval, `review_shop`).
     Raises 409 `username_taken`, `address_taken`."""
     db = ctx.db
     if accounts.username_taken(db, username):
@@ -57,10 +55,10 @@ def _create(
     if own_address is not None and accounts.address_taken(db, own_address):
         raise Refused(409, "address_taken", f"{own_address} belongs to another account")
     address = own_address
-    sealed: tuple[bytes, bytes] | None = None
+    sealed: tuple[bytes, bytes, str] | None = None
     if custodial and own_address is None:
-        address, nonce, ct = new_custodial_key(ctx.settings.key_encryption_key())
-        sealed = (nonce, ct)
+        address, nonce, ct, key_id = seal_new_key(ctx)
+        sealed = (nonce, ct, key_id)
     user_id = accounts.insert_user(
         db,
         username=username,
@@ -71,18 +69,52 @@ def _create(
     )
     if sealed is not None and address is not None:
         accounts.insert_custodial_key(db, user_id, address, *sealed)
-    if address is not None:
+    if address is not None and register:
         outbox.add_registration(db, user_id, address, role)
     return user_id, address
 
 
-def sign_up_citizen(ctx: Context, body: CitizenCreate) -> AccountPublic:
-    """Sign up a citizen with a custodial wallet (registered on chain by the outbox).
+SIGNUP_WINDOW = 3600.0
+"""Seconds over which citizen sign-ups are counted for the throttle (one hour)."""
 
-    Errors: 409 `username_taken`; `ConfigError` when the KEK is missing.
+
+def _throttle_signup(ctx: Context, client: str) -> None:
+    """Count a citizen sign-up from `client` (inside the sign-up's transaction), or refuse it:
+    at most `signup_per_address_per_hour` from one client address and `signup_per_hour` from
+    all together in the last hour (real time, not business time).
+
+    Errors: 429 `signup_throttled` (`Throttled`, `retry_after`: seconds until the oldest
+    counted sign-up leaves the hour).
+    """
+    now = time.time()
+    since = now - SIGNUP_WINDOW
+    settings = ctx.settings
+    for who, limit in (
+        (client, settings.signup_per_address_per_hour),
+        (None, settings.signup_per_hour),
+    ):
+        if accounts.count_signups(ctx.db, since, who) >= limit:
+            wait = accounts.oldest_signup(ctx.db, since, who) + SIGNUP_WINDOW - now
+            scope = "from your address" if who is not None else "in all"
+            raise Throttled(
+                "signup_throttled",
+                f"too many sign-ups {scope} in the last hour (at most {limit}); try again later",
+                math.ceil(max(wait, 1.0)),
+            )
+    accounts.record_signup(ctx.db, client, now, since)
+
+
+def sign_up_citizen(ctx: Context, body: CitizenCreate, client: str = "") -> AccountPublic:
+    """Sign up a citizen with a custodial wallet (registered on chain by the outbox, in a
+    batch with other sign-ups). `client` is the client's address (the throttle counts per
+    address and in all, per hour: `_throttle_signup`).
+
+    Errors: 409 `username_taken`; 429 `signup_throttled` (with `Retry-After`); `ConfigError`
+    when the KEK is missing.
     """
     ctx.settings.key_encryption_key()
     with transaction(ctx.db):
+        _throttle_signup(ctx, client)
         user_id, address = _create(
             ctx,
             username=body.username,
@@ -125,18 +157,26 @@ def _own_wallet(body: ShopCreate) -> str | None:
 def sign_up_shop(ctx: Context, body: ShopCreate) -> AccountPublic:
     """Sign up a shop with the IBAN it is paid on (ISO 13616 checksum and country format via
     schwifty; stored compact). A custodial wallet is made, or with `address` and `signature`
-    the shop's own wallet is registered once the EIP-191 signature proves it holds that key.
+    the shop's own wallet is used once the EIP-191 signature proves it holds that key. The shop
+    is `pending`: not registered on chain, not listed, not payable until an admin approves it
+    (`review_shop`).
 
-    Errors: 422 `invalid_iban`, `invalid_signature`; 409 `username_taken`, `address_taken`.
+    The payee is checked as a SEPA transfer will carry it (`check_creditor`): IBAN in the SEPA
+    zone, BIC (if given) valid and of the IBAN's bank where schwifty can tell, and the name
+    transliterated to the EPC basic Latin set, kept as `sepa_name` for the pain.001.
+
+    Errors: 422 `invalid_iban`, `iban_not_sepa`, `invalid_bic`, `bic_mismatch`,
+    `invalid_payee_name`, `invalid_signature`; 409 `username_taken`, `address_taken`.
     """
     own = _own_wallet(body)
     try:
-        iban = IBAN(body.iban.replace(" ", "").upper())
-    except SchwiftyException as e:
-        raise Refused(422, "invalid_iban", f"IBAN {body.iban!r} is not valid: {e}") from None
-    bic = body.bic
-    if bic is None and iban.bic is not None:
-        bic = str(iban.bic)
+        creditor = check_creditor(body.name, body.iban, body.bic, "shop")
+    except InvalidInput as e:
+        raise Refused(422, e.code, e.message) from None
+    bic = creditor.bic
+    if bic is None:
+        derived = IBAN(creditor.iban).bic
+        bic = None if derived is None else str(derived)
     ctx.settings.key_encryption_key()
     with transaction(ctx.db):
         user_id, address = _create(
@@ -147,8 +187,10 @@ def sign_up_shop(ctx: Context, body: ShopCreate) -> AccountPublic:
             role="shop",
             custodial=True,
             own_address=own,
+            register=False,
         )
-        accounts.insert_shop(ctx.db, user_id, body.category, iban.compact, bic)
+        accounts.insert_shop(ctx.db, user_id, body.category, creditor.iban, bic)
+        payees.set_sepa_name(ctx.db, user_id, creditor.name)
     ctx.wake()
     return AccountPublic(
         username=body.username, role="shop", name=body.name, address=address, registered=False
@@ -189,8 +231,55 @@ def bootstrap_admin(ctx: Context, username: str, password: str) -> bool:
 
 
 def list_shops(ctx: Context) -> list[ShopPublic]:
-    """Shops that take HEIT (username, name, category, address), by name."""
+    """Shops that take HEIT (approved by an admin: username, name, category, address), by
+    name."""
     return [ShopPublic(**row) for row in accounts.shops(ctx.db)]
+
+
+SHOP_STATUSES = ("pending", "approved", "rejected")
+
+
+def shop_applications(ctx: Context, status: str | None = "pending") -> list[ShopApplication]:
+    """Shops with their application (IBAN, BIC, wallet address, status, reviewer), oldest
+    first; only those with `status` (pending, approved, rejected) unless it is None.
+
+    Errors: 422 `invalid_status`.
+    """
+    if status is not None and status not in SHOP_STATUSES:
+        raise Refused(422, "invalid_status", f"status must be one of {', '.join(SHOP_STATUSES)}")
+    return [ShopApplication(**row) for row in accounts.shop_applications(ctx.db, status)]
+
+
+def review_shop(
+    ctx: Context, caller: Caller | None, username: str, *, approve: bool
+) -> ShopApplication:
+    """An admin approves or rejects the pending shop `username`. Approval queues its wallet's
+    registration on chain as a shop (outbox, same transaction); from then on it is listed, and
+    payable once registered. Rejection keeps it off chain for good. `caller` is the admin
+    (None from the command line, which runs with the data directory's own authority).
+
+    Errors: 404 `unknown_shop`; 409 `shop_not_pending` (already approved or rejected).
+    """
+    with transaction(ctx.db):
+        row = accounts.by_username(ctx.db, username)
+        status = accounts.shop_status(ctx.db, row["id"]) if row is not None else None
+        if row is None or status is None:
+            raise Refused(404, "unknown_shop", f"no shop named {username!r}")
+        if status != "pending":
+            raise Refused(409, "shop_not_pending", f"shop {username!r} is already {status}")
+        decision = "approved" if approve else "rejected"
+        reviewer = None if caller is None else caller.id
+        accounts.set_shop_status(ctx.db, row["id"], decision, reviewer)
+        if approve and row["address"] is not None:
+            outbox.add_registration(ctx.db, row["id"], row["address"], "shop")
+    if approve:
+        ctx.wake()
+    return next(s for s in shop_applications(ctx, None) if s.username == row["username"])
+
+
+def shop_payable(ctx: Context, user_id: int) -> bool:
+    """False for a shop an admin has not approved (pending or rejected); True otherwise."""
+    return accounts.shop_status(ctx.db, user_id) in (None, "approved")
 
 
 def user_by_username(ctx: Context, username: str) -> Caller:
@@ -219,48 +308,9 @@ def me(ctx: Context, caller: Caller) -> AccountPublic:
 
 def custodial_key(ctx: Context, user_id: int) -> LocalAccount:
     """Decrypt the account's custodial key (in memory only, never returned or logged).
-    409 `no_custodial_wallet`."""
+    409 `no_custodial_wallet`; 503 `kek_changed`, `custodial_key_unreadable`
+    (`domain.keyring.open_sealed`)."""
     row = accounts.custodial_key(ctx.db, user_id)
     if row is None:
         raise Refused(409, "no_custodial_wallet", "this account has no custodial wallet")
-    kek = ctx.settings.key_encryption_key()
-    return open_custodial_key(kek, row["address"], row["nonce"], row["ciphertext"])
-
-
-# ----- log-in and sessions -----
-
-
-def authenticate(ctx: Context, username: str, password: str) -> Caller | None:
-    """The account when `password` is right, else None (the same work for unknown users)."""
-    row = accounts.by_username(ctx.db, username)
-    ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
-    if row is None or not ok:
-        return None
-    return Caller(row["id"], row["username"], row["role"], row["name"], row["address"])
-
-
-def open_session(ctx: Context, settings: Settings, user_id: int) -> tuple[str, int]:
-    """Start a session; returns (bearer token, lifetime in seconds). Only the token's hash is
-    stored."""
-    token = new_session_token()
-    ttl = settings.session_hours * 3600
-    accounts.insert_session(ctx.db, token_hash(token), user_id, time.time() + ttl)
-    return token, ttl
-
-
-def session_caller(ctx: Context, token: str | None) -> Caller | None:
-    """The account of a live session token, or None."""
-    if not token:
-        return None
-    row = accounts.session_user(ctx.db, token_hash(token), time.time())
-    return None if row is None else Caller(**dict(row))
-
-
-def end_session(ctx: Context, token: str) -> None:
-    """End the session `token`."""
-    accounts.delete_session(ctx.db, token_hash(token))
-
-
-def end_sessions(ctx: Context, user_id: int) -> None:
-    """End every session of `user_id`."""
-    accounts.delete_sessions(ctx.db, user_id)
+    return open_sealed(ctx, row["address"], row["nonce"], row["ciphertext"], row["key_id"])

@@ -1,17 +1,17 @@
 """The outbox: registration and mint intents sent to the chain, exactly once.
 
 Intents are added in the same database transaction as the fact that needs them (an account
-with a wallet: `store.outbox.add_registration`; an approval: `store.outbox.add_mint`); this
-dispatcher sends them in id order and settles them. The transaction's fate has one record, the
-signer's journal: the dispatcher learns it through `Signer.outcome`, which reads the receipt and
-writes it to the journal, and marks an intent confirmed only from that answer or from the
-chain's state (the task reference rewarded, the account registered).
+with a wallet, a shop once approved: `store.outbox.add_registration`; an approval:
+`store.outbox.add_mint`); this dispatcher sends them in id order, consecutive ones of a kind in
+one batch transaction, and settles them. The signer's journal is the one record of a
+transaction's fate (`Signer.outcome`); an intent is confirmed only from it or from the chain's
+state (the task reference rewarded, the account registered).
 
 Each transaction is journaled by the signer before broadcast, and the intent records its hash
 before broadcast too, so after a crash at any point a restart finds either the mined
 transaction, the journaled one (re-broadcast by `Signer.recover`), or nothing sent. The
-contract's once-per-taskRef rule is the last line: a mint can never be doubled.
-Only one dispatcher runs per data dir (an exclusive lock file).
+contract's once-per-taskRef rule is the last line: a mint can never be doubled. One
+dispatcher runs per data dir (an exclusive lock file).
 
 A send that fails for any reason but the node being unreachable (the contract refuses: paused,
 no period, budget or cap; the node refuses the transaction; it reverted on chain) makes the
@@ -56,8 +56,8 @@ def _crash_point(name: str) -> None:
         os._exit(70)
 
 
-MINT_BATCH = 50
-"""Most rewards minted in one `mintRewards` transaction."""
+MINT_BATCH = REGISTER_BATCH = 50
+"""Most rewards in one `mintRewards`, accounts of one kind in one `registerAccounts`."""
 
 RECEIPT_WAIT = 60.0
 """Seconds a round waits for a receipt before looking again in the next round."""
@@ -114,6 +114,16 @@ def unreachable(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _batch_key(row: sqlite3.Row) -> tuple[str, str | None]:
+    """Intents with the same key go in one transaction: mints; registrations of one kind."""
+    return str(row["kind"]), None if row["kind"] == "mint" else row["account_kind"]
+
+
+def _account_kind(row: sqlite3.Row) -> AccountKind:
+    """The on-chain kind a registration intent gives its account."""
+    return AccountKind.CITIZEN if row["account_kind"] == "citizen" else AccountKind.SHOP
 
 
 class Dispatcher:
@@ -192,8 +202,9 @@ class Dispatcher:
 
     def run_once(self) -> bool:
         """One round: finish sent intents, send pending ones and blocked ones whose time has
-        come (consecutive mints together as one `mintRewards` batch of at most MINT_BATCH),
-        wait for their receipts.
+        come (consecutive mints together as one `mintRewards` batch of at most MINT_BATCH,
+        consecutive registrations of one account kind as one `registerAccounts` batch of at
+        most REGISTER_BATCH), wait for their receipts.
 
         Returns True when it did anything.
         """
@@ -205,26 +216,23 @@ class Dispatcher:
             if not rows:
                 return False
             inflight: list[tuple[int, str, Signer]] = []
-            mints: list[sqlite3.Row] = []
+            batch: list[sqlite3.Row] = []  # consecutive intents of one kind (`_batch_key`)
 
             def flush() -> None:
-                inflight.extend(self._send_mints(conn, mints))
-                mints.clear()
+                inflight.extend(self._send_batch(conn, batch))
+                batch.clear()
 
             for row in rows:
                 if self._stop.is_set():
                     break
                 if row["status"] == "sent":
                     inflight.append((row["id"], row["tx_hash"], self._signer(row)))
-                elif row["kind"] == "mint":
-                    mints.append(row)
-                    if len(mints) >= MINT_BATCH:
-                        flush()
-                else:
+                    continue
+                if batch and _batch_key(batch[0]) != _batch_key(row):
+                    flush()  # keep id order: what was queued first is sent first
+                batch.append(row)
+                if len(batch) >= (MINT_BATCH if row["kind"] == "mint" else REGISTER_BATCH):
                     flush()
-                    sent = self._send(conn, row)
-                    if sent is not None:
-                        inflight.append((row["id"], sent, self._signer(row)))
             flush()
             receipts: dict[str, TxReceipt | None] = {}
             for intent_id, tx_hash, signer in inflight:
@@ -238,11 +246,18 @@ class Dispatcher:
     def _signer(self, row: sqlite3.Row) -> Signer:
         return self.chain.minter if row["kind"] == "mint" else self.chain.registrar
 
-    def _send_mints(
+    def _send_batch(
         self, conn: sqlite3.Connection, rows: list[sqlite3.Row]
     ) -> list[tuple[int, str, Signer]]:
-        """Send pending mint intents: one batch transaction, or one by one when there is a
-        single one or the batch would revert (then each item's own error is recorded)."""
+        """Send pending intents of one `_batch_key`: one batch transaction (`mintRewards`, or
+        `registerAccounts` for registrations of one account kind), or one by one when there is
+        a single one or the batch would revert (then each item's own error is recorded). The
+        batch's intents share its transaction: mined -> all confirmed, reverted -> each
+        blocked and tried again (`_settle`)."""
+        if not rows:
+            return []
+        kind = str(rows[0]["kind"])
+        signer = self._signer(rows[0])
         todo = []
         for row in rows:
             # An intent never signed needs no look-up; one tried before may have landed. (A
@@ -254,32 +269,37 @@ class Dispatcher:
                 todo.append(row)
         if len(todo) > 1:
             token = self.chain.token
-            tx = token.mint_rewards_tx(
-                [(r["account"], int(r["amount"]), bytes.fromhex(r["ref"][2:])) for r in todo]
-            )
+            if kind == "mint":
+                tx = token.mint_rewards_tx(
+                    [(r["account"], int(r["amount"]), bytes.fromhex(r["ref"][2:])) for r in todo]
+                )
+            else:
+                tx = token.register_accounts_tx(
+                    [r["account"] for r in todo], _account_kind(todo[0])
+                )
             ids = [r["id"] for r in todo]
 
             def record(sent: SentTx) -> None:
                 outbox.mark_sent(conn, ids, sent.tx_hash)
-                _crash_point("mint_after_sign")
+                _crash_point(f"{kind}_after_sign")
 
             try:
-                sent = self.chain.minter.send(tx, on_signed=record)
+                sent = signer.send(tx, on_signed=record)
             except sqlite3.Error:
                 raise  # our own database: the round fails
             except Exception as e:
                 if unreachable(e):
                     raise  # the round fails and waits POLL; the next one sends again
                 code = e.code if isinstance(e, ChainError) else type(e).__name__
-                log.info("batch of %d mints refused (%s); sending one by one", len(todo), code)
+                log.info("batch of %d %s refused (%s); sending one by one", len(todo), kind, code)
             else:
-                _crash_point("mint_after_send")
-                return [(i, sent.tx_hash, self.chain.minter) for i in ids]
+                _crash_point(f"{kind}_after_send")
+                return [(i, sent.tx_hash, signer) for i in ids]
         out = []
         for row in todo:
             tx_hash = self._send(conn, row)
             if tx_hash is not None:
-                out.append((row["id"], tx_hash, self.chain.minter))
+                out.append((row["id"], tx_hash, signer))
         return out
 
     def _already_done(self, row: sqlite3.Row) -> bool:
@@ -300,8 +320,7 @@ class Dispatcher:
             )
         else:
             signer = self.chain.registrar
-            kind = AccountKind.CITIZEN if row["account_kind"] == "citizen" else AccountKind.SHOP
-            tx = token.register_account_tx(row["account"], kind)
+            tx = token.register_account_tx(row["account"], _account_kind(row))
 
         signed: list[str] = []
 
@@ -341,11 +360,10 @@ class Dispatcher:
     def _receipt(
         self, conn: sqlite3.Connection, intent_id: int, signer: Signer, tx_hash: str
     ) -> TxReceipt | None:
-        """The receipt once the transaction manager calls the transaction final at the
-        confirmation depth, waiting up to RECEIPT_WAIT s; None while still in flight. A
-        transaction replaced by a twin (a fee bump) is followed through the twin; one that can
-        never be mined (its nonce used elsewhere, refused for good, expired) sends the intent again
-        (the chain's state is checked first, so nothing is done twice)."""
+        """The receipt once final at the confirmation depth (waits up to RECEIPT_WAIT s); None
+        while in flight. A transaction replaced by a twin (a fee bump) is followed through the
+        twin; one never to be mined (nonce used elsewhere, refused for good, expired) sends the
+        intent again (the chain's state is checked first, so nothing is done twice)."""
         deadline = time.monotonic() + RECEIPT_WAIT
         while True:
             status = signer.status(tx_hash)

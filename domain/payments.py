@@ -1,5 +1,5 @@
-"""Payments, refunds and redemptions relayed for custodial wallets, and relaying for shops with
-their own wallet.
+"""Payments, refunds and redemptions relayed for custodial wallets (refunds name the payments
+they return: `domain.refunds`; shops with their own wallet: `domain.relay`).
 
 A payment (citizen -> shop; a refund shop -> citizen) is an EIP-3009
 `transferWithAuthorization` signed with the payer's custodial key; a redemption is the token's
@@ -29,25 +29,23 @@ import time
 from collections.abc import Callable
 
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 from web3.types import TxParams
 
-from domain.accounts import custodial_key, is_registered, user_by_username
+from domain import refunds
+from domain.accounts import custodial_key, is_registered, shop_payable, user_by_username
 from domain.context import Caller, Context
 from domain.schemas import (
     PaymentCreate,
     PaymentPublic,
     RedemptionCreate,
     RedemptionPublic,
-    RelayedPublic,
-    RelayRedemption,
-    RelayTransfer,
+    RefundPart,
 )
-from heitje.errors import ChainError, InvalidAmount, Refused
-from heitje.money import MAX_UNITS, format_heit, parse_heit
+from heitje.errors import ChainError, Refused
+from heitje.money import format_heit, parse_heit
 from node.signer import TxStatus
-from node.token import Authorization
 from store import payments
+from store.db import transaction
 
 log = logging.getLogger("heitje.payments")
 
@@ -135,7 +133,9 @@ def _follow(
         time.sleep(0.05)
 
 
-def _payment_public(row: sqlite3.Row, payer: str, block: int | None = None) -> PaymentPublic:
+def _payment_public(
+    ctx: Context, row: sqlite3.Row, payer: str, block: int | None = None
+) -> PaymentPublic:
     return PaymentPublic(
         id=row["id"],
         payer=payer,
@@ -144,6 +144,10 @@ def _payment_public(row: sqlite3.Row, payer: str, block: int | None = None) -> P
         status=row["status"],
         tx_hash=row["tx_hash"],
         block_number=block,
+        refund_of=[
+            RefundPart(payment_id=pid, amount=format_heit(units))
+            for pid, units in payments.refund_parts_of(ctx.db, int(row["id"]))
+        ],
     )
 
 
@@ -164,7 +168,7 @@ def _move_payment(ctx: Context, caller: Caller, row: sqlite3.Row) -> PaymentPubl
                 ctx.chain.manifest.deploy_block,
             )
             block = used[1] if used else None
-        return _payment_public(row, caller.username, block)
+        return _payment_public(ctx, row, caller.username, block)
     key = custodial_key(ctx, caller.id)
     nonce = bytes.fromhex(row["nonce"][2:])
     payment_id = int(row["id"])
@@ -190,7 +194,7 @@ def _move_payment(ctx: Context, caller: Caller, row: sqlite3.Row) -> PaymentPubl
         raise ChainError(f"the chain refused the payment: {code}", code=code or "chain_reverted")
     fresh = payments.payment(ctx.db, payment_id)
     assert fresh is not None
-    return _payment_public(fresh, caller.username, block)
+    return _payment_public(ctx, fresh, caller.username, block)
 
 
 def pay(
@@ -205,9 +209,16 @@ def pay(
     retried request answers the same payment, moved on (module docstring), or the same
     refusal; it never pays again.
 
+    A refund (shop to citizen) names the payments it returns in `body.refund_of`
+    (`domain.refunds`: that citizen's payments to this shop, at most what is left of them,
+    taken newest first); the parts are recorded with the refund, in one transaction.
+
     Errors: 422 `invalid_amount`, `transfer_not_allowed`, `insufficient_balance` (and other
-    contract refusals); 404 `unknown_account`; 409 `account_not_ready` (a wallet not yet
-    registered on chain); 503 `tx_refused`, `chain_unavailable`.
+    contract refusals); 404 `unknown_account`; 409 `shop_not_approved` (a shop an admin has not
+    approved), `account_not_ready` (a wallet not yet registered on chain); refunds: 422
+    `refund_payment_required`, `refund_payment_not_found`, `refund_not_payer`,
+    `refund_exceeds_payment`, 409 `refund_payment_pending`; 422 `invalid_request` for
+    `refund_of` on a payment that is no refund; 503 `tx_refused`, `chain_unavailable`.
     """
     if idempotency_key:
         prior = payments.by_idempotency_key(ctx.db, caller.id, idempotency_key)
@@ -221,16 +232,29 @@ def pay(
             "transfer_not_allowed",
             f"a {caller.role} cannot pay a {payee.role}: citizens pay shops, shops refund citizens",
         )
+    if not shop_payable(ctx, payee.id):
+        raise Refused(
+            409, "shop_not_approved", f"{payee.username} is not (yet) approved by the municipality"
+        )
     if not (is_registered(ctx, caller.id) and is_registered(ctx, payee.id)):
         raise Refused(409, "account_not_ready", "a wallet is not yet registered on chain")
     assert payee.address is not None  # registered accounts have one
     chain = ctx.chain
     key = custodial_key(ctx, caller.id)
+    named: list[int] | None = None
+    if caller.role == "shop":
+        named = refunds.check_named(ctx, caller, payee.id, body.refund_of)
+    elif body.refund_of:
+        raise Refused(422, "invalid_request", "`refund_of` is for refunds (a shop to a citizen)")
     auth = chain.token.authorize_transfer(key, payee.address, amount)
+    nonce = "0x" + auth.nonce.hex()
     try:
-        payment_id = payments.insert_payment(
-            ctx.db, caller.id, payee.id, amount, "0x" + auth.nonce.hex(), idempotency_key
-        )
+        with transaction(ctx.db):  # what is left to refund is checked and taken at once
+            parts = refunds.allocate(ctx.db, named, amount) if named is not None else []
+            payment_id = payments.insert_payment(
+                ctx.db, caller.id, payee.id, amount, nonce, idempotency_key
+            )
+            payments.insert_refund_parts(ctx.db, nonce, payment_id, parts)
     except sqlite3.IntegrityError:
         # A concurrent request with the same Idempotency-Key got in first: follow that one.
         prior = payments.by_idempotency_key(ctx.db, caller.id, idempotency_key or "")
@@ -315,63 +339,11 @@ def redeem(ctx: Context, caller: Caller, body: RedemptionCreate) -> RedemptionPu
     )
 
 
-# ----- relaying for shops with their own wallet -----
-
-
-def _own(caller: Caller, signer: str) -> str:
-    if not Web3.is_address(signer) or caller.address != Web3.to_checksum_address(signer):
-        raise Refused(403, "not_your_wallet", "the signed payer is not this shop's address")
-    return Web3.to_checksum_address(signer)
-
-
-def _check_units(units: int) -> None:
-    if units > MAX_UNITS:
-        raise InvalidAmount(f"amount {units} base units is too large")
-
-
-def _signed(body: RelayTransfer | RelayRedemption, *head: object) -> Authorization:
-    """The contract's argument tuple: `head` then validity window, nonce and signature."""
-    nonce = bytes.fromhex(body.nonce[2:])
-    tail = (
-        body.valid_after,
-        body.valid_before,
-        nonce,
-        body.v,
-        bytes.fromhex(body.r[2:]),
-        bytes.fromhex(body.s[2:]),
-    )
-    return Authorization(args=(*head, *tail), nonce=nonce)
-
-
-def relay_transfer(ctx: Context, caller: Caller, body: RelayTransfer) -> RelayedPublic:
-    """Relay an EIP-3009 transferWithAuthorization signed by the calling shop's own wallet
-    (a refund to a citizen); `value` in base units. Waits for the receipt.
-
-    Errors: 403 `not_your_wallet`; 422 `invalid_request`, `invalid_amount` and the contract's
-    refusals; 503 `tx_timeout`.
-    """
-    payer = _own(caller, body.from_)
-    _check_units(body.value)
-    if not Web3.is_address(body.to):
-        raise Refused(422, "invalid_request", "to: not an address")
-    auth = _signed(body, payer, Web3.to_checksum_address(body.to), body.value)
-    chain = ctx.chain
-    sent = chain.relayer.send(chain.token.transfer_with_authorization_tx(auth))
-    receipt = chain.relayer.wait(sent.tx_hash, timeout=ctx.settings.receipt_timeout)
-    return RelayedPublic(tx_hash=sent.tx_hash, block_number=int(receipt["blockNumber"]))
-
-
-def relay_redeem(ctx: Context, caller: Caller, body: RelayRedemption) -> RelayedPublic:
-    """Relay a redeemWithAuthorization signed by the calling shop's own wallet; `amount` in
-    base units. Errors as `relay_transfer`."""
-    shop = _own(caller, body.shop)
-    _check_units(body.amount)
-    auth = _signed(body, shop, body.amount)
-    chain = ctx.chain
-    sent = chain.relayer.send(chain.token.redeem_with_authorization_tx(auth))
-    receipt = chain.relayer.wait(sent.tx_hash, timeout=ctx.settings.receipt_timeout)
-    return RelayedPublic(
-        tx_hash=sent.tx_hash,
-        redemption_id=chain.token.redemption_id_from_receipt(receipt),
-        block_number=int(receipt["blockNumber"]),
-    )
+def paid_notice(ctx: Context, caller: Caller, payment_id: int) -> tuple[str, str] | None:
+    """(amount in HEIT, payee's username) of the caller's own payment `payment_id` (confirmed
+    or on its way), for the page's "paid" notice; None for anyone else's or a refused one (no
+    chain read)."""
+    row = payments.payment(ctx.db, payment_id)
+    if row is None or row["payer_id"] != caller.id or row["status"] == "failed":
+        return None
+    return format_heit(row["amount"]), str(row["payee"])

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from domain.accounts import is_registered, user_by_username
 from domain.context import Caller, Context
+from domain.keyring import seal_new_key
 from domain.schemas import AccountPublic
-from domain.security import new_custodial_key
 from heitje.errors import Refused
 from node.contract import AccountKind
 from node.token import RecoveryReason
@@ -38,12 +38,11 @@ def _rotate(ctx: Context, user: Caller, reason: str) -> str:
         raise Refused(409, "account_not_ready", "the wallet is not yet registered on chain")
     if outbox.has_open(db, user.id, ("sent",)):
         raise Refused(409, "intents_in_flight", "a transaction for this account is in flight")
-    kek = ctx.settings.key_encryption_key()
     with transaction(db):
         pending = accounts.pending_rotation(db, user.id)
         if pending is None:
-            address, nonce, ct = new_custodial_key(kek)
-            accounts.start_rotation(db, user.id, address, nonce, ct, reason)
+            address, nonce, ct, key_id = seal_new_key(ctx)
+            accounts.start_rotation(db, user.id, address, nonce, ct, reason, key_id)
             pending = accounts.pending_rotation(db, user.id)
     assert pending is not None
     old, new = user.address, pending["new_address"]
@@ -54,8 +53,8 @@ def _rotate(ctx: Context, user: Caller, reason: str) -> str:
         chain.registrar.transact(token.register_account_tx(new, kind))
     if token.account_kind(old) != AccountKind.NONE:
         chain.registrar.transact(token.recover_account_tx(old, new, REASONS[pending["reason"]]))
-    with transaction(db):
-        accounts.finish_rotation(db, user.id, pending)
+    with transaction(db):  # read again: its sealed key may have been re-encrypted meanwhile
+        accounts.finish_rotation(db, user.id, accounts.pending_rotation(db, user.id) or pending)
     return str(new)
 
 

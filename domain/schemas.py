@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 Username = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 Password = Field(min_length=8, max_length=256)
+
+UINT256_MAX = 2**256 - 1
+"""Largest value of a Solidity uint256: bound of amounts and times signed for the chain."""
+SQL_INT_MAX = 2**63 - 1
+"""Largest SQLite INTEGER: bound of ids and block numbers that reach a query."""
+
+RefundOf = Field(
+    default=None,
+    min_length=1,
+    max_length=100,
+    description="A refund (shop to citizen) names the payments it returns: ids of that "
+    "citizen's confirmed payments to this shop. The amount is taken from them newest first "
+    "(highest id), each up to what is left of it; at most what is left of them in total.",
+)
+"""`refund_of`: ids of the payments a refund returns (1..100 of them)."""
 
 
 class Token(BaseModel):
@@ -63,26 +78,29 @@ class RecoveryCreate(BaseModel):
 
 class RelayTransfer(BaseModel):
     """An EIP-3009 TransferWithAuthorization signed by a shop's own wallet. `value` in base
-    units (1 HEIT = 100); `nonce` 0x + 64 hex; `r`, `s` 0x + 64 hex."""
+    units (1 HEIT = 100); `nonce` 0x + 64 hex; `r`, `s` 0x + 64 hex. Integers are uint256
+    (at most 2^256 - 1, else 422 `invalid_request`)."""
 
     from_: str = Field(alias="from", max_length=42)
     to: str = Field(max_length=42)
-    value: int = Field(gt=0)
-    valid_after: int = Field(ge=0)
-    valid_before: int = Field(gt=0)
+    value: int = Field(gt=0, le=UINT256_MAX)
+    valid_after: int = Field(ge=0, le=UINT256_MAX)
+    valid_before: int = Field(gt=0, le=UINT256_MAX)
     nonce: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     v: int = Field(ge=0, le=255)
     r: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     s: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    refund_of: list[Annotated[int, Field(ge=1, le=SQL_INT_MAX)]] | None = RefundOf
 
 
 class RelayRedemption(BaseModel):
-    """A RedeemWithAuthorization signed by a shop's own wallet. `amount` in base units."""
+    """A RedeemWithAuthorization signed by a shop's own wallet. `amount` in base units;
+    integers are uint256 (at most 2^256 - 1, else 422 `invalid_request`)."""
 
     shop: str = Field(max_length=42)
-    amount: int = Field(gt=0)
-    valid_after: int = Field(ge=0)
-    valid_before: int = Field(gt=0)
+    amount: int = Field(gt=0, le=UINT256_MAX)
+    valid_after: int = Field(ge=0, le=UINT256_MAX)
+    valid_before: int = Field(gt=0, le=UINT256_MAX)
     nonce: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     v: int = Field(ge=0, le=255)
     r: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
@@ -124,6 +142,24 @@ class ShopPublic(BaseModel):
     address: str
 
 
+class ShopApplication(BaseModel):
+    """A shop's application as admins review it: `status` pending | approved | rejected (only
+    an approved shop is registered on chain, listed and payable); `iban` compact, `bic` as
+    given or derived from the IBAN; `created_at` the sign-up (ISO 8601, UTC); `reviewed_by`
+    the admin's username (null before review or when decided from the command line)."""
+
+    username: str
+    name: str
+    category: str
+    iban: str
+    bic: str | None
+    address: str | None
+    status: str
+    created_at: str
+    reviewed_by: str | None
+    reviewed_at: str | None
+
+
 class TaskCreate(BaseModel):
     """A task to publish. `reward` is a HEIT decimal string ("15.00")."""
 
@@ -149,13 +185,40 @@ class TaskPublic(BaseModel):
     reward_status: str | None
     reward_tx: str | None
     reward_error: str | None = None
+    approvals: int = 0
+    """Approvals given so far (0, 1 or 2)."""
+    approvals_needed: int = 1
+    """2 when the reward is at or above the four-eyes threshold, else 1."""
 
 
 class PaymentCreate(BaseModel):
-    """Pay `to` (a username) `amount` HEIT (decimal string)."""
+    """Pay `to` (a username) `amount` HEIT (decimal string); a refund names `refund_of`."""
 
     to: str = Field(max_length=64)
     amount: str = Field(max_length=32)
+    refund_of: list[Annotated[int, Field(ge=1, le=SQL_INT_MAX)]] | None = RefundOf
+
+
+class RefundPart(BaseModel):
+    """How much of payment `payment_id` a refund returns (`amount` in HEIT)."""
+
+    payment_id: int
+    amount: str
+
+
+class ReceivedPayment(BaseModel):
+    """A payment a shop received: `id` (name it in a refund's `refund_of`), `payer` username,
+    `amount`, `refunded` (refunds confirmed or on their way) and `refundable` (what is left) in
+    HEIT, `status` pending | confirmed, `tx_hash`, `created_at` (ISO 8601, UTC)."""
+
+    id: int
+    payer: str
+    amount: str
+    refunded: str
+    refundable: str
+    status: str
+    tx_hash: str | None
+    created_at: str
 
 
 class PaymentPublic(BaseModel):
@@ -170,6 +233,7 @@ class PaymentPublic(BaseModel):
     status: str
     tx_hash: str | None
     block_number: int | None = None
+    refund_of: list[RefundPart] = []
 
 
 class RedemptionCreate(BaseModel):

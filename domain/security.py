@@ -56,11 +56,17 @@ def csrf_token(session_token: str) -> str:
     return hmac.new(session_token.encode(), b"heitje-csrf", hashlib.sha256).hexdigest()[:32]
 
 
+def seal_custodial_key(kek: bytes, key: bytes, address: str) -> tuple[bytes, bytes]:
+    """Seal the 32-byte private key `key` of `address` under `kek`: (12-byte random nonce,
+    AES-GCM ciphertext with the address as associated data; 48 bytes)."""
+    nonce = os.urandom(12)
+    return nonce, AESGCM(kek).encrypt(nonce, key, address.encode())
+
+
 def new_custodial_key(kek: bytes) -> tuple[str, bytes, bytes]:
     """Make a new key: (checksum address, 12-byte nonce, AES-GCM ciphertext of the 32-byte key)."""
     acct: LocalAccount = Account.create()
-    nonce = os.urandom(12)
-    ct = AESGCM(kek).encrypt(nonce, bytes(acct.key), acct.address.encode())
+    nonce, ct = seal_custodial_key(kek, bytes(acct.key), acct.address)
     return acct.address, nonce, ct
 
 

@@ -23,7 +23,18 @@ from store.db import transaction
 STATUSES = ("open", "claimed", "submitted", "approved", "rejected")
 
 
-def _public(row: sqlite3.Row) -> TaskPublic:
+STAFF_ROLES = ("admin", "coordinator", "finance", "auditor")
+"""Roles that see who claimed a task (besides the claimant)."""
+
+
+def _public(ctx: Context, row: sqlite3.Row, viewer: Caller | None) -> TaskPublic:
+    """The task as `viewer` may see it: `claimed_by` only for staff and the claimant (a
+    username next to a reward transaction would tie a person to a wallet address)."""
+    threshold = ctx.settings.four_eyes_units()
+    needed = 2 if threshold is not None and int(row["reward"]) >= threshold else 1
+    sees_claimant = viewer is not None and (
+        viewer.role in STAFF_ROLES or viewer.id == row["claimed_by"]
+    )
     return TaskPublic(
         ref=row["ref"],
         kind=row["kind"],
@@ -31,10 +42,12 @@ def _public(row: sqlite3.Row) -> TaskPublic:
         reward=format_heit(row["reward"]),
         neighbourhood=row["neighbourhood"],
         status=row["status"],
-        claimed_by=row["claimed_by_name"],
+        claimed_by=row["claimed_by_name"] if sees_claimant else None,
         reward_status=row["reward_status"],
         reward_tx=row["reward_tx"],
         reward_error=_reason(row["reward_error"]) if row["reward_status"] == "blocked" else None,
+        approvals=needed if row["status"] == "approved" else int(bool(row["first_approved_by"])),
+        approvals_needed=needed,
     )
 
 
@@ -71,20 +84,48 @@ def publish(ctx: Context, caller: Caller, body: TaskCreate) -> TaskPublic:
             published_by=caller.id,
             published_at=ctx.now.isoformat(),
         )
-    return _public(_task(ctx, body.ref))
+    return _public(ctx, _task(ctx, body.ref), caller)
 
 
 def list_tasks(
-    ctx: Context, status: str | None = None, limit: int = 100, offset: int = 0
+    ctx: Context,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    viewer: Caller | None = None,
 ) -> list[TaskPublic]:
-    """Tasks newest first, optionally only those with `status`; `limit` is kept in 1..500."""
+    """Tasks newest first, optionally only those with `status`; `limit` is kept in 1..500.
+    `claimed_by` is shown to staff and to the claimant only (`viewer`; None: anonymous)."""
     limit = max(1, min(limit, 500))
-    return [_public(r) for r in tasks.listing(ctx.db, status, limit, offset)]
+    return [_public(ctx, r, viewer) for r in tasks.listing(ctx.db, status, limit, offset)]
 
 
-def get_task(ctx: Context, ref: str) -> TaskPublic:
-    """One task with its reward status. Errors: 404 `task_not_found`."""
-    return _public(_task(ctx, ref))
+def get_task(ctx: Context, ref: str, viewer: Caller | None = None) -> TaskPublic:
+    """One task with its reward status; `claimed_by` as in `list_tasks`.
+    Errors: 404 `task_not_found`."""
+    return _public(ctx, _task(ctx, ref), viewer)
+
+
+def _check_duties(ctx: Context, caller: Caller, task: sqlite3.Row, decision: str) -> None:
+    """Separation of duties (setting `separation_of_duties`): a coordinator never decides
+    (`decision`: approve, reject) on a task they published or claimed.
+
+    Errors: 403 `approver_is_publisher`, `approver_is_claimant`.
+    """
+    if not ctx.settings.separation_of_duties:
+        return
+    if task["published_by"] == caller.id:
+        raise Refused(
+            403,
+            "approver_is_publisher",
+            f"you published task {task['ref']!r}: another coordinator must {decision} it",
+        )
+    if task["claimed_by"] == caller.id:
+        raise Refused(
+            403,
+            "approver_is_claimant",
+            f"you claimed task {task['ref']!r}: another coordinator must {decision} it",
+        )
 
 
 def claim(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
@@ -94,7 +135,7 @@ def claim(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
         if task["status"] != "open":
             raise Refused(409, "task_not_open", f"task {ref!r} is {task['status']}, not open")
         tasks.set_claimed(ctx.db, task["id"], caller.id, ctx.now.isoformat())
-    return _public(_task(ctx, ref))
+    return _public(ctx, _task(ctx, ref), caller)
 
 
 def submit(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
@@ -109,7 +150,7 @@ def submit(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
         if task["status"] != "claimed":
             raise Refused(409, "task_not_claimed", f"task {ref!r} is {task['status']}")
         tasks.set_submitted(ctx.db, task["id"], ctx.now.isoformat())
-    return _public(_task(ctx, ref))
+    return _public(ctx, _task(ctx, ref), caller)
 
 
 def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
@@ -122,12 +163,22 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     in one transaction; `reward_status` then follows the mint (pending -> sent -> confirmed, or
     blocked with `reward_error` while the chain refuses it).
 
-    Errors: 404 `task_not_found`; 409 `task_already_approved`, `task_not_submitted`,
-    `no_reward_period`; 422 `annual_cap_exceeded`, `period_budget_exhausted`,
-    `citizen_cap_exceeded`; 503 `chain_unavailable`.
+    With `separation_of_duties` (the default) the coordinator who published the task, or
+    claimed it, may not approve it (`_check_duties`). A reward at or above
+    `four_eyes_threshold` (default 50 HEIT) needs two approvals by different coordinators:
+    the first is recorded (`approvals` 1 of `approvals_needed` 2; the task stays
+    `submitted`, nothing is minted), the second approves it and mints; every check above runs
+    at both.
+
+    Errors: 404 `task_not_found`; 403 `approver_is_publisher`, `approver_is_claimant`; 409
+    `task_already_approved`, `task_not_submitted`, `no_reward_period`,
+    `second_approver_required` (the same coordinator approving twice); 422
+    `annual_cap_exceeded`, `period_budget_exhausted`, `citizen_cap_exceeded`; 503
+    `chain_unavailable`.
     """
     with transaction(ctx.db):
         task = _task(ctx, ref)
+        _check_duties(ctx, caller, task, "approve")
         if task["status"] == "approved":
             raise Refused(409, "task_already_approved", f"task {ref!r} is already approved")
         if task["status"] != "submitted":
@@ -143,6 +194,19 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
                 f"{format_heit(task['reward'])} more would pass the cap of {format_heit(cap)}",
             )
         _check_reward_period(ctx, task)
+        threshold = ctx.settings.four_eyes_units()
+        if threshold is not None and int(task["reward"]) >= threshold:
+            first = task["first_approved_by"]
+            if first is None:  # the first of two approvals: recorded, nothing minted yet
+                tasks.set_first_approval(ctx.db, task["id"], caller.id, ctx.now.isoformat())
+                return _public(ctx, _task(ctx, ref), caller)
+            if first == caller.id:
+                raise Refused(
+                    409,
+                    "second_approver_required",
+                    f"you approved task {ref!r} already: a reward of "
+                    f"{format_heit(task['reward'])} HEIT needs a second coordinator",
+                )
         tasks.set_approved(ctx.db, task["id"], caller.id, ctx.now.isoformat(), year)
         outbox.add_mint(
             ctx.db,
@@ -153,7 +217,7 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
             "0x" + task_ref(f"{task['id']}:{task['ref']}").hex(),
         )
     ctx.wake()
-    return _public(_task(ctx, ref))
+    return _public(ctx, _task(ctx, ref), caller)
 
 
 def _check_reward_period(ctx: Context, task: sqlite3.Row) -> None:
@@ -229,11 +293,15 @@ def _landed(token: Token, intents: list[sqlite3.Row], block: int) -> set[int]:
 
 
 def reject(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
-    """Close submitted work without reward. Errors: 404 `task_not_found`,
-    409 `task_not_submitted`."""
+    """Close submitted work without reward; not by the coordinator who published or claimed
+    it while `separation_of_duties` holds.
+
+    Errors: 404 `task_not_found`; 403 `approver_is_publisher`, `approver_is_claimant`; 409
+    `task_not_submitted`."""
     with transaction(ctx.db):
         task = _task(ctx, ref)
+        _check_duties(ctx, caller, task, "reject")
         if task["status"] != "submitted":
             raise Refused(409, "task_not_submitted", f"task {ref!r} is {task['status']}")
         tasks.set_rejected(ctx.db, task["id"], caller.id, ctx.now.isoformat())
-    return _public(_task(ctx, ref))
+    return _public(ctx, _task(ctx, ref), caller)

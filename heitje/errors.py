@@ -77,3 +77,12 @@ class Refused(HeitjeError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message, code=code)
         self.http_status = status
+
+
+class Throttled(Refused):
+    """429: too many attempts; try again after `retry_after` whole seconds (the faces send it
+    as the `Retry-After` header, RFC 9110 section 10.2.3)."""
+
+    def __init__(self, code: str, message: str, retry_after: int) -> None:
+        super().__init__(429, code, message)
+        self.retry_after = max(1, int(retry_after))

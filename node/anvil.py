@@ -2,8 +2,12 @@
 
 State persists in `DIR/chain/state.json` (anvil `--state`: loaded on start, dumped on exit and
 every few seconds). Dev-chain funding comes from a random BIP-39 mnemonic kept in
-`DIR/chain/chain.json`; anvil prefunds the first accounts of that mnemonic with native coin.
-No account is ever unlocked on the node: Python signs locally (see `node.signer`).
+`DIR/chain/chain.json` (mode 0600, its directory 0700). The mnemonic never reaches anvil:
+anvil starts with no dev accounts (`--accounts 0`) and prints no banner (`--quiet`; errors still
+reach `DIR/chain/anvil.log`), so neither its command line nor its log holds a key; once it
+answers, the first accounts of the mnemonic are funded with `anvil_setBalance` (only while they
+hold nothing, so a restart on saved state changes no balance). No account is ever unlocked on
+the node: Python signs locally (see `node.signer`).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from types import TracebackType
 
 import httpx
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from heitje.datadir import DataDir
 from heitje.errors import HeitjeError
+from heitje.secretfiles import ensure_private_dir, require_private, write_private
 
 DEFAULT_CHAIN_ID = 46_400
 """Private chain id of the embedded chain (not a public network's)."""
@@ -58,25 +64,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+DEV_BALANCE_WEI = 1_000_000 * 10**18
+"""Native coin of each funded dev account (one million ether)."""
+
+
 def _chain_config(chain_dir: Path, chain_id: int) -> dict[str, object]:
+    """`chain.json` (created with a new random mnemonic when missing). Raises `ConfigError`
+    (`key_file_exposed`) when group or others may read it."""
     path = chain_dir / "chain.json"
+    require_private(path)
     if path.exists():
         config: dict[str, object] = json.loads(path.read_text())
         return config
     Account.enable_unaudited_hdwallet_features()
     _, mnemonic = Account.create_with_mnemonic()
     config = {"chain_id": chain_id, "mnemonic": mnemonic, "accounts": 10}
-    path.write_text(json.dumps(config, indent=1))
-    path.chmod(0o600)
+    write_private(path, json.dumps(config, indent=1))
     return config
 
 
-def dev_private_key(data_dir: Path, index: int) -> str:
-    """Hex private key of prefunded dev account `index` (BIP-44 m/44'/60'/0'/0/index)."""
-    config = json.loads((DataDir(data_dir).chain / "chain.json").read_text())
+def _dev_account(mnemonic: str, index: int) -> LocalAccount:
     Account.enable_unaudited_hdwallet_features()
-    acct = Account.from_mnemonic(str(config["mnemonic"]), account_path=f"m/44'/60'/0'/0/{index}")
-    return "0x" + bytes(acct.key).hex()
+    acct: LocalAccount = Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}")
+    return acct
+
+
+def dev_private_key(data_dir: Path, index: int) -> str:
+    """Hex private key of funded dev account `index` (BIP-44 m/44'/60'/0'/0/index of the
+    mnemonic in `chain.json`). Raises `ConfigError` (`key_file_exposed`) when group or others
+    may read `chain.json`."""
+    path = DataDir(data_dir).chain / "chain.json"
+    require_private(path)
+    config = json.loads(path.read_text())
+    return "0x" + bytes(_dev_account(str(config["mnemonic"]), index).key).hex()
 
 
 class Anvil:
@@ -110,8 +130,10 @@ class Anvil:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> str:
-        """Start anvil and wait until it answers `eth_chainId`; returns the RPC URL."""
-        self.chain_dir.mkdir(parents=True, exist_ok=True)
+        """Start anvil, wait until it answers `eth_chainId` and fund the dev accounts; returns
+        the RPC URL. Raises `ChainStartError`, or `ConfigError` (`key_file_exposed`) when group
+        or others may read `chain.json`."""
+        ensure_private_dir(self.chain_dir)
         config = _chain_config(self.chain_dir, self.chain_id)
         cmd = [
             anvil_binary(),
@@ -119,9 +141,8 @@ class Anvil:
             "--port", str(self.port),
             "--chain-id", str(config["chain_id"]),
             "--hardfork", "paris",
-            "--mnemonic", str(config["mnemonic"]),
-            "--accounts", str(config["accounts"]),
-            "--balance", "1000000",
+            "--accounts", "0",  # no dev accounts of anvil's own: ours are funded below
+            "--quiet",  # no banner (it would list keys); errors still go to anvil.log
             "--state", str(self.chain_dir / "state.json"),
             "--state-interval", "5",
             "--preserve-historical-states",
@@ -148,12 +169,37 @@ class Anvil:
                     timeout=1.0,
                 )
                 if r.status_code == 200:
-                    return self.rpc_url
+                    break
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        self.stop()
-        raise ChainStartError(f"anvil did not answer on {self.rpc_url} within {self.timeout}s")
+        else:
+            self.stop()
+            raise ChainStartError(f"anvil did not answer on {self.rpc_url} within {self.timeout}s")
+        try:
+            self._fund(str(config["mnemonic"]), int(str(config["accounts"])))
+        except (httpx.HTTPError, ValueError, ChainStartError) as e:
+            self.stop()
+            raise ChainStartError(f"could not fund the dev accounts on {self.rpc_url}: {e}") from e
+        return self.rpc_url
+
+    def _rpc(self, method: str, params: list[object]) -> object:
+        r = httpx.post(
+            self.rpc_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+            timeout=10.0,
+        )
+        body = r.json()
+        if "error" in body:
+            raise ChainStartError(f"anvil refused {method}: {body['error'].get('message')}")
+        return body.get("result")
+
+    def _fund(self, mnemonic: str, accounts: int) -> None:
+        """Give dev accounts 0..`accounts`-1 DEV_BALANCE_WEI where they hold nothing."""
+        for index in range(accounts):
+            address = _dev_account(mnemonic, index).address
+            if int(str(self._rpc("eth_getBalance", [address, "latest"])), 16) == 0:
+                self._rpc("anvil_setBalance", [address, hex(DEV_BALANCE_WEI)])
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop anvil (SIGINT: it dumps its state), killing it after `grace` seconds."""

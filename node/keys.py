@@ -7,27 +7,27 @@ locally with eth-account.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from heitje.errors import ConfigError
+from heitje.secretfiles import require_private, write_private
 
 SERVICE_ROLES = ("admin", "minter", "registrar", "pauser", "relayer", "settler")
 
 
 def write_key(path: Path, private_key_hex: str) -> None:
-    """Write a hex private key to `path` with mode 0600 (created that way, never world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(private_key_hex.removeprefix("0x") + "\n")
+    """Write a hex private key to `path` with mode 0600 in a directory of mode 0700 (created
+    that way, never readable by others)."""
+    write_private(path, private_key_hex.removeprefix("0x") + "\n")
 
 
 def load_key(path: Path) -> LocalAccount:
-    """Load a local signing account from a key file. Raises `ConfigError` (`missing_key`)."""
+    """Load a local signing account from a key file. Raises `ConfigError`: `missing_key`, or
+    `key_file_exposed` when group or others may read the file (one line naming `chmod 600`)."""
+    require_private(path)
     try:
         text = path.read_text().strip()
     except FileNotFoundError:

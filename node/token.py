@@ -202,6 +202,11 @@ class Token:
         """registerAccount(account, kind): needs REGISTRAR_ROLE."""
         return self._tx(self.contract.functions.registerAccount(account, int(kind)))
 
+    def register_accounts_tx(self, accounts: list[str], kind: AccountKind) -> TxParams:
+        """registerAccounts(accounts[], kind): every account gets `kind` in one transaction,
+        atomic (one bad account reverts the batch); needs REGISTRAR_ROLE."""
+        return self._tx(self.contract.functions.registerAccounts(list(accounts), int(kind)))
+
     def mint_reward_tx(self, to: str, amount: int, ref: bytes) -> TxParams:
         """mintReward(to, amount, taskRef): needs MINTER_ROLE and an open reward period."""
         return self._tx(self.contract.functions.mintReward(to, amount, ref))

@@ -1,11 +1,13 @@
 """The `heitje` command line (typer). Commands load their rooms lazily.
 
 Exit codes: 0 success; 1 a check failed (audit found differences); 2 bad input or settings,
-with one line on stderr.
+with one line on stderr; 3 a settlement file was written but not recorded on chain (the line
+names the file and the `heitje anchor` command that retries).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -20,7 +22,10 @@ from heitje.datadir import DataDir
 from heitje.errors import HeitjeError
 
 if TYPE_CHECKING:
+    from domain.context import Context
     from domain.schemas import HealthReport
+    from domain.settlement import AnchorFailed
+    from heitje.settings import Settings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -65,7 +70,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 @contextmanager
 def _reported(rpc_url: str | None = None) -> Iterator[None]:
     """Bad input, settings or surroundings end the command with one line and exit code 2:
-    Heitje's own errors, a file that cannot be read or written, a chain that does not answer."""
+    Heitje's own errors, a file that cannot be read or written, a chain that does not answer.
+    Entered after a command's imports: the recursion limit a library raised goes back down
+    (`heitje.jsonguard`), so deep recursion in C fails cleanly instead of overflowing."""
+    from heitje.jsonguard import guard_recursion_limit
+
+    guard_recursion_limit()
     try:
         yield
     except HeitjeError as e:
@@ -239,28 +249,79 @@ def settle_cmd(
     shop, debtor the municipality) plus a CSV summary in DIR/settlements, and record the batch on
     chain (batch id, redemption ids, total cents, file sha256). Redemptions already settled are
     never paid again; batches not yet recorded on chain are recorded. Prints the batch as JSON,
-    or nothing when nothing is due."""
-    from domain.settlement import run_settlement
+    or nothing when nothing is due.
+
+    A shop whose payee cannot go into the file (no payee, bad IBAN or BIC, a name SEPA cannot
+    carry) is held: its redemptions stay due, listed under `held` (and one line on stderr per
+    shop), everyone else is paid. With anchoring, the manifest, the settler key and the chain
+    (reachable, chain id, contract code) are checked before anything is written: exit 2 with
+    one line naming the RPC URL. A batch written but not recorded on chain: the JSON on stdout,
+    one line naming the file and the `heitje anchor` command that retries, exit 3."""
+    from domain.settlement import AnchorFailed, run_settlement
 
     if through is None and through_block is None:
         fail("give --through TIME or --through-block N")
     through_time = _parse_time(through) if through else None
     if not municipality_iban or not municipality_name:
         fail("set --municipality-name and --municipality-iban (or HEITJE_MUNICIPALITY_*)")
-    with _reported():
-        result = run_settlement(
-            data_dir,
-            through=through_time,
-            through_block=through_block,
-            name=municipality_name,
-            iban=municipality_iban,
-            bic=municipality_bic or None,
-            eur_per_heitje=eur_per_heitje,
-            now=datetime.now(UTC),
-            rpc_url=rpc_url if anchor else None,
-        )
+    with _reported(rpc_url if anchor else None):
+        try:
+            result = run_settlement(
+                data_dir,
+                through=through_time,
+                through_block=through_block,
+                name=municipality_name,
+                iban=municipality_iban,
+                bic=municipality_bic or None,
+                eur_per_heitje=eur_per_heitje,
+                now=datetime.now(UTC),
+                rpc_url=rpc_url if anchor else None,
+            )
+        except AnchorFailed as e:
+            if e.result is not None:
+                typer.echo(json.dumps(e.result, indent=1))
+            _anchor_failed(e, data_dir)
     if result is not None:
         typer.echo(json.dumps(result, indent=1))
+        for held in result.get("held", []):
+            typer.echo(
+                f"heitje: held {held['shop_id'] or held['shop']}: {held['heit']} HEIT "
+                f"(redemptions {', '.join(map(str, held['redemption_ids']))}) not paid: "
+                f"{held['code']}: {' '.join(str(held['reason']).split())}",
+                err=True,
+            )
+
+
+def _anchor_failed(e: AnchorFailed, data_dir: Path) -> NoReturn:
+    """Exit 3: batches written but not recorded on chain; one line naming the files and the
+    command that retries the anchoring."""
+    import shlex
+
+    retry = shlex.join(["heitje", "anchor", "--data-dir", str(data_dir), "--rpc-url", e.rpc_url])
+    files = ", ".join(str(data_dir / f) for f in e.files)
+    fail(
+        f"{files} written but not recorded on the chain at {e.rpc_url} ({e.reason}); "
+        f"retry the anchoring with: {retry}",
+        code=3,
+    )
+
+
+@app.command("anchor")
+def anchor_cmd(
+    data_dir: DataDirOpt = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545"
+) -> None:
+    """Record on chain (settler key, recordSettlement) every settlement batch of the ledger the
+    chain does not know yet: what `heitje settle` does after writing a batch, and the retry
+    when that failed. Prints {"anchored": [batch ids]}. Exit 2 (one line naming the RPC URL)
+    when the manifest, settler key or chain is not fit, 3 when the chain refuses a record."""
+    from domain.settlement import AnchorFailed, anchor_settlements
+
+    with _reported(rpc_url):
+        try:
+            anchored = anchor_settlements(data_dir, rpc_url)
+        except AnchorFailed as e:
+            _anchor_failed(e, data_dir)
+    typer.echo(json.dumps({"anchored": anchored}, indent=1))
 
 
 @app.command("audit")
@@ -401,6 +462,139 @@ def period_open(
             start=start_at,
         )
     typer.echo(json.dumps({"period_id": period_id}))
+
+
+staff_app = typer.Typer(no_args_is_help=True, help="Staff accounts (admins, on this machine).")
+app.add_typer(staff_app, name="staff")
+
+
+def _staff_disabled(data_dir: Path, username: str, disabled: bool) -> None:
+    from pydantic import ValidationError
+
+    from domain.context import Services
+    from domain.sessions import set_staff_disabled
+    from heitje.settings import Settings
+    from store.db import init_db
+
+    paths = DataDir(data_dir)
+    if not paths.service_db.is_file():
+        fail(f"{paths.service_db} not found: the service has not run here (`heitje api serve`)")
+    try:
+        settings = Settings(data_dir=data_dir, dispatcher=False)
+    except ValidationError as e:
+        fail(f"bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
+    with _reported():
+        init_db(paths.service_db)
+        ctx = Services(settings).context(datetime.now(UTC))
+        try:
+            set_staff_disabled(ctx, username, disabled)
+        finally:
+            ctx.close()
+    typer.echo(json.dumps({"username": username, "disabled": disabled}))
+
+
+@staff_app.command("disable")
+def staff_disable(
+    username: Annotated[str, typer.Argument(help="The staff account (any case).")],
+    data_dir: DataDirOpt = Path("data"),
+) -> None:
+    """Disable a staff account (coordinator, finance, auditor, admin) in the data directory's
+    service database: it cannot log in and its sessions end at once (as POST
+    /staff/{username}/disable). Prints {"username", "disabled": true}; exit 2 (one line) for
+    an unknown account or a citizen or shop."""
+    _staff_disabled(data_dir, username, True)
+
+
+@staff_app.command("enable")
+def staff_enable(
+    username: Annotated[str, typer.Argument(help="The staff account (any case).")],
+    data_dir: DataDirOpt = Path("data"),
+) -> None:
+    """Enable a disabled staff account again (as POST /staff/{username}/enable). Prints
+    {"username", "disabled": false}; exit 2 (one line) for an unknown account or a citizen or
+    shop."""
+    _staff_disabled(data_dir, username, False)
+
+
+shops_app = typer.Typer(
+    no_args_is_help=True, help="Shop applications: approve or reject new shops (admins)."
+)
+app.add_typer(shops_app, name="shops")
+
+
+def _shops_context(data_dir: Path) -> Context:
+    """A domain context on the data directory's service database (no chain, no dispatcher:
+    a running API's dispatcher sends the registrations an approval queues)."""
+    from pydantic import ValidationError
+
+    from domain.context import Services
+    from heitje.settings import Settings
+    from store.db import init_db
+
+    paths = DataDir(data_dir)
+    if not paths.service_db.is_file():
+        fail(f"{paths.service_db} not found: the service has not run here (`heitje api serve`)")
+    try:
+        settings = Settings(data_dir=data_dir, dispatcher=False)
+    except ValidationError as e:
+        fail(f"bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
+    with _reported():
+        init_db(paths.service_db)
+    return Services(settings).context(datetime.now(UTC))
+
+
+@shops_app.command("pending")
+def shops_pending(
+    data_dir: DataDirOpt = Path("data"),
+    status: Annotated[str, typer.Option(help="pending, approved, rejected or all.")] = "pending",
+) -> None:
+    """List shop applications (as GET /admin/shops): a JSON array of {username, name,
+    category, iban, bic, address, status, created_at, reviewed_by, reviewed_at}, oldest
+    first. Exit 2 (one line) for an unknown status."""
+    from domain.accounts import shop_applications
+
+    ctx = _shops_context(data_dir)
+    try:
+        with _reported():
+            shops = shop_applications(ctx, None if status == "all" else status)
+    finally:
+        ctx.close()
+    typer.echo(json.dumps([s.model_dump() for s in shops], indent=1))
+
+
+def _review(data_dir: Path, username: str, approve: bool) -> None:
+    from domain.accounts import review_shop
+
+    ctx = _shops_context(data_dir)
+    try:
+        with _reported():
+            shop = review_shop(ctx, None, username, approve=approve)
+    finally:
+        ctx.close()
+    typer.echo(json.dumps(shop.model_dump(), indent=1))
+
+
+@shops_app.command("approve")
+def shops_approve(
+    username: Annotated[str, typer.Argument(help="The pending shop (any case).")],
+    data_dir: DataDirOpt = Path("data"),
+) -> None:
+    """Approve a pending shop (as POST /admin/shops/{username}/approve): its wallet's
+    registration on chain is queued, and the running service's dispatcher sends it; then it is
+    listed and payable. Prints the shop as JSON; exit 2 (one line) for an unknown shop or one
+    that is not pending."""
+    _review(data_dir, username, True)
+
+
+@shops_app.command("reject")
+def shops_reject(
+    username: Annotated[str, typer.Argument(help="The pending shop (any case).")],
+    data_dir: DataDirOpt = Path("data"),
+) -> None:
+    """Reject a pending shop (as POST /admin/shops/{username}/reject): never registered, listed
+    or payable. Prints the shop as JSON; exit 2 (one line) for an unknown shop or one that is
+    not pending."""
+    _review(data_dir, username, False)
 
 
 @app.command("verify")
@@ -588,6 +782,90 @@ def network_propose(
     with _reported():
         result = propose(directory, add or remove or "", authorize=add is not None, wait=wait)
     typer.echo(json.dumps(result, indent=1))
+
+
+kek_app = typer.Typer(
+    no_args_is_help=True,
+    help="The key-encryption key of custodial keys: make, check, rotate (docs/operations.md).",
+)
+app.add_typer(kek_app, name="kek")
+
+
+def _kek_settings(data_dir: Path) -> Settings:
+    """Settings for DIR (the current KEK: HEITJE_KEK, HEITJE_KEK_FILE or DIR/keys/kek.key)."""
+    from pydantic import ValidationError
+
+    from heitje.settings import Settings
+
+    try:
+        return Settings(data_dir=data_dir)
+    except ValidationError as e:
+        fail(f"bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
+
+
+@kek_app.command("new")
+def kek_new(
+    path: Annotated[Path, typer.Argument(help="Where to write the new key (must not exist).")],
+) -> None:
+    """Write a new key-encryption key to PATH: base64 of 32 random bytes, mode 0600. Prints its
+    key id (16 hex digits; the key itself is never printed). Refuses an existing PATH."""
+    from domain.keyring import kek_id
+    from heitje.settings import read_kek_file
+    from scripts.deploy import new_kek_file
+
+    with _reported():
+        try:
+            new_kek_file(path)
+        except FileExistsError:
+            fail(f"{path} exists: give a new file")
+        typer.echo(kek_id(read_kek_file(path)))
+
+
+@kek_app.command("check")
+def kek_check(data_dir: DataDirOpt = Path("data")) -> None:
+    """Check the current key-encryption key as the service does at start: key files readable by
+    the owner only, the KEK opens DIR/service.sqlite's check value (stored at first start) and
+    every custodial key is sealed under it. Prints the key id; exit 2 with one line if not."""
+    from domain.keyring import check_at_start
+
+    settings = _kek_settings(data_dir)
+    if not settings.service_db.is_file():
+        fail(f"{settings.service_db} not found: the service has not run here")
+    with _reported():
+        typer.echo(check_at_start(settings))
+
+
+@kek_app.command("rotate")
+def kek_rotate(
+    new_kek_file: Annotated[
+        Path,
+        typer.Option(
+            "--new-kek-file", help="The new key-encryption key (`heitje kek new PATH` makes one)."
+        ),
+    ],
+    data_dir: DataDirOpt = Path("data"),
+) -> None:
+    """Re-encrypt every custodial key of DIR under the new key-encryption key, then switch the
+    database's check value to it. The current KEK comes from HEITJE_KEK, HEITJE_KEK_FILE or
+    DIR/keys/kek.key. Stop the service first (the command holds its lock). Each key is
+    re-encrypted in its own transaction: if the run is interrupted, run it again with the same
+    two keys and it finishes. Prints {old_key_id, new_key_id, resealed, already_resealed,
+    already_switched} as JSON; afterwards the service must start with the new KEK (install it
+    as DIR/keys/kek.key or HEITJE_KEK_FILE). Exit 2 with one line on any refusal."""
+    from domain.keyring import rotate_kek
+    from heitje.settings import read_kek_file
+
+    settings = _kek_settings(data_dir)
+    with _reported():
+        new = read_kek_file(new_kek_file)
+        old = settings.key_encryption_key()
+        done = rotate_kek(data_dir, old, new)
+    typer.echo(json.dumps(dataclasses.asdict(done), indent=1))
+    typer.echo(
+        f"heitje: every custodial key is now sealed under key id {done.new_key_id}: start the "
+        f"service with the KEK in {new_kek_file} (DIR/keys/kek.key or HEITJE_KEK_FILE)",
+        err=True,
+    )
 
 
 def main() -> None:

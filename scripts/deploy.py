@@ -9,6 +9,7 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from heitje.datadir import DataDir
+from heitje.secretfiles import ensure_private_dir
 from node.anvil import dev_private_key
 from node.contract import load_artifact
 from node.keys import SERVICE_ROLES, service_key, write_key
@@ -67,18 +68,25 @@ def deploy(w3: Web3, data_dir: Path, *, admin_delay: int = ADMIN_DELAY) -> Manif
     return manifest
 
 
-def ensure_kek(data_dir: Path) -> Path:
-    """Create `data_dir/keys/kek.key` (base64 of 32 random bytes, mode 0600) if missing: the
-    key-encryption key for custodial keys (AES-GCM)."""
+def new_kek_file(path: Path) -> None:
+    """Write a new key-encryption key to `path`: base64 of 32 random bytes, mode 0600 (its
+    directory created 0700 if missing). Raises `FileExistsError` when `path` exists."""
     import base64
     import os
 
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+
+
+def ensure_kek(data_dir: Path) -> Path:
+    """Create `data_dir/keys/kek.key` (base64 of 32 random bytes, mode 0600, in `keys/` of mode
+    0700) if missing: the key-encryption key for custodial keys (AES-GCM)."""
     path = DataDir(data_dir).kek
+    ensure_private_dir(path.parent)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        new_kek_file(path)
     return path
 
 

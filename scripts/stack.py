@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from web3 import Web3
 
 from heitje.datadir import DataDir
 from heitje.errors import ConfigError, HeitjeError
+from heitje.secretfiles import require_private
 from node.anvil import Anvil, free_port
 from node.keys import SERVICE_ROLES, load_key, write_key
 from node.manifest import Manifest
@@ -175,12 +175,12 @@ def _require_keys(keys_dir: Path) -> None:
 
 def copy_service_keys(keys_dir: Path, data_dir: Path) -> None:
     """Copy the service keys (`<role>.key` for every role in SERVICE_ROLES) from `keys_dir` to
-    `data_dir/keys`, mode 0600. Raises `ConfigError` (`missing_key`) naming the missing files."""
+    `data_dir/keys`, mode 0600. Raises `ConfigError`: `missing_key` naming the missing files,
+    `key_file_exposed` naming a source file group or others may read (and `chmod 600`)."""
     _require_keys(keys_dir)
     for role in SERVICE_ROLES:
         source = keys_dir / f"{role}.key"
-        if stat.S_IMODE(source.stat().st_mode) & 0o077:
-            _log(f"warning: {source} is readable by others (chmod 600 it)")
+        require_private(source)
         write_key(DataDir(data_dir).key(role), source.read_text().strip())
 
 

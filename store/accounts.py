@@ -6,15 +6,26 @@ Rows are `sqlite3.Row`; custodial keys are stored encrypted (`domain.security` s
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from typing import Any
 
 from store.db import now_iso
 
 
+def username_key(username: str) -> str:
+    """The form usernames are compared in: NFKC-normalised and casefolded (Unicode default
+    caseless matching, as PRECIS UsernameCaseMapped), so "Marieke", "MARIEKE" and "marieke" are
+    one account. The display form is kept in `users.username`."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
 def username_taken(conn: sqlite3.Connection, username: str) -> bool:
-    """True when an account has `username`."""
+    """True when an account has `username`, compared without regard to case."""
     return (
-        conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone() is not None
+        conn.execute(
+            "SELECT 1 FROM users WHERE username_key = ?", (username_key(username),)
+        ).fetchone()
+        is not None
     )
 
 
@@ -39,9 +50,9 @@ def insert_user(
 ) -> int:
     """Insert a user; returns its id. The address (if any) joins the account's addresses."""
     cur = conn.execute(
-        "INSERT INTO users (username, role, password_hash, name, address, created_at) "
-        "VALUES (?,?,?,?,?,?)",
-        (username, role, password_hash, name, address, now_iso()),
+        "INSERT INTO users (username, role, password_hash, name, address, created_at, "
+        "username_key) VALUES (?,?,?,?,?,?,?)",
+        (username, role, password_hash, name, address, now_iso(), username_key(username)),
     )
     user_id = int(cur.lastrowid or 0)
     if address is not None:
@@ -57,11 +68,18 @@ def add_address(conn: sqlite3.Connection, user_id: int, address: str) -> None:
 
 
 def insert_custodial_key(
-    conn: sqlite3.Connection, user_id: int, address: str, nonce: bytes, ciphertext: bytes
+    conn: sqlite3.Connection,
+    user_id: int,
+    address: str,
+    nonce: bytes,
+    ciphertext: bytes,
+    key_id: str,
 ) -> None:
-    """Store the sealed custodial key of `user_id`."""
+    """Store the sealed custodial key of `user_id`, sealed under the KEK with id `key_id`."""
     conn.execute(
-        "INSERT INTO custodial_keys VALUES (?,?,?,?)", (user_id, address, nonce, ciphertext)
+        "INSERT INTO custodial_keys (user_id, address, nonce, ciphertext, key_id) "
+        "VALUES (?,?,?,?,?)",
+        (user_id, address, nonce, ciphertext, key_id),
     )
 
 
@@ -73,14 +91,50 @@ def insert_citizen(conn: sqlite3.Connection, user_id: int, neighbourhood: str) -
 def insert_shop(
     conn: sqlite3.Connection, user_id: int, category: str, iban: str, bic: str | None
 ) -> None:
-    """The shop details of `user_id`: category and the IBAN (compact) and BIC it is paid on."""
-    conn.execute("INSERT INTO shops VALUES (?,?,?,?)", (user_id, category, iban, bic))
+    """The shop details of `user_id`: category and the IBAN (compact) and BIC it is paid on;
+    `pending` until an admin approves it (`set_shop_status`)."""
+    conn.execute(
+        "INSERT INTO shops (user_id, category, iban, bic, status) VALUES (?,?,?,?,'pending')",
+        (user_id, category, iban, bic),
+    )
+
+
+def shop_status(conn: sqlite3.Connection, user_id: int) -> str | None:
+    """`pending`, `approved` or `rejected` for the shop `user_id`; None when it is no shop."""
+    row = conn.execute("SELECT status FROM shops WHERE user_id = ?", (user_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_shop_status(
+    conn: sqlite3.Connection, user_id: int, status: str, reviewed_by: int | None
+) -> None:
+    """An admin decided the shop's application: `approved` or `rejected`."""
+    conn.execute(
+        "UPDATE shops SET status = ?, reviewed_by = ?, reviewed_at = ? WHERE user_id = ?",
+        (status, reviewed_by, now_iso(), user_id),
+    )
+
+
+def shop_applications(conn: sqlite3.Connection, status: str | None) -> list[dict[str, Any]]:
+    """Shops with their application: username, name, category, iban, bic, address, status,
+    created_at, reviewed_by (a username), reviewed_at; oldest first, optionally only `status`."""
+    sql = (
+        "SELECT u.username, u.name, s.category, s.iban, s.bic, u.address, s.status, "
+        "u.created_at, r.username AS reviewed_by, s.reviewed_at FROM users u "
+        "JOIN shops s ON s.user_id = u.id LEFT JOIN users r ON r.id = s.reviewed_by "
+    )
+    rows = (
+        conn.execute(sql + "WHERE s.status = ? ORDER BY u.id", (status,))
+        if status
+        else conn.execute(sql + "ORDER BY u.id")
+    )
+    return [dict(r) for r in rows]
 
 
 def by_username(conn: sqlite3.Connection, username: str) -> sqlite3.Row | None:
-    """The user row named `username`, or None."""
+    """The user row named `username` (compared without regard to case), or None."""
     row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM users WHERE username = ?", (username,)
+        "SELECT * FROM users WHERE username_key = ?", (username_key(username),)
     ).fetchone()
     return row
 
@@ -124,10 +178,10 @@ def wallet_accounts(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 
 
 def shops(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every shop: username, name, category, address; by name."""
+    """Every approved shop: username, name, category, address; by name."""
     rows = conn.execute(
         "SELECT u.username, u.name, s.category, u.address FROM users u "
-        "JOIN shops s ON s.user_id = u.id ORDER BY u.name"
+        "JOIN shops s ON s.user_id = u.id WHERE s.status = 'approved' ORDER BY u.name"
     ).fetchall()
     return [dict(r) for r in rows]
 
@@ -166,11 +220,14 @@ def start_rotation(
     nonce: bytes,
     ciphertext: bytes,
     reason: str,
+    key_id: str,
 ) -> None:
-    """Store the new sealed key of a rotation before any chain step."""
+    """Store the new sealed key of a rotation (sealed under the KEK with id `key_id`) before
+    any chain step."""
     conn.execute(
-        "INSERT INTO key_rotations VALUES (?,?,?,?,?,?)",
-        (user_id, new_address, nonce, ciphertext, reason, now_iso()),
+        "INSERT INTO key_rotations (user_id, new_address, nonce, ciphertext, reason, created_at, "
+        "key_id) VALUES (?,?,?,?,?,?,?)",
+        (user_id, new_address, nonce, ciphertext, reason, now_iso(), key_id),
     )
 
 
@@ -181,8 +238,9 @@ def finish_rotation(conn: sqlite3.Connection, user_id: int, rotation: sqlite3.Ro
     conn.execute("UPDATE users SET address = ? WHERE id = ?", (new, user_id))
     add_address(conn, user_id, new)
     conn.execute(
-        "UPDATE custodial_keys SET address = ?, nonce = ?, ciphertext = ? WHERE user_id = ?",
-        (new, rotation["nonce"], rotation["ciphertext"], user_id),
+        "UPDATE custodial_keys SET address = ?, nonce = ?, ciphertext = ?, key_id = ? "
+        "WHERE user_id = ?",
+        (new, rotation["nonce"], rotation["ciphertext"], rotation["key_id"], user_id),
     )
     conn.execute(
         "UPDATE intents SET account = ? WHERE user_id = ? AND status IN ('pending','blocked')",
@@ -203,37 +261,46 @@ def erase_citizen(conn: sqlite3.Connection, user_id: int, *, keep_wallet: bool) 
             "DELETE FROM intents WHERE user_id = ? AND status IN ('pending','blocked')", (user_id,)
         )
     conn.execute(
-        "UPDATE users SET username = ?, name = '', password_hash = '!', "
+        "UPDATE users SET username = ?, username_key = ?, name = '', password_hash = '!', "
         "address = CASE WHEN ? THEN address END WHERE id = ?",
-        (f"erased-{user_id}", keep_wallet, user_id),
+        (f"erased-{user_id}", f"erased-{user_id}", keep_wallet, user_id),
     )
 
 
-# ----- sessions -----
+# ----- sign-up throttle -----
 
 
-def insert_session(
-    conn: sqlite3.Connection, token_hash: str, user_id: int, expires_at: float
-) -> None:
-    """Store a session by the hash of its token; `expires_at` in Unix seconds."""
-    conn.execute("INSERT INTO sessions VALUES (?,?,?)", (token_hash, user_id, expires_at))
+def count_signups(conn: sqlite3.Connection, since: float, client: str | None = None) -> int:
+    """Citizen sign-ups since `since` (unix seconds), all or from `client` only."""
+    if client is None:
+        row = conn.execute("SELECT COUNT(*) FROM signups WHERE at >= ?", (since,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM signups WHERE client = ? AND at >= ?", (client, since)
+        ).fetchone()
+    return int(row[0])
 
 
-def session_user(conn: sqlite3.Connection, token_hash: str, now: float) -> sqlite3.Row | None:
-    """(id, username, role, name, address) of the live session `token_hash`, or None."""
+def oldest_signup(conn: sqlite3.Connection, since: float, client: str | None = None) -> float:
+    """The time (unix seconds) of the oldest sign-up since `since`, all or from `client`."""
+    if client is None:
+        row = conn.execute("SELECT MIN(at) FROM signups WHERE at >= ?", (since,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT MIN(at) FROM signups WHERE client = ? AND at >= ?", (client, since)
+        ).fetchone()
+    return float(row[0]) if row[0] is not None else since
+
+
+def record_signup(conn: sqlite3.Connection, client: str, at: float, forget_before: float) -> None:
+    """Count a citizen sign-up from `client` at `at`; sign-ups before `forget_before` go."""
+    conn.execute("DELETE FROM signups WHERE at < ?", (forget_before,))
+    conn.execute("INSERT INTO signups (client, at) VALUES (?, ?)", (client, at))
+
+
+def by_address(conn: sqlite3.Connection, address: str) -> sqlite3.Row | None:
+    """The user whose current wallet address is `address` (checksum form), or None."""
     row: sqlite3.Row | None = conn.execute(
-        "SELECT u.id, u.username, u.role, u.name, u.address FROM sessions s "
-        "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
-        (token_hash, now),
+        "SELECT * FROM users WHERE address = ?", (address,)
     ).fetchone()
     return row
-
-
-def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:
-    """End one session."""
-    conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
-
-
-def delete_sessions(conn: sqlite3.Connection, user_id: int) -> None:
-    """End every session of `user_id`."""
-    conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))

@@ -24,6 +24,7 @@ __all__ = [
     "LEDGER_SCHEMA",
     "AlreadySettled",
     "AnchorBatch",
+    "HeldRedemption",
     "InvalidLedger",
     "LedgerBatch",
     "SettledRedemption",
@@ -33,9 +34,11 @@ __all__ = [
     "ensure_schema",
     "has_ledger",
     "has_redemption_pk",
+    "held_redemptions",
     "max_batch_sequence",
     "open_read_only",
     "record_batch",
+    "record_holds",
     "settled_cents",
     "settled_ids",
     "settled_redemptions",
@@ -63,10 +66,22 @@ LEDGER_SCHEMA = (
     end_to_end_id TEXT
 )""",
     "CREATE INDEX IF NOT EXISTS settled_redemptions_batch ON settled_redemptions(batch_id)",
+    """CREATE TABLE IF NOT EXISTS held_redemptions (
+    redemption_id INTEGER PRIMARY KEY,
+    shop TEXT NOT NULL,
+    shop_id TEXT,
+    amount INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    held_at TEXT NOT NULL
+)""",
 )
 """The settlement ledger (in service.sqlite). `through_block`: the block cut-off applied;
 `file_path`/`csv_path`: relative to the data dir; `eur_per_heitje`: the batch's rate;
-`end_to_end_id`: the payment that paid the redemption."""
+`end_to_end_id`: the payment that paid the redemption. `held_redemptions`: due redemptions the
+last run that saw them could not pay because their payee cannot go into a pain.001 file (`code`,
+`reason`); a row goes when a later run pays the redemption or finds its payee fit (it is then
+paid)."""
 # Columns beyond the minimal ledger, added to a ledger created without them.
 _EXTRA_COLUMNS = (
     ("settlement_batches", "eur_per_heitje", "TEXT"),
@@ -116,6 +131,22 @@ class SettledRedemption:
     shop: str
     amount: int
     end_to_end_id: str | None
+
+
+@dataclass(frozen=True)
+class HeldRedemption:
+    """A row of `held_redemptions`: redemption `redemption_id` (base units `amount` burned by
+    `shop`, the shop's username `shop_id` when known) left unpaid at `held_at` (ISO 8601)
+    because of its payee: stable `code` (`unknown_payee`, `invalid_iban`, `iban_not_sepa`,
+    `invalid_bic`, `bic_mismatch`, `invalid_payee_name`) and human `reason`."""
+
+    redemption_id: int
+    shop: str
+    shop_id: str | None
+    amount: int
+    code: str
+    reason: str
+    held_at: str
 
 
 @dataclass(frozen=True)
@@ -236,7 +267,36 @@ def record_batch(
     conn.execute("RELEASE record_batch")
 
 
+def record_holds(
+    conn: sqlite3.Connection, seen: Sequence[int], holds: Sequence[HeldRedemption]
+) -> None:
+    """A run's verdict on the due redemptions `seen` (inside the caller's transaction): their
+    earlier holds go, `holds` (a subset of `seen`) are recorded."""
+    conn.executemany(
+        "DELETE FROM held_redemptions WHERE redemption_id = ?", [(rid,) for rid in seen]
+    )
+    conn.executemany(
+        "INSERT INTO held_redemptions (redemption_id, shop, shop_id, amount, code, reason,"
+        " held_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [astuple(h) for h in holds],
+    )
+
+
 # --- reading back ------------------------------------------------------------------------------
+
+
+def held_redemptions(conn: sqlite3.Connection) -> list[HeldRedemption]:
+    """Every redemption held for its payee (see `held_redemptions`), by redemption id; [] when
+    the ledger has no such table yet."""
+    if "held_redemptions" not in _tables(conn):
+        return []
+    return [
+        HeldRedemption(*row)
+        for row in conn.execute(
+            "SELECT redemption_id, shop, shop_id, amount, code, reason, held_at"
+            " FROM held_redemptions ORDER BY redemption_id"
+        )
+    ]
 
 
 def batches(conn: sqlite3.Connection) -> list[LedgerBatch]:

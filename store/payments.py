@@ -1,4 +1,10 @@
-"""Payments (EIP-3009 transfers relayed for custodial payers) and redemption requests."""
+"""Payments (EIP-3009 transfers relayed for custodial payers), the refund parts that tie a
+refund to the payments it returns, and redemption requests.
+
+`refund_parts` rows: refund `refund_nonce` (the refund's EIP-3009 nonce; `refund_payment_id`
+its payment row when relayed for a custodial shop) returns `amount` base units of payment
+`payment_id`. A part counts against its payment unless `failed`; a custodial refund's parts
+follow its payment row's status (`confirm_payment`, `fail_payment`)."""
 
 from __future__ import annotations
 
@@ -59,13 +65,74 @@ def set_payment_tx(conn: sqlite3.Connection, payment_id: int, tx_hash: str) -> N
 
 
 def confirm_payment(conn: sqlite3.Connection, payment_id: int) -> None:
-    """The payment is on chain."""
+    """The payment is on chain (and so are the refund parts of a refund)."""
     conn.execute("UPDATE payments SET status='confirmed' WHERE id=?", (payment_id,))
+    conn.execute(
+        "UPDATE refund_parts SET status='confirmed' WHERE refund_payment_id=?", (payment_id,)
+    )
 
 
 def fail_payment(conn: sqlite3.Connection, payment_id: int, code: str) -> None:
-    """The chain refused the payment with `code`."""
+    """The chain refused the payment with `code` (a refund's parts no longer count)."""
     conn.execute("UPDATE payments SET status='failed', error_code=? WHERE id=?", (code, payment_id))
+    conn.execute("UPDATE refund_parts SET status='failed' WHERE refund_payment_id=?", (payment_id,))
+
+
+def refunded(conn: sqlite3.Connection, payment_ids: list[int]) -> dict[int, int]:
+    """Base units refunded (or being refunded: parts not `failed`) of each of `payment_ids`."""
+    out = dict.fromkeys(payment_ids, 0)
+    for pid, total in conn.execute(
+        "SELECT payment_id, SUM(amount) FROM refund_parts WHERE status != 'failed' AND "
+        f"payment_id IN ({','.join('?' * len(payment_ids))}) GROUP BY payment_id",
+        payment_ids,
+    ):
+        out[int(pid)] = int(total)
+    return out
+
+
+def insert_refund_parts(
+    conn: sqlite3.Connection,
+    refund_nonce: str,
+    refund_payment_id: int | None,
+    parts: list[tuple[int, int]],
+) -> None:
+    """Record that the refund `refund_nonce` returns `parts` [(payment id, base units)],
+    pending (inside the caller's transaction, with the check of what is left)."""
+    conn.executemany(
+        "INSERT INTO refund_parts (refund_nonce, payment_id, amount, status, refund_payment_id,"
+        " created_at) VALUES (?,?,?,'pending',?,?)",
+        [(refund_nonce, pid, units, refund_payment_id, now_iso()) for pid, units in parts],
+    )
+
+
+def set_refund_status(conn: sqlite3.Connection, refund_nonce: str, status: str) -> None:
+    """A relayed refund is `confirmed` on chain or `failed` (its parts no longer count)."""
+    conn.execute("UPDATE refund_parts SET status=? WHERE refund_nonce=?", (status, refund_nonce))
+
+
+def refund_parts_of(conn: sqlite3.Connection, refund_payment_id: int) -> list[tuple[int, int]]:
+    """[(payment id, base units)] the refund payment `refund_payment_id` returns, by payment id."""
+    return [
+        (int(pid), int(units))
+        for pid, units in conn.execute(
+            "SELECT payment_id, amount FROM refund_parts WHERE refund_payment_id=? "
+            "ORDER BY payment_id",
+            (refund_payment_id,),
+        )
+    ]
+
+
+def received(conn: sqlite3.Connection, payee_id: int, payer_id: int) -> list[sqlite3.Row]:
+    """Payments `payer_id` made to `payee_id` (not failed), newest first, each with `payer`
+    (username) and `refunded` (base units in refund parts that are not failed)."""
+    rows: list[sqlite3.Row] = conn.execute(
+        "SELECT p.*, u.username AS payer, COALESCE((SELECT SUM(r.amount) FROM refund_parts r "
+        "WHERE r.payment_id = p.id AND r.status != 'failed'), 0) AS refunded "
+        "FROM payments p JOIN users u ON u.id = p.payer_id "
+        "WHERE p.payee_id=? AND p.payer_id=? AND p.status != 'failed' ORDER BY p.id DESC",
+        (payee_id, payer_id),
+    ).fetchall()
+    return rows
 
 
 def insert_redemption(conn: sqlite3.Connection, shop_id: int, amount: int, nonce: str) -> int:

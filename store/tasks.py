@@ -79,6 +79,13 @@ def set_approved(
     )
 
 
+def set_first_approval(conn: sqlite3.Connection, task_id: int, by: int, at: str) -> None:
+    """The first of two approvals of a reward at or above the four-eyes threshold."""
+    conn.execute(
+        "UPDATE tasks SET first_approved_by=?, first_approved_at=? WHERE id=?", (by, at, task_id)
+    )
+
+
 def set_rejected(conn: sqlite3.Connection, task_id: int, decided_by: int, at: str) -> None:
     """A coordinator closed the work without reward."""
     conn.execute(

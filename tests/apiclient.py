@@ -18,7 +18,7 @@ import httpx
 from domain.security import open_custodial_key
 from scripts.replay.client import Client
 from scripts.stack import Stack
-from tests.conftest import poll
+from tests.conftest import fresh, poll
 
 # Valid IBANs (ISO 13616 checksums) that no bank will ever see.
 IBAN_BAKKER = "NL91ABNA0417164300"
@@ -29,7 +29,8 @@ class Api(Client):
     """The one API client (`scripts.replay.client.Client`) with the checks tests make: it keeps
     every response, knows the stack's admin, and asserts that set-up calls succeed.
 
-    `coordinator` publishes and approves tasks unless a call names someone else. With an
+    `coordinator` approves tasks unless a call names someone else; another coordinator, the
+    `publisher` (made on first use), publishes them, as separation of duties asks. With an
     `auditor`, `wait_registered` reads the outbox (`/audit/intents`) as that auditor instead of
     logging every user in (a login costs an argon2 verification). `known` is another client on
     the same stack whose users (passwords, bearer tokens, addresses) this one takes over, so
@@ -50,10 +51,12 @@ class Api(Client):
         self.auditor = auditor
         self.passwords["admin"] = stack.admin_password
         self.addresses: dict[str, str] = {}
+        self.publisher: str | None = None
         if known is not None:
             self.passwords.update(known.passwords)
             self.tokens.update(known.tokens)
             self.addresses.update(known.addresses)
+            self.publisher = known.publisher
 
     def token(self, user: str) -> str:
         """The bearer token of `user` (logs in on first use)."""
@@ -98,7 +101,9 @@ class Api(Client):
         self.addresses[username] = r.json()["address"]
         return dict(r.json())
 
-    def shop(self, username: str, iban: str) -> dict[str, Any]:
+    def shop(self, username: str, iban: str, *, approve: bool = True) -> dict[str, Any]:
+        """Sign up shop `username`; with `approve` the admin approves it at once (a new shop
+        is pending, unregistered and unpayable until then)."""
         pw = secrets.token_urlsafe(12)
         r = self.request(
             "POST",
@@ -114,6 +119,14 @@ class Api(Client):
         assert r.status_code == 201, r.text
         self.passwords[username] = pw
         self.addresses[username] = r.json()["address"]
+        if approve:
+            self.approve_shop(username)
+        return dict(r.json())
+
+    def approve_shop(self, username: str) -> dict[str, Any]:
+        """The admin approves the pending shop `username` (its registration is queued)."""
+        r = self.request("POST", f"/admin/shops/{username}/approve", "admin")
+        assert r.status_code == 200 and r.json()["status"] == "approved", r.text
         return dict(r.json())
 
     def wait_registered(self, *users: str) -> None:
@@ -136,11 +149,19 @@ class Api(Client):
 
     # ----- tasks -----
 
+    def publisher_name(self) -> str:
+        """The coordinator who publishes tasks (not `coordinator`, who approves them)."""
+        if self.publisher is None:
+            name = fresh("pub")
+            self.staff(name, "coordinator")
+            self.publisher = name
+        return self.publisher
+
     def publish(self, ref: str, reward: str, by: str | None = None) -> None:
         r = self.request(
             "POST",
             "/tasks",
-            by or self.coordinator,
+            by or self.publisher_name(),
             json={
                 "ref": ref,
                 "kind": "paint-bin",

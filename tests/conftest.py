@@ -26,8 +26,15 @@ from scripts.stack import HEITJE_COMMAND, Stack, start_stack
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
-TEST_ENV = {"HEITJE_ANNUAL_REWARD_CAP": "100.00"}
-"""Settings of the test stacks: a yearly cap of 100 HEIT per citizen."""
+TEST_ENV = {
+    "HEITJE_ANNUAL_REWARD_CAP": "100.00",
+    "HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR": "1000",
+    "HEITJE_SIGNUP_PER_HOUR": "1000",
+    "HEITJE_FOUR_EYES_THRESHOLD": "",
+}
+"""Settings of the test stacks: a yearly cap of 100 HEIT per citizen; the sign-up throttle
+raised (every test client signs up from 127.0.0.1), never turned off; one approval per reward
+(the four-eyes rule has its own tests, in tests/test_insiders.py, with the default)."""
 
 T = TypeVar("T")
 

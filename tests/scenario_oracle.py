@@ -81,6 +81,8 @@ class Replay:
     coordinators: set[str] = field(default_factory=set)
     tasks: dict[str, _Task] = field(default_factory=dict)
     rewarded: dict[tuple[str, int], int] = field(default_factory=dict)
+    # (citizen, shop) -> base units of its purchases there not yet refunded
+    refundable: dict[tuple[str, str], int] = field(default_factory=dict)
     redemptions: list[_Redemption] = field(default_factory=list)
     minted: int = 0
     redeemed: int = 0
@@ -179,10 +181,16 @@ def _apply(r: Replay, e: dict[str, Any], cap: int, rate: str) -> None:
         pair = (r.kinds.get(payer), r.kinds.get(payee))
         if pair not in (("citizen", "shop"), ("shop", "citizen")):
             raise _Refused("transfer_not_allowed")
+        # A refund returns earlier purchases of that citizen at that shop: at most what is left.
+        purchases = (payer, payee) if pair[0] == "citizen" else (payee, payer)
+        left = r.refundable.get(purchases, 0)
+        if pair[0] == "shop" and units > left:
+            raise _Refused("refund_exceeds_payment")
         if r.balances[payer] < units:
             raise _Refused("insufficient_balance")
         r.balances[payer] -= units
         r.balances[payee] += units
+        r.refundable[purchases] = left + units if pair[0] == "citizen" else left - units
     elif kind == "redeem":
         units = parse_amount(e.get("amount"))
         if units is None:

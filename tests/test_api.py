@@ -48,7 +48,16 @@ TASK_FIELDS = {
     "reward_error",
 }
 WALLET_FIELDS = {"username", "address", "balance", "as_of_block"}
-PAYMENT_FIELDS = {"id", "payer", "payee", "amount", "status", "tx_hash", "block_number"}
+PAYMENT_FIELDS = {
+    "id",
+    "payer",
+    "payee",
+    "amount",
+    "status",
+    "tx_hash",
+    "block_number",
+    "refund_of",
+}
 REDEMPTION_FIELDS = {"redemption_id", "amount", "tx_hash", "block_number", "status"}
 HISTORY_FIELDS = {"kind", "amount", "counterparty", "block_number", "timestamp", "tx_hash"}
 
@@ -334,7 +343,7 @@ def test_custodial_keys_are_encrypted_at_rest(
         columns = {r[1] for r in db.execute("PRAGMA table_info(custodial_keys)")}
     finally:
         db.close()
-    assert columns == {"user_id", "address", "nonce", "ciphertext"}
+    assert columns == {"user_id", "address", "nonce", "ciphertext", "key_id"}
     rows = [r for r in rows if r[0] in (anna, bakker)]
     assert [r[0] for r in rows] == [anna, bakker]
     raw_keys = []
@@ -375,10 +384,16 @@ def test_openapi_documents_every_route(api: Api) -> None:
         "/health": {"get"},
         "/auth/token": {"post"},
         "/auth/logout": {"post"},
+        "/auth/logout-all": {"post"},
         "/auth/me": {"get"},
         "/citizens": {"post"},
         "/shops": {"post", "get"},
+        "/admin/shops": {"get"},
+        "/admin/shops/{username}/approve": {"post"},
+        "/admin/shops/{username}/reject": {"post"},
         "/staff": {"post"},
+        "/staff/{username}/disable": {"post"},
+        "/staff/{username}/enable": {"post"},
         "/tasks": {"post", "get"},
         "/tasks/{ref}": {"get"},
         "/tasks/{ref}/claim": {"post"},
@@ -388,6 +403,7 @@ def test_openapi_documents_every_route(api: Api) -> None:
         "/wallet": {"get"},
         "/wallet/history": {"get"},
         "/payments": {"post"},
+        "/payments/received": {"get"},
         "/payments/{payment_id}": {"get"},
         "/redemptions": {"post"},
         "/audit/totals": {"get"},
@@ -620,10 +636,12 @@ def test_a_citizen_pays_a_shop_and_the_shop_refunds(api: Api, module_stack: Stac
     assert token.w3.eth.get_transaction_receipt(p["tx_hash"])["status"] == 1
     assert (api.chain_balance(anna), api.chain_balance(bakker)) == (1550, 450)
 
-    # bakker refunds anna 1.25: anna 16.75, bakker 3.25.
-    r = api.request("POST", "/payments", bakker, json={"to": anna, "amount": "1.25"})
+    # bakker refunds anna 1.25 of that payment: anna 16.75, bakker 3.25.
+    refund = {"to": anna, "amount": "1.25", "refund_of": [p["id"]]}
+    r = api.request("POST", "/payments", bakker, json=refund)
     assert r.status_code == 201, r.text
     assert (r.json()["payer"], r.json()["payee"], r.json()["amount"]) == (bakker, anna, "1.25")
+    assert r.json()["refund_of"] == [{"payment_id": p["id"], "amount": "1.25"}]
     assert (api.chain_balance(anna), api.chain_balance(bakker)) == (1675, 325)
 
     # The mirror agrees once it caught up.

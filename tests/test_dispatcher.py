@@ -59,6 +59,14 @@ def _prepare_submitted_task(stack: Stack) -> tuple[httpx.Client, dict[str, str],
         ).status_code
         == 201
     )
+    assert (
+        c.post(
+            "/staff",
+            headers=admin,
+            json={"username": "pub", "password": pw, "name": "Pu", "role": "coordinator"},
+        ).status_code
+        == 201
+    )  # publishes; `coord` approves (separation of duties)
     r = c.post("/citizens", json={"username": "anna", "password": pw, "name": "Anna"})
     assert r.status_code == 201
     address = r.json()["address"]
@@ -68,7 +76,7 @@ def _prepare_submitted_task(stack: Stack) -> tuple[httpx.Client, dict[str, str],
     assert (
         c.post(
             "/tasks",
-            headers=coord,
+            headers=_login(c, "pub", pw),
             json={
                 "ref": "task-1",
                 "kind": "paint_bin",

@@ -32,8 +32,9 @@ from node.signer import Signer
 from node.token import Token, connect
 from scripts.deploy import deploy, ensure_dev_keys, ensure_kek, open_reward_period
 from scripts.stack import Stack, start_api, start_indexer, start_stack
-from store.db import MIGRATIONS, init_db, schema_version
 from store.db import connect as connect_db
+from store.db import init_db
+from store.migrations import MIGRATIONS, schema_version
 from tests.apiclient import Api
 from tests.conftest import REPO, TEST_ENV, fresh, poll
 

@@ -49,7 +49,7 @@ def test_a_reward_is_confirmed_in_the_journal(api: Api, module_stack: Stack) -> 
     citizen, ref = fresh("cit"), fresh("task-")
     api.citizen(citizen)
     api.wait_registered(citizen)
-    api.publish(ref, "2.50", by=COORDINATOR)
+    api.publish(ref, "2.50")  # by another coordinator
     assert api.request("POST", f"/tasks/{ref}/claim", citizen).status_code == 200
     assert api.request("POST", f"/tasks/{ref}/submit", citizen).status_code == 200
     assert api.approve(ref, by=COORDINATOR).status_code == 200
@@ -79,7 +79,7 @@ def test_a_mint_that_expired_is_sent_again_and_minted_once(stack: Stack) -> None
         citizen, ref = fresh("cit"), fresh("task-")
         api.citizen(citizen)
         api.wait_registered(citizen)
-        api.publish(ref, "2.50", by=COORDINATOR)
+        api.publish(ref, "2.50")  # by another coordinator
         assert api.request("POST", f"/tasks/{ref}/claim", citizen).status_code == 200
         assert api.request("POST", f"/tasks/{ref}/submit", citizen).status_code == 200
         w3 = stack.token.w3

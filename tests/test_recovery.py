@@ -118,10 +118,12 @@ def personal_data_hits(path: Path, needles: list[str]) -> list[str]:
         db.close()
 
 
-def relay_body(auth: Authorization) -> dict[str, Any]:
-    """The JSON body of POST /relay/transfer for a signed TransferWithAuthorization."""
+def relay_body(auth: Authorization, refund_of: list[int] | None = None) -> dict[str, Any]:
+    """The JSON body of POST /relay/transfer for a signed TransferWithAuthorization (a refund
+    of the payments `refund_of`)."""
     frm, to, value, after, before, nonce, v, r, s = auth.args
     return {
+        "refund_of": refund_of,
         "from": frm,
         "to": to,
         "value": value,
@@ -396,6 +398,7 @@ def test_a_shops_key_rotates_and_settlement_pays_both_addresses(
     # anna earns 15.00 and pays bakker 6.50: anna 8.50, bakker 6.50.
     api.reward(fresh("t-"), "15.00", anna)
     r = api.request("POST", "/payments", anna, json={"to": bakker, "amount": "6.50"})
+    purchase = int(r.json()["id"])
     assert r.status_code == 201, r.text
     # Whatever other tests left to settle is settled first, so the run below is bakker's.
     _settle(stack, head(stack))
@@ -425,7 +428,8 @@ def test_a_shops_key_rotates_and_settlement_pays_both_addresses(
         }
     ]
     # bakker refunds anna 0.50 and redeems 1.00 from the new address: anna 9.00, bakker 4.00.
-    r = api.request("POST", "/payments", bakker, json={"to": anna, "amount": "0.50"})
+    refund = {"to": anna, "amount": "0.50", "refund_of": [purchase]}
+    r = api.request("POST", "/payments", bakker, json=refund)
     assert r.status_code == 201, r.text
     assert transfers_in(stack, r.json()["tx_hash"]) == [(bakker_new, anna_addr, 50)]
     r = api.request("POST", "/redemptions", bakker, json={"amount": "1.00"})
@@ -619,6 +623,7 @@ def own_wallet_shop(api: Api) -> tuple[str, LocalAccount]:
     assert r.status_code == 201, r.text
     api.passwords[username] = password
     api.addresses[username] = key.address
+    api.approve_shop(username)
     api.wait_registered(username)
     return username, key
 
@@ -701,6 +706,7 @@ def test_an_own_wallet_shop_proves_its_address_at_sign_up(api: Api, module_stack
         },
     )
     assert code(r) == (409, "address_taken")
+    api.approve_shop(winkel)
     api.wait_registered(winkel)
     assert stack.token.account_kind(shop) == AccountKind.SHOP
     api.check_responses()
@@ -722,11 +728,13 @@ def test_an_own_wallet_shop_refunds_by_a_relayed_signature(
     api.reward(fresh("t-"), "20.00", anna)
     r = api.request("POST", "/payments", anna, json={"to": winkel, "amount": "6.00"})
     assert r.status_code == 201, r.text
+    paid = [int(r.json()["id"])]
     assert (token.balance_of(anna_addr), token.balance_of(shop)) == (1400, 600)
 
-    # winkel refunds anna 1.50, signed by its own key and relayed: anna 15.50, winkel 4.50.
+    # winkel refunds anna 1.50 of that payment, signed by its own key and relayed: anna 15.50,
+    # winkel 4.50.
     refund = token.authorize_transfer(shop_key, anna_addr, 150)
-    body = relay_body(refund)
+    body = relay_body(refund, paid)
     r = api.request("POST", "/relay/transfer", winkel, json=body)
     assert r.status_code == 201, r.text
     assert r.json()["redemption_id"] is None
@@ -740,14 +748,14 @@ def test_an_own_wallet_shop_refunds_by_a_relayed_signature(
         "authorization_used",
     )
     # Signed by another key for winkel's address.
-    forged = relay_body(token.authorize_transfer(other_key, anna_addr, 100))
+    forged = relay_body(token.authorize_transfer(other_key, anna_addr, 100), paid)
     forged["from"] = shop
     assert code(api.request("POST", "/relay/transfer", winkel, json=forged)) == (
         422,
         "invalid_signature",
     )
     # A payer that is not winkel's address (even correctly signed by that address).
-    not_mine = relay_body(token.authorize_transfer(other_key, anna_addr, 100))
+    not_mine = relay_body(token.authorize_transfer(other_key, anna_addr, 100), paid)
     assert code(api.request("POST", "/relay/transfer", winkel, json=not_mine)) == (
         403,
         "not_your_wallet",
@@ -758,7 +766,7 @@ def test_an_own_wallet_shop_refunds_by_a_relayed_signature(
         "not_your_wallet",
     )
     # Shops refund citizens only: a transfer to another shop is refused by the token.
-    to_shop = relay_body(token.authorize_transfer(shop_key, api.addresses[crew.shop], 100))
+    to_shop = relay_body(token.authorize_transfer(shop_key, api.addresses[crew.shop], 100), paid)
     assert code(api.request("POST", "/relay/transfer", winkel, json=to_shop)) == (
         422,
         "transfer_not_allowed",
@@ -786,7 +794,7 @@ def test_an_own_wallet_shop_redeems_by_a_relayed_signature(api: Api, module_stac
     api.reward(fresh("t-"), "20.00", anna)
     r = api.request("POST", "/payments", anna, json={"to": winkel, "amount": "6.00"})
     assert r.status_code == 201, r.text
-    refund = relay_body(token.authorize_transfer(shop_key, anna_addr, 150))
+    refund = relay_body(token.authorize_transfer(shop_key, anna_addr, 150), [int(r.json()["id"])])
     assert api.request("POST", "/relay/transfer", winkel, json=refund).status_code == 201
     count, redeemed, supply = (
         token.redemption_count(),

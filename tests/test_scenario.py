@@ -232,7 +232,7 @@ def test_generated_year_round_trips_through_load_scenario(tmp_path: Path) -> Non
     path = tmp_path / "year.json"
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")
     scenario = load_scenario(path)
-    assert scenario.model_dump(mode="json", exclude_none=True) == data
+    assert scenario.model_dump(mode="json", exclude_unset=True) == data
     assert parse_scenario(data) == scenario
 
 

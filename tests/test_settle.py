@@ -32,7 +32,6 @@ from domain.settlement import (
     Municipality,
     SettlementResult,
     ShopPayee,
-    UnknownPayee,
     ledger_batches,
     read_pain001,
     reconcile_settlements,
@@ -385,29 +384,92 @@ def test_two_batches_pay_each_redemption_once(data_dir: Path, run: Callable[...,
     assert reconcile(data_dir) == []
 
 
-def test_unknown_payee_is_refused_and_nothing_is_written(
+def test_unknown_payee_is_held_and_the_others_are_paid(
     data_dir: Path, run: Callable[..., Any]
 ) -> None:
     write_mirror(
         data_dir / "mirror.sqlite",
-        [(1, SHOP_A, 795, 10, T), (2, UNKNOWN_SHOP, 500, 10, T)],
+        [(1, SHOP_A, 795, 10, T), (2, UNKNOWN_SHOP, 500, 10, T), (3, UNKNOWN_SHOP, 250, 11, T)],
     )
-    with pytest.raises(UnknownPayee) as err:
-        run()
-    assert err.value.code == "unknown_payee"
-    assert err.value.shops == [UNKNOWN_SHOP]
-    assert files(data_dir) == []  # no XML, no CSV, no temp file
-    assert ledger_count(data_dir, "settlement_batches") == 0
-    assert ledger_count(data_dir, "settled_redemptions") == 0
+    result = run()
+    assert result is not None
+    assert [(p.shop_id, p.redemption_ids, p.cents) for p in result.payments] == [
+        ("shop-1", (1,), 795)
+    ]
+    assert [(h.shop, h.shop_id, h.code, h.units, h.redemption_ids) for h in result.held] == [
+        (UNKNOWN_SHOP, None, "unknown_payee", 750, (2, 3))
+    ]
+    assert [p.cents for p in read_pain001(result.xml_path)] == [795]
+    assert ledger_rows(data_dir, "SELECT redemption_id FROM settled_redemptions") == [(1,)]
+    assert ledger_rows(
+        data_dir, "SELECT redemption_id, shop, amount, code FROM held_redemptions"
+    ) == [(2, UNKNOWN_SHOP, 500, "unknown_payee"), (3, UNKNOWN_SHOP, 250, "unknown_payee")]
+    assert reconcile(data_dir) == []
 
 
-def test_invalid_shop_iban_is_refused(data_dir: Path, run: Callable[..., Any]) -> None:
+CAKE = "\U0001f370\U0001f370\U0001f370"
+ASN = "NL39ASNB8190086529"
+
+
+@pytest.mark.parametrize(
+    ("payee", "code"),
+    [
+        (ShopPayee(SHOP_B, "shop-2", "Klusbedrijf", "NL90BUNQ8332073503"), "invalid_iban"),
+        (ShopPayee(SHOP_B, "shop-2", "Klusbedrijf", ASN, "12345678"), "invalid_bic"),
+        (ShopPayee(SHOP_B, "shop-2", "Klusbedrijf", ASN, "INGBNL2A"), "bic_mismatch"),
+        (ShopPayee(SHOP_B, "shop-2", CAKE, ASN), "invalid_payee_name"),
+    ],
+    ids=["iban", "bic", "bic-of-another-bank", "cake-name"],
+)
+def test_one_bad_payee_is_held_while_the_rest_are_paid(
+    data_dir: Path, run: Callable[..., Any], payee: ShopPayee, code: str
+) -> None:
+    """Payee data made bad before the sign-up checks existed: that shop is held with its
+    reason, the batch pays everyone else; once the payee is fixed, the next run pays it."""
+    write_mirror(
+        data_dir / "mirror.sqlite",
+        [(1, SHOP_A, 795, 10, T), (2, SHOP_B, 1500, 10, T), (3, SHOP_C, 125, 11, T)],
+    )
+    payees = {**PAYEES, SHOP_B: payee}
+    first = run(payees=payees)
+    assert first is not None
+    assert [(p.shop_id, p.cents) for p in first.payments] == [("shop-1", 795), ("shop-3", 125)]
+    assert first.total_cents == 920  # 7.95 + 1.25; shop-2's 15.00 held
+    assert [(h.shop_id, h.code, h.units, h.redemption_ids) for h in first.held] == [
+        ("shop-2", code, 1500, (2,))
+    ]
+    assert "shop-2" in first.held[0].reason
+    assert_valid_pain001(first.xml_path)
+    assert ledger_rows(data_dir, "SELECT redemption_id FROM held_redemptions") == [(2,)]
+    assert reconcile(data_dir) == []
+
+    assert run(payees=payees, created_at=CREATED + timedelta(minutes=1)) is None  # still held
+    later = run(created_at=CREATED + timedelta(minutes=2))  # payee fixed: PAYEES' shop-2
+    assert later is not None
+    assert [(p.shop_id, p.redemption_ids, p.cents) for p in later.payments] == [
+        ("shop-2", (2,), 1500)
+    ]
+    assert later.held == ()
+    assert ledger_rows(data_dir, "SELECT redemption_id FROM held_redemptions") == []
+    assert ledger_rows(data_dir, "SELECT redemption_id FROM settled_redemptions ORDER BY 1") == [
+        (1,),
+        (2,),
+        (3,),
+    ]
+    assert reconcile(data_dir) == []
+
+
+def test_every_payee_held_writes_no_file_but_records_the_holds(
+    data_dir: Path, run: Callable[..., Any]
+) -> None:
     write_mirror(data_dir / "mirror.sqlite", [(1, SHOP_A, 795, 10, T)])
     bad = {SHOP_A: ShopPayee(SHOP_A, "shop-1", "Boekhandel", "NL90BUNQ8332073503", None)}
-    with pytest.raises(ValueError) as err:
-        run(payees=bad)
-    assert getattr(err.value, "code", None) == "invalid_iban"
+    assert run(payees=bad) is None
     assert files(data_dir) == []
+    assert ledger_count(data_dir, "settlement_batches") == 0
+    assert ledger_rows(data_dir, "SELECT redemption_id, shop_id, code FROM held_redemptions") == [
+        (1, "shop-1", "invalid_iban")
+    ]
 
 
 def test_rate_other_than_one_rounds_once_per_shop(data_dir: Path, run: Callable[..., Any]) -> None:

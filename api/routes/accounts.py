@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from api.deps import Ctx, role_checker
-from domain import accounts
+from api.deps import AdminUser, Ctx, role_checker
+from domain import accounts, sessions
 from domain.schemas import (
     AccountPublic,
     CitizenCreate,
     ErrorPublic,
+    ShopApplication,
     ShopCreate,
     ShopPublic,
     StaffCreate,
@@ -19,22 +20,32 @@ from domain.schemas import (
 router = APIRouter(tags=["accounts"])
 
 
-@router.post("/citizens", status_code=201, responses={409: {"model": ErrorPublic}})
-def sign_up_citizen(body: CitizenCreate, ctx: Ctx) -> AccountPublic:
+@router.post(
+    "/citizens",
+    status_code=201,
+    responses={409: {"model": ErrorPublic}, 429: {"model": ErrorPublic}},
+)
+def sign_up_citizen(body: CitizenCreate, request: Request, ctx: Ctx) -> AccountPublic:
     """Sign up as a citizen. A custodial key is made (AES-GCM at rest) and its address is
-    registered on chain as a citizen by the dispatcher (`registered` turns true in /auth/me).
+    registered on chain as a citizen by the dispatcher, batched with other sign-ups
+    (`registered` turns true in /auth/me). Throttled per client address and in all, per hour
+    (`HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR`, `HEITJE_SIGNUP_PER_HOUR`).
 
-    Errors: 409 `username_taken`; 422 `invalid_request`.
+    Errors: 409 `username_taken`; 422 `invalid_request`; 429 `signup_throttled` (with
+    `Retry-After` in seconds).
     """
-    return accounts.sign_up_citizen(ctx, body)
+    client = request.client.host if request.client else ""
+    return accounts.sign_up_citizen(ctx, body, client)
 
 
 @router.post("/shops", status_code=201, responses={409: {"model": ErrorPublic}})
 def sign_up_shop(body: ShopCreate, ctx: Ctx) -> AccountPublic:
     """Sign up a shop with the IBAN it is paid on (validated: ISO 13616 checksum and country
-    format, via schwifty; spaces removed, upper-cased). A custodial key is made and registered
-    on chain as a shop, or, with `address` and `signature`, the shop's own Ethereum wallet
-    (non-custodial) is registered once the EIP-191 signature proves it holds that key.
+    format, via schwifty; spaces removed, upper-cased). A custodial key is made, or, with
+    `address` and `signature`, the shop's own Ethereum wallet (non-custodial) is used once the
+    EIP-191 signature proves it holds that key. The shop is `pending` until an admin approves
+    it (`POST /admin/shops/{username}/approve`): before that it is not registered on chain, not
+    listed in `GET /shops` and not payable (409 `shop_not_approved`).
 
     Errors: 422 `invalid_iban`, `invalid_signature`; 409 `username_taken`, `address_taken`;
     422 `invalid_request`.
@@ -51,7 +62,75 @@ def create_staff(body: StaffCreate, ctx: Ctx) -> AccountPublic:
     return accounts.create_staff(ctx, body)
 
 
+_STAFF_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic},
+}
+
+
+@router.post("/staff/{username}/disable", status_code=204, responses=_STAFF_ERRORS)
+def disable_staff(username: str, admin: AdminUser, ctx: Ctx) -> None:
+    """Disable a staff account (admins only): it cannot log in (403 `account_disabled`) and
+    every session of it ends at once. Idempotent; an admin cannot disable themselves.
+
+    Errors: 401 `unauthorized`; 403 `forbidden`, `csrf_failed`; 404 `unknown_account`; 409
+    `not_staff`, `cannot_disable_self`.
+    """
+    sessions.set_staff_disabled(ctx, username, True, by=admin.username)
+
+
+@router.post("/staff/{username}/enable", status_code=204, responses=_STAFF_ERRORS)
+def enable_staff(username: str, admin: AdminUser, ctx: Ctx) -> None:
+    """Enable a disabled staff account again (admins only); it logs in anew. Idempotent.
+
+    Errors: 401 `unauthorized`; 403 `forbidden`, `csrf_failed`; 404 `unknown_account`; 409
+    `not_staff`.
+    """
+    sessions.set_staff_disabled(ctx, username, False, by=admin.username)
+
+
 @router.get("/shops")
 def list_shops(ctx: Ctx) -> list[ShopPublic]:
-    """Shops that take HEIT (username, name, category, address); public."""
+    """Shops that take HEIT (approved by an admin: username, name, category, address);
+    public."""
     return accounts.list_shops(ctx)
+
+
+@router.get("/admin/shops", responses={422: {"model": ErrorPublic}})
+def shop_applications(
+    ctx: Ctx, admin: AdminUser, status: str | None = "pending"
+) -> list[ShopApplication]:
+    """Shop applications, oldest first (admins only): by default the `pending` ones; `status`
+    pending | approved | rejected, or `all`.
+
+    Errors: 401 `unauthorized`; 403 `forbidden`; 422 `invalid_status`.
+    """
+    return accounts.shop_applications(ctx, None if status == "all" else status)
+
+
+_REVIEW_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic},
+}
+
+
+@router.post("/admin/shops/{username}/approve", responses=_REVIEW_ERRORS)
+def approve_shop(username: str, ctx: Ctx, admin: AdminUser) -> ShopApplication:
+    """Approve a pending shop (admins only): its wallet is registered on chain as a shop
+    through the outbox (`registered` in /auth/me turns true), it is listed in `GET /shops`
+    and citizens can pay it.
+
+    Errors: 401 `unauthorized`; 403 `forbidden`, `csrf_failed`; 404 `unknown_shop`; 409
+    `shop_not_pending`.
+    """
+    return accounts.review_shop(ctx, admin, username, approve=True)
+
+
+@router.post("/admin/shops/{username}/reject", responses=_REVIEW_ERRORS)
+def reject_shop(username: str, ctx: Ctx, admin: AdminUser) -> ShopApplication:
+    """Reject a pending shop (admins only): it is never registered, listed or payable.
+
+    Errors: 401 `unauthorized`; 403 `forbidden`, `csrf_failed`; 404 `unknown_shop`; 409
+    `shop_not_pending`.
+    """
+    return accounts.review_shop(ctx, admin, username, approve=False)

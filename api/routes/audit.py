@@ -3,9 +3,9 @@ the accounts. For auditors and finance officers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import Ctx, role_checker
 from domain import audit
@@ -23,8 +23,13 @@ def totals(ctx: Ctx) -> dict[str, Any]:
 
 
 @router.get("/intents")
-def intents(ctx: Ctx, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Outbox intents (registrations and mints): status, tx hash, attempts, last error."""
+def intents(
+    ctx: Ctx,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Outbox intents (registrations and mints), newest first, at most `limit` (1..1000):
+    status, tx hash, attempts, last error. Errors: 422 `invalid_request`."""
     return audit.intents(ctx, status, limit)
 
 

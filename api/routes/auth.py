@@ -2,35 +2,64 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from api.deps import Ctx, CurrentUser, SettingsDep
-from domain import accounts
+from api.deps import Ctx, CurrentUser, SettingsDep, session_token
+from domain import accounts, sessions
 from domain.schemas import AccountPublic, ErrorPublic, LoginRequest, Token
 from domain.security import SESSION_COOKIE, session_cookie
-from heitje.errors import Refused
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", responses={401: {"model": ErrorPublic}})
-def login(body: LoginRequest, ctx: Ctx, settings: SettingsDep, response: Response) -> Token:
-    """Exchange username and password for a bearer token (also set as an HttpOnly cookie).
+@router.post(
+    "/token",
+    responses={
+        401: {"model": ErrorPublic},
+        403: {"model": ErrorPublic},
+        429: {
+            "model": ErrorPublic,
+            "description": "Too many failed log-ins: `login_throttled`; wait `Retry-After` s.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+    },
+)
+def login(
+    body: LoginRequest, request: Request, ctx: Ctx, settings: SettingsDep, response: Response
+) -> Token:
+    """Exchange username (any case) and password for a bearer token (also set as an HttpOnly
+    cookie). Throttled per account and per client address (OWASP ASVS 2.2.1).
 
-    Errors: 401 `invalid_credentials` (unknown user or wrong password; same answer for both).
+    Errors: 401 `invalid_credentials` (unknown user or wrong password; same answer for both);
+    403 `account_disabled`; 429 `login_throttled` with `Retry-After` (seconds).
     """
-    user = accounts.authenticate(ctx, body.username, body.password)
-    if user is None:
-        raise Refused(401, "invalid_credentials", "unknown username or wrong password")
-    token, ttl = accounts.open_session(ctx, settings, user.id)
+    client = request.client.host if request.client else None
+    user, token, ttl = sessions.log_in(ctx, body.username, body.password, client)
     response.set_cookie(**session_cookie(token, ttl, secure=settings.cookie_secure))
     return Token(access_token=token, role=user.role, expires_in=ttl)
 
 
 @router.post("/logout", status_code=204)
-def logout(user: CurrentUser, ctx: Ctx, response: Response) -> None:
-    """End every session of the caller."""
-    accounts.end_sessions(ctx, user.id)
+def logout(user: CurrentUser, request: Request, ctx: Ctx, response: Response) -> None:
+    """End the caller's current session (the token or cookie of this request; other devices
+    stay logged in, as `POST /logout` on the pages) and clear the cookie.
+
+    Errors: 401 `unauthorized`; 403 `csrf_failed` (cookie session from another origin).
+    """
+    token = session_token(request)
+    if token:
+        sessions.end_session(ctx, token)
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.post("/logout-all", status_code=204)
+def logout_all(user: CurrentUser, ctx: Ctx, response: Response) -> None:
+    """Log out everywhere: end every session of the caller, on every device, and clear the
+    cookie.
+
+    Errors: 401 `unauthorized`; 403 `csrf_failed` (cookie session from another origin).
+    """
+    sessions.end_sessions(ctx, user.id)
     response.delete_cookie(SESSION_COOKIE)
 
 

@@ -3,9 +3,11 @@ minted) or reject."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from api.deps import CitizenUser, CoordinatorUser, Ctx
+from fastapi import APIRouter, Query
+
+from api.deps import CitizenUser, CoordinatorUser, Ctx, OptionalUser
 from domain import tasks
 from domain.schemas import ErrorPublic, TaskCreate, TaskPublic
 
@@ -31,20 +33,29 @@ def publish(body: TaskCreate, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
 
 @router.get("")
 def list_tasks(
-    ctx: Ctx, status: str | None = None, limit: int = 100, offset: int = 0
+    ctx: Ctx,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    viewer: OptionalUser = None,
 ) -> list[TaskPublic]:
     """Tasks, newest first, optionally by `status` (open, claimed, submitted, approved,
-    rejected). Public: citizens browse open tasks."""
-    return tasks.list_tasks(ctx, status, limit, offset)
+    rejected), `limit` (1..500) from `offset` (0..10^9). Public: citizens browse open tasks.
+    `claimed_by` is shown only to staff and to the citizen who claimed the task (a bearer
+    token or session cookie tells who asks); anyone else gets null.
+
+    Errors: 422 `invalid_request` (a bound passed)."""
+    return tasks.list_tasks(ctx, status, limit, offset, viewer)
 
 
 @router.get("/{ref}", responses=_ERRORS)
-def get_task(ref: str, ctx: Ctx) -> TaskPublic:
+def get_task(ref: str, ctx: Ctx, viewer: OptionalUser = None) -> TaskPublic:
     """One task with its reward status: `reward_status` pending, sent, blocked or confirmed;
-    while blocked, `reward_error` says why (the dispatcher keeps trying).
+    while blocked, `reward_error` says why (the dispatcher keeps trying). `claimed_by` only
+    for staff and the claimant, as in `GET /tasks`.
 
     Errors: 404 `task_not_found`."""
-    return tasks.get_task(ctx, ref)
+    return tasks.get_task(ctx, ref, viewer)
 
 
 @router.post("/{ref}/claim", responses=_ERRORS)
@@ -64,7 +75,8 @@ def submit(ref: str, ctx: Ctx, user: CitizenUser) -> TaskPublic:
 
 @router.post("/{ref}/approve", responses=_CHAIN_ERRORS)
 def approve(ref: str, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
-    """Approve submitted work (coordinators): the reward is minted to the citizen.
+    """Approve submitted work (coordinators): the reward is minted to the citizen. Not by the
+    coordinator who published (or claimed) the task while `HEITJE_SEPARATION_OF_DUTIES` holds.
 
     The task state and the mint intent are written in one transaction; `reward_status` follows
     the mint (pending -> sent -> confirmed; blocked, with `reward_error`, while the chain
@@ -74,17 +86,20 @@ def approve(ref: str, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
     pay it, or when it would take the citizen past the period's cap per citizen (minted plus
     on its way).
 
-    Errors: 404 `task_not_found`; 409 `task_already_approved`, `task_not_submitted`,
-    `no_reward_period`; 422 `annual_cap_exceeded`, `period_budget_exhausted`,
-    `citizen_cap_exceeded`; 503 `chain_unavailable`.
+    Errors: 403 `forbidden`, `approver_is_publisher`, `approver_is_claimant`; 404
+    `task_not_found`; 409 `task_already_approved`, `task_not_submitted`, `no_reward_period`;
+    422 `annual_cap_exceeded`, `period_budget_exhausted`, `citizen_cap_exceeded`; 503
+    `chain_unavailable`.
     """
     return tasks.approve(ctx, user, ref)
 
 
 @router.post("/{ref}/reject", responses=_ERRORS)
 def reject(ref: str, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
-    """Close submitted work without reward (coordinators).
+    """Close submitted work without reward (coordinators; not the one who published or
+    claimed it while `HEITJE_SEPARATION_OF_DUTIES` holds).
 
-    Errors: 404 `task_not_found`, 409 `task_not_submitted`.
+    Errors: 403 `forbidden`, `approver_is_publisher`, `approver_is_claimant`; 404
+    `task_not_found`; 409 `task_not_submitted`.
     """
     return tasks.reject(ctx, user, ref)

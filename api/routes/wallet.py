@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
-from api.deps import Ctx, CurrentUser, ShopUser
-from domain import payments
+from api.deps import Ctx, CurrentUser, ShopUser, WalletUser
+from domain import payments, refunds
 from domain import wallet as wallets
 from domain.schemas import (
+    SQL_INT_MAX,
     ErrorPublic,
     HistoryItem,
     PaymentCreate,
     PaymentPublic,
+    ReceivedPayment,
     RedemptionCreate,
     RedemptionPublic,
     WalletPublic,
@@ -36,6 +38,7 @@ MinBlock = Annotated[
     int | None,
     Query(
         ge=0,
+        le=SQL_INT_MAX,
         description="Answer as of this block or later: after a write, its `block_number`. "
         "Waits at most HEITJE_READ_WAIT seconds for the mirror, then 503 `mirror_behind`.",
     ),
@@ -56,7 +59,10 @@ def wallet(user: CurrentUser, ctx: Ctx, min_block: MinBlock = None) -> WalletPub
 
 @router.get("/wallet/history", responses=_ERRORS)
 def history(
-    user: CurrentUser, ctx: Ctx, limit: int = 50, min_block: MinBlock = None
+    user: CurrentUser,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    min_block: MinBlock = None,
 ) -> list[HistoryItem]:
     """The caller's rewards, payments in and out, and redemptions, newest first (mirror),
     over every address the wallet has had (key rotations move coins, not history).
@@ -77,7 +83,7 @@ def history(
 )
 def pay(
     body: PaymentCreate,
-    user: CurrentUser,
+    user: WalletUser,
     ctx: Ctx,
     response: Response,
     idempotency_key: str | None = Header(default=None, max_length=64),
@@ -93,9 +99,16 @@ def pay(
     never pays twice. If someone else submitted the signed authorization first, the payment
     is done: its `tx_hash` is theirs.
 
+    A refund (shop to citizen) names the payments it returns in `refund_of` (ids from `GET
+    /payments/received`): only that citizen's payments to this shop, at most what is left of
+    them in total, taken newest first; the answer's `refund_of` lists the parts.
+
     Errors: 422 `invalid_amount`; 404 `unknown_account`; 422 `transfer_not_allowed`;
-    422 `insufficient_balance`; 409 `account_not_ready` (wallet not yet registered on chain);
-    503 `tx_refused`, `chain_unavailable`.
+    422 `insufficient_balance`; 409 `shop_not_approved` (a shop an admin has not approved),
+    `account_not_ready` (wallet not yet registered on chain); refunds: 422
+    `refund_payment_required`, `refund_payment_not_found`, `refund_not_payer`,
+    `refund_exceeds_payment`, 409 `refund_payment_pending`; 503 `tx_refused`,
+    `chain_unavailable`.
     """
     p = payments.pay(ctx, user, body, idempotency_key)
     if p.status != "confirmed":
@@ -103,8 +116,25 @@ def pay(
     return p
 
 
+@router.get("/payments/received", responses=_ERRORS)
+def received_payments(
+    user: ShopUser,
+    ctx: Ctx,
+    payer: Annotated[str, Query(min_length=1, max_length=64, description="A citizen's username.")],
+) -> list[ReceivedPayment]:
+    """Payments the citizen `payer` made to the calling shop (not refused), newest first:
+    `id` (what a refund names in `refund_of`), `amount`, `refunded` and `refundable` (what is
+    left to refund) in HEIT, `status`, `tx_hash`, `created_at`.
+
+    Errors: 403 `forbidden` (not a shop); 404 `unknown_account`; 422 `invalid_request`.
+    """
+    return refunds.received_payments(ctx, user, payer)
+
+
 @router.get("/payments/{payment_id}", responses=_ERRORS)
-def get_payment(payment_id: int, user: CurrentUser, ctx: Ctx) -> PaymentPublic:
+def get_payment(
+    payment_id: Annotated[int, Path(ge=1, le=SQL_INT_MAX)], user: CurrentUser, ctx: Ctx
+) -> PaymentPublic:
     """One of the caller's payments, moved on as a retry would: `pending` becomes `confirmed`
     once the transfer is at the confirmation depth.
 

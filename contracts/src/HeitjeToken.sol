@@ -81,13 +81,16 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     /// @inheritdoc IHeitjeToken
     function registerAccount(address account, AccountKind kind) external onlyRole(REGISTRAR_ROLE) {
-        if (account == address(0)) revert HeitjeInvalidAccount(account);
-        if (_kinds[account] != kind) {
-            uint256 balance = balanceOf(account);
-            if (balance != 0) revert HeitjeAccountHasBalance(account, balance);
-            _kinds[account] = kind;
+        _registerAccount(account, kind);
+    }
+
+    /// @inheritdoc IHeitjeToken
+    function registerAccounts(address[] calldata accounts, AccountKind kind) external onlyRole(REGISTRAR_ROLE) {
+        uint256 n = accounts.length;
+        if (n == 0) revert HeitjeInvalidBatch();
+        for (uint256 i = 0; i < n; ++i) {
+            _registerAccount(accounts[i], kind);
         }
-        emit AccountRegistered(account, kind);
     }
 
     /// @inheritdoc IHeitjeToken
@@ -354,6 +357,16 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
     }
 
     // ----- internals -----
+
+    function _registerAccount(address account, AccountKind kind) private {
+        if (account == address(0)) revert HeitjeInvalidAccount(account);
+        if (_kinds[account] != kind) {
+            uint256 balance = balanceOf(account);
+            if (balance != 0) revert HeitjeAccountHasBalance(account, balance);
+            _kinds[account] = kind;
+        }
+        emit AccountRegistered(account, kind);
+    }
 
     function _activePeriodId() private view returns (uint256 periodId) {
         periodId = currentPeriodId();

@@ -136,6 +136,17 @@ interface IHeitjeToken {
     /// Emits `AccountRegistered`, also when the kind stays the same.
     function registerAccount(address account, AccountKind kind) external;
 
+    /// @notice Register several accounts as the same kind in one transaction (one sign-up
+    /// costs the registrar a share of one transaction, not one of its own).
+    /// @dev Atomic: if any item would fail as `registerAccount` (the zero address, a kind
+    /// change of an account holding HEIT), the whole batch reverts and nothing changes.
+    /// Requirements: as `registerAccount` for every item; caller has REGISTRAR_ROLE; a
+    /// non-empty `accounts` (else `HeitjeInvalidBatch`). Emits `AccountRegistered` per account,
+    /// in order, also when its kind stays the same or it appears twice.
+    /// @param accounts The accounts to register.
+    /// @param kind The kind each of them gets (`None`: deregister them).
+    function registerAccounts(address[] calldata accounts, AccountKind kind) external;
+
     /// @notice The kind of `account`: `None` when it is not registered.
     function accountKind(address account) external view returns (AccountKind);
 

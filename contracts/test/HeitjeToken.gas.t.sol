@@ -94,6 +94,27 @@ contract HeitjeTokenGasTest is Test {
         _mintRewards(50);
     }
 
+    /// @dev `n` new accounts registered as citizens in one `registerAccounts` call.
+    function _registerAccounts(uint256 n) internal {
+        address[] memory accounts = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            accounts[i] = address(uint160(0x5167_0000 + i));
+        }
+        token.registerAccounts(accounts, IHeitjeToken.AccountKind.Citizen);
+    }
+
+    function test_RegisterAccount() public {
+        token.registerAccount(address(uint160(0x5167_0000)), IHeitjeToken.AccountKind.Citizen);
+    }
+
+    function test_RegisterAccounts10() public {
+        _registerAccounts(10);
+    }
+
+    function test_RegisterAccounts50() public {
+        _registerAccounts(50);
+    }
+
     function test_TransferWithAuthorization() public {
         token.transferWithAuthorization(alice, bakery, 500, 0, AUTH_VALID_BEFORE, AUTH_NONCE, authV, authR, authS);
     }

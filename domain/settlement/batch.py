@@ -28,16 +28,16 @@ from domain.settlement.files import (
     temp_path,
     write_durably,
 )
+from domain.settlement.payees import HeldPayee, check_payees
 from domain.settlement.sepa import (
     Account,
     CreditTransfer,
     build_pain001,
-    compact_bic,
     compact_iban,
     debtor_bic,
 )
 from heitje.datadir import DataDir
-from heitje.errors import HeitjeError, InvalidInput, NotFound
+from heitje.errors import InvalidInput, NotFound
 from heitje.money import BaseUnits, EuroCents, parse_rate, units_to_cents
 from indexer.errors import MirrorBehind
 from indexer.mirror import Mirror, Redemption
@@ -45,16 +45,6 @@ from store import db, ledger
 from store.payees import ShopPayee
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class UnknownPayee(HeitjeError, LookupError):
-    """Redemptions are due for a shop with no payee entry (no IBAN to pay). `shops`: addresses."""
-
-    code = "unknown_payee"
-
-    def __init__(self, shops: list[str]) -> None:
-        super().__init__(f"no payee (IBAN) for shop(s) with due redemptions: {', '.join(shops)}")
-        self.shops = shops
 
 
 @dataclass(frozen=True)
@@ -87,7 +77,8 @@ class ShopPayment:
 class SettlementResult:
     """A settled batch: the files written, `total_cents` over `payments`, and the block cut-off
     applied (`through_block`). `deferred_ids`: due redemptions left unpaid because their shop's
-    total came to 0 cents at the rate (they stay due)."""
+    total came to 0 cents at the rate (they stay due). `held`: shops whose payee cannot go into
+    the file (their redemptions stay due; also in the ledger's `held_redemptions`)."""
 
     batch_id: str
     xml_path: Path
@@ -97,6 +88,7 @@ class SettlementResult:
     through_block: int
     payments: tuple[ShopPayment, ...]
     deferred_ids: tuple[int, ...] = ()
+    held: tuple[HeldPayee, ...] = ()
 
 
 def settle(
@@ -121,10 +113,16 @@ def settle(
     one transaction; a re-run never pays a redemption twice. Returns None, writing nothing, when
     nothing is due. `through` and `created_at` must carry a UTC offset.
 
-    Raises `UnknownPayee` (code `unknown_payee`) if a due shop has no payee, `MirrorBehind` if
-    `through_block` is beyond the mirror's checkpoint, `InvalidInput` (`invalid_iban`,
-    `invalid_bic`, `invalid_input`), `InvalidAmount` for a bad rate, `InvalidPain001`,
-    `AlreadySettled`, `InvalidLedger`; in every case nothing is written.
+    One bad payee does not stop the batch: a due shop with no payee, or whose payee fails the
+    SEPA creditor check (`sepa.check_creditor`: IBAN, BIC, name in the EPC set), is held: its
+    redemptions stay unsettled, listed in `SettlementResult.held` and in the ledger's
+    `held_redemptions` (`store.ledger.held_redemptions`), and everyone else is paid. When every
+    due shop is held, no file is written, the holds are recorded and None is returned.
+
+    Raises `MirrorBehind` if `through_block` is beyond the mirror's checkpoint, `InvalidInput`
+    (`invalid_iban`, `invalid_bic`, `invalid_input`) for the municipality's account,
+    `InvalidAmount` for a bad rate, `InvalidPain001`, `AlreadySettled`, `InvalidLedger`; in
+    every case nothing is written.
     """
     _require_offset(created_at, "created_at")
     if through is not None:
@@ -192,9 +190,20 @@ def _settle_locked(
     per_shop: dict[str, list[Redemption]] = {}
     for r in due:
         per_shop.setdefault(r.shop.lower(), []).append(r)
-    unknown = sorted(str(per_shop[key][0].shop) for key in per_shop if key not in by_address)
-    if unknown:
-        raise UnknownPayee(unknown)
+    creditors, held = check_payees(per_shop, by_address)
+    for key in {h.shop.lower() for h in held}:
+        del per_shop[key]
+    ledger.record_holds(
+        conn,
+        [r.redemption_id for r in due],
+        [
+            ledger.HeldRedemption(
+                rid, h.shop, h.shop_id, _amount(due, rid), h.code, h.reason, created_at.isoformat()
+            )
+            for h in held
+            for rid in h.redemption_ids
+        ],
+    )
 
     batch_id = _next_batch_id(conn, paths.settlements, created_at.date())
     payments, deferred = _payments(batch_id, per_shop, by_address, rate)
@@ -208,7 +217,7 @@ def _settle_locked(
         transfers=[
             CreditTransfer(
                 end_to_end_id=p.end_to_end_id,
-                creditor=Account(p.name, p.iban, _payee_bic(by_address[p.shop.lower()])),
+                creditor=creditors[p.shop.lower()],
                 cents=p.cents,
                 remittance=_remittance(p.end_to_end_id, p.redemption_ids),
             )
@@ -254,7 +263,12 @@ def _settle_locked(
         through_block=cutoff_block,
         payments=tuple(payments),
         deferred_ids=deferred,
+        held=tuple(held),
     )
+
+
+def _amount(redemptions: list[Redemption], redemption_id: int) -> int:
+    return next(int(r.amount) for r in redemptions if r.redemption_id == redemption_id)
 
 
 def _due_redemptions(
@@ -313,7 +327,7 @@ def _payments(
                 shop=per_shop[key][0].shop,
                 shop_id=payee.shop_id,
                 name=payee.name,
-                iban=compact_iban(payee.iban, payee.shop_id),
+                iban=compact_iban(payee.iban.replace(" ", "").upper(), payee.shop_id),
                 end_to_end_id=f"{batch_id}-{n:0{width}d}",
                 units=BaseUnits(units),
                 cents=cents,
@@ -336,10 +350,6 @@ def _remittance(end_to_end_id: str, ids: tuple[int, ...]) -> str:
             break
         shown.append(str(rid))
     return head + ",".join(shown) + f" (+{len(ids) - len(shown)} more)"
-
-
-def _payee_bic(payee: ShopPayee) -> str | None:
-    return None if payee.bic is None else compact_bic(payee.bic, payee.shop_id)
 
 
 def _next_batch_id(conn: sqlite3.Connection, settlements_dir: Path, day: date) -> str:

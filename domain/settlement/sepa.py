@@ -111,6 +111,81 @@ def compact_bic(bic: str, owner: str) -> str:
         raise InvalidInput(f"{owner}: BIC {bic!r} is not valid: {e}", code="invalid_bic") from e
 
 
+# Territories whose banks use another country's IBAN (or BIC) prefix: a BIC and an IBAN of the
+# same group are not a country mismatch.
+_SAME_BANKING_COUNTRY = (
+    frozenset({"FR", "MC", "GF", "GP", "MQ", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF"}),
+    frozenset({"GB", "JE", "GG", "IM"}),
+    frozenset({"FI", "AX"}),
+)
+
+
+def _same_country(a: str, b: str) -> bool:
+    return a == b or any(a in group and b in group for group in _SAME_BANKING_COUNTRY)
+
+
+def sepa_name(name: str, owner: str) -> str:
+    """`name` in the EPC basic Latin set, at most 70 characters (`sepa_text`). Raises
+    `InvalidInput` (code `invalid_payee_name`) naming `owner` when no letter or digit is left
+    ("🍰🍰🍰", "???")."""
+    text = sepa_text(name, 70)
+    if not any(c.isascii() and c.isalnum() for c in text):
+        raise InvalidInput(
+            f"{owner}: the name {name!r} has no letters or digits that a SEPA transfer can carry"
+            " (after transliteration to the EPC basic Latin set)",
+            code="invalid_payee_name",
+        )
+    return text
+
+
+def check_creditor(name: str, iban: str, bic: str | None, owner: str) -> Account:
+    """A SEPA creditor (payee) as it goes into a pain.001 file, checked with schwifty:
+
+    - IBAN (ISO 13616 checksum and country format, spaces and case ignored) in the SEPA zone;
+    - BIC (ISO 9362, if given) valid and, where schwifty's bank registry can tell, of the
+      IBAN's bank (same institution code and country as a BIC registered for the IBAN's bank
+      code, or the IBAN's bank code registered for the BIC); else at least of the IBAN's
+      country (territories banking under another country's prefix allowed);
+    - name transliterated to the EPC basic Latin set (`sepa_name`).
+
+    Returns the `Account` (transliterated name, compact IBAN, normalised BIC or None). Raises
+    `InvalidInput` naming `owner`, code `invalid_iban`, `iban_not_sepa`, `invalid_bic`,
+    `bic_mismatch` or `invalid_payee_name`.
+    """
+    compact = compact_iban(iban.replace(" ", "").upper(), owner)
+    parsed = IBAN(compact)
+    if not parsed.in_sepa_zone:
+        raise InvalidInput(
+            f"{owner}: IBAN {compact} is of {parsed.country_code}, outside the SEPA zone",
+            code="iban_not_sepa",
+        )
+    checked_bic: str | None = None
+    if bic is not None and bic.strip():
+        checked_bic = compact_bic(bic.replace(" ", "").upper(), owner)
+        if not _bic_fits(BIC(checked_bic), parsed):
+            raise InvalidInput(
+                f"{owner}: BIC {checked_bic} is not of the bank of IBAN {compact}",
+                code="bic_mismatch",
+            )
+    return Account(sepa_name(name, owner), compact, checked_bic)
+
+
+def _bic_fits(bic: BIC, iban: IBAN) -> bool:
+    """True unless schwifty can tell that `bic` is not of `iban`'s bank (or country)."""
+    bank_code = iban.bank_code
+    if bank_code and bank_code in bic.domestic_bank_codes:
+        return True
+    candidates: list[BIC] = []
+    if bank_code:
+        try:
+            candidates = list(BIC.candidates_from_bank_code(iban.country_code, bank_code))
+        except SchwiftyException:
+            candidates = []
+    if candidates:
+        return any(str(c)[:6] == str(bic)[:6] for c in candidates)
+    return _same_country(bic.country_code, iban.country_code)
+
+
 def debtor_bic(iban: str, bic: str | None) -> str:
     """The municipality's BIC, or the one schwifty derives from its IBAN."""
     if bic is not None:

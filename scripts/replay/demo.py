@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from heitje.errors import ConfigError, HeitjeError, InvalidAmount
 from heitje.money import format_eur, format_heit, parse_heit
 from indexer.mirror import Mirror
@@ -65,6 +67,22 @@ def programme_period(scenario: Scenario) -> tuple[int, int]:
     return max(budget, 1), cap
 
 
+def replay_throttles(scenario: Scenario) -> dict[str, str]:
+    """Sign-up throttle settings for a replay: every citizen of `scenario` signs up from this
+    machine within the hour, so both limits are raised to at least that many (and never
+    below the service's defaults)."""
+    n = str(max(len(scenario.citizens) + 1, 200))
+    return {"HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR": n, "HEITJE_SIGNUP_PER_HOUR": n}
+
+
+def _client(api_url: str, responses: list[httpx.Response] | None) -> Client:
+    """The replay's client of `api_url`, keeping every response in `responses` if given."""
+    client = Client(api_url, timeout=120, keep=responses is not None)
+    if responses is not None:
+        client.responses = responses
+    return client
+
+
 def run_demo(
     scenario_path: Path,
     *,
@@ -72,13 +90,15 @@ def run_demo(
     rpc_url: str | None = None,
     keys_dir: Path | None = None,
     confirmations: int | None = None,
+    responses: list[httpx.Response] | None = None,
 ) -> dict[str, Any]:
     """Replay `scenario_path` end to end and return the report (see module docstring).
 
     `data_dir` must be new or empty (a temporary one, removed afterwards, if None). Without
     `rpc_url` an embedded anvil chain is started with dev keys; with it, `keys_dir` (required)
     holds the chain's funded service keys, copied to `data_dir/keys`. `confirmations` is the
-    indexer's depth (default 0 on anvil, `NETWORK_CONFIRMATIONS` with `rpc_url`).
+    indexer's depth (default 0 on anvil, `NETWORK_CONFIRMATIONS` with `rpc_url`). Every HTTP
+    response of the replay is appended, read, to `responses` when given (for checks over all).
     Raises `HeitjeError` subclasses: `invalid_scenario`, `chain_start_failed`,
     `service_start_failed`, `replay_timeout`, `data_dir_not_empty`, `invalid_input`,
     `missing_key`, `keys_not_funded`.
@@ -111,6 +131,11 @@ def run_demo(
             cap_per_citizen=cap_per_citizen,
             env={
                 "HEITJE_ANNUAL_REWARD_CAP": policy.annual_reward_cap,
+                "HEITJE_SEPARATION_OF_DUTIES": str(policy.separation_of_duties).lower(),
+                "HEITJE_FOUR_EYES_THRESHOLD": policy.four_eyes_threshold or "",
+                # Every client of a replay runs on this machine: the sign-up throttle is raised
+                # to fit the file's sign-ups (it decides no scenario event).
+                **replay_throttles(scenario),
                 "HEITJE_EUR_PER_HEITJE": m.eur_per_heitje,
                 "HEITJE_MUNICIPALITY_NAME": m.name,
                 "HEITJE_MUNICIPALITY_IBAN": m.iban,
@@ -125,7 +150,7 @@ def run_demo(
         mirror = Mirror(paths.mirror_db)
         replay = Replayer(
             scenario,
-            Client(stack.api_url, timeout=120),
+            _client(stack.api_url, responses),
             token,
             data_dir,
             lambda: mirror_block(mirror),

@@ -16,6 +16,7 @@ from web3.exceptions import TransactionNotFound
 
 from domain.settlement import run_settlement
 from heitje.errors import HeitjeError
+from heitje.money import parse_heit
 from indexer.mirror import Mirror
 from node.token import Token
 from scripts.replay.client import Client, Refusal
@@ -62,6 +63,7 @@ class Replayer:
         self.mirror_block = mirror_block
         self.confirmations = confirmations
         self.tasks = {t.id: t for t in scenario.tasks}
+        self.shop_ids = {shop.id for shop in scenario.shops}
         self.addresses: dict[str, str] = {}
         self.rejected: list[dict[str, Any]] = []
         self.rejected_registrations: list[dict[str, str]] = []
@@ -113,11 +115,20 @@ class Replayer:
             }
             if shop.bic:
                 body["bic"] = shop.bic
-            self._signed_up(shop.id, pw, c.call(None, "POST", "/shops", body=body))
+            r = c.call(None, "POST", "/shops", body=body)
+            self._signed_up(shop.id, pw, r)
+            if not isinstance(r, Refusal):  # the municipality approves every listed shop
+                self._approve_shop(shop.id)
         wait_until(self._registrations_done, "wallet registrations on chain")
         if self.confirmations:  # every registration is mined by now: let it get deep
             block = self.head() + self.confirmations
             wait_until(lambda: self.head() >= block, f"the chain to reach block {block}")
+
+    def _approve_shop(self, username: str) -> None:
+        """The admin approves the shop `username` as it registers (scenarios README)."""
+        r = self.c.call("admin", "POST", f"/admin/shops/{username}/approve")
+        if isinstance(r, Refusal):
+            raise HeitjeError(f"could not approve shop {username}: {r.message}", code=r.code)
 
     def _signed_up(self, username: str, pw: str, r: Any) -> None:
         if isinstance(r, Refusal):
@@ -179,9 +190,14 @@ class Replayer:
             return c.call(ev.by, "POST", f"/tasks/{ev.task}/reject", at=at)
         if t == "pay":
             self._wait_deep(ev.from_)
-            r = c.call(
-                ev.from_, "POST", "/payments", at=at, body={"to": ev.to, "amount": ev.amount}
-            )
+            body: dict[str, Any] = {"to": ev.to, "amount": ev.amount}
+            if ev.from_ in self.shop_ids:
+                named = self._refund_of(ev.from_, ev.to, ev.amount)
+                if isinstance(named, Refusal):
+                    return named
+                if named:
+                    body["refund_of"] = named
+            r = c.call(ev.from_, "POST", "/payments", at=at, body=body)
             if isinstance(r, dict) and r.get("tx_hash"):
                 self.last_tx[ev.from_] = self.last_tx[ev.to] = str(r["tx_hash"])
             return r
@@ -196,8 +212,33 @@ class Replayer:
             return self._settle(ev.at, ev.through)
         return Refusal("unknown_event", f"unknown event type {t!r}")
 
+    def _refund_of(self, shop: str, citizen: str, amount: str) -> list[int] | Refusal:
+        """The payments a refund of `amount` from `shop` to `citizen` names (the scenario
+        rule): the citizen's most recent payments to the shop not yet refunded, newest first,
+        as many as the amount needs; all of them when it needs more (the service refuses it),
+        none when there are none or the amount is no amount (refused as well)."""
+        if citizen not in self.addresses:  # not a registered account: the service says so
+            return []
+        r = self.c.call(shop, "GET", f"/payments/received?payer={citizen}")
+        if isinstance(r, Refusal):
+            return [] if r.code in ("unknown_account", "forbidden") else r
+        try:
+            needed = int(parse_heit(amount))
+        except HeitjeError:
+            return []
+        named: list[int] = []
+        payments: list[dict[str, Any]] = list(r) if isinstance(r, list) else []
+        for payment in payments:  # newest first
+            left = 0 if payment["refundable"] == "0.00" else int(parse_heit(payment["refundable"]))
+            if left > 0 and payment["status"] == "confirmed":
+                named.append(int(payment["id"]))
+                needed -= left
+                if needed <= 0:
+                    break
+        return named
+
     def _reward_confirmed(self, ref: str) -> bool:
-        r = self.c.call(None, "GET", f"/tasks/{ref}")
+        r = self.c.call("auditor", "GET", f"/tasks/{ref}")  # staff see the claimant
         if not (isinstance(r, dict) and r["reward_status"] == "confirmed"):
             return False
         if r.get("claimed_by") and r.get("reward_tx"):

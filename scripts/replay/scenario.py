@@ -21,14 +21,15 @@ module, never the other way round.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from heitje import jsonguard
 from heitje.errors import HeitjeError, InvalidAmount
+from heitje.jsonguard import JsonTooDeep
 from heitje.money import parse_heit, parse_rate
 
 __all__ = [
@@ -91,8 +92,15 @@ class Municipality(_Model):
 
 
 class Policy(_Model):
+    """The programme's policy (scenarios README, "Policy keys"): keys a file leaves out take
+    the value that keeps existing files' expected reports valid, not a deployment's default."""
+
     annual_reward_cap: str
     """Most HEIT one citizen may be rewarded in a calendar year, a decimal string."""
+    separation_of_duties: bool = False
+    """The coordinator who published a task may not approve or reject it."""
+    four_eyes_threshold: str | None = None
+    """Rewards at or above it (HEIT, decimal string) need two different approvers."""
 
 
 class Coordinator(_Model):
@@ -264,7 +272,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and validate a `heitje-scenario/1` JSON file.
 
     Checks structure and types, timezone-aware `at`/`through`, a valid `annual_reward_cap`
-    and `eur_per_heitje`, unique ids, and events in time order. Amounts of tasks and events
+    and `eur_per_heitje`, unique ids, and events in time order; nesting deeper than
+    `heitje.jsonguard.MAX_JSON_DEPTH` is refused before parsing. Amounts of tasks and events
     are not judged: invalid ones are part of what a scenario may rehearse.
     Raises `InvalidScenario` (code `invalid_scenario`) with a one-line message otherwise.
     """
@@ -274,7 +283,10 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     except OSError as e:
         raise InvalidScenario(f"{source}: cannot read: {e.strerror or e}") from None
     try:
-        data = json.loads(raw)
+        # Depth counted first: a deeply nested file would overflow the C stack (jsonguard).
+        data = jsonguard.loads(raw, jsonguard.MAX_JSON_DEPTH)
+    except JsonTooDeep as e:
+        raise InvalidScenario(f"{source}: {e.message}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidScenario(f"{source}: not valid JSON: {' '.join(str(e).split())}") from None
     return parse_scenario(data, source=source)

@@ -1,0 +1,137 @@
+"""Request bodies bounded before the app sees them: an ASGI middleware.
+
+`BodyLimit` reads a request's body (at most `max_body_bytes`) before the app runs and then
+hands the app exactly those bytes:
+
+- Content-Length above the limit: 413 `body_too_large` at once, nothing read; a malformed
+  Content-Length: 400 `invalid_request`.
+- A body streamed without Content-Length (chunked) that passes the limit: 413
+  `body_too_large` as soon as it does; what was read is dropped.
+- A body that may be parsed as JSON (no Content-Type, `application/json` or `*+json`, or any
+  type but the HTML forms' `application/x-www-form-urlencoded` and `multipart/form-data`)
+  nested deeper than `max_json_depth`: 422 `json_too_deep`, before any parser sees it
+  (`heitje.jsonguard`: CPython's parser can overflow the C stack on deep input).
+
+Refusals are `{"code", "message"}` JSON like every other (`api.errors`). A refused body that
+is still arriving is read on (and dropped) up to `DRAIN_FACTOR` times the limit, so that a
+client sending it sees the 413 instead of a reset connection; past that the connection closes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from heitje.jsonguard import json_depth
+
+DRAIN_FACTOR = 4
+"""A refused body is read and dropped up to this many times the limit before answering."""
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _may_be_json(content_type: str | None) -> bool:
+    """True unless the body is an HTML form (which FastAPI never parses as JSON)."""
+    main = (content_type or "").split(";", 1)[0].strip().lower()
+    return main not in _FORMS
+
+
+class BodyLimit:
+    """ASGI middleware: bounded request bodies (size and JSON depth), see the module doc."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+                if length < 0:
+                    raise ValueError(declared)
+            except ValueError:
+                await _refuse(send, 400, "invalid_request", "Content-Length is not a number")
+                return
+            if length > self.max_body_bytes:
+                await self._too_large(receive, send, 0, length)
+                return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left before the body was complete: nothing to answer
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > self.max_body_bytes:
+                received = len(body)
+                body.clear()
+                await self._too_large(receive, send, received if more else -1, None)
+                return
+        data = bytes(body)
+        limit = self.max_json_depth
+        if (
+            data
+            and _may_be_json(headers.get("content-type"))
+            and json_depth(data, stop_above=limit) > limit
+        ):
+            await _refuse(send, 422, "json_too_deep", f"JSON nested deeper than {limit} levels")
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": data, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(
+        self, receive: Receive, send: Send, received: int, declared: int | None
+    ) -> None:
+        """Answer 413. `received`: bytes already read of a body still arriving (-1: it has
+        ended); with a `declared` length the body is drained only if it is small enough."""
+        drain_cap = self.max_body_bytes * DRAIN_FACTOR
+        if declared is not None:
+            received = 0 if declared <= drain_cap else -1
+        while received >= 0 and received <= drain_cap:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await _refuse(
+            send,
+            413,
+            "body_too_large",
+            f"request body larger than {self.max_body_bytes} bytes",
+        )
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    """Send a `{code, message}` JSON refusal; the connection closes after it."""
+    payload = json.dumps({"code": code, "message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,104 @@
+"""Sessions, disabled accounts and log-in throttling on `service.sqlite` (`domain.sessions`
+holds the rules): sessions by the sha256 of their token, `users.disabled_at`, and
+`login_failures`, one row per throttled subject.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from store.db import now_iso
+
+# ----- sessions -----
+
+
+def insert_session(
+    conn: sqlite3.Connection, token_hash: str, user_id: int, expires_at: float
+) -> None:
+    """Store a session by the hash of its token; `expires_at` in Unix seconds."""
+    conn.execute("INSERT INTO sessions VALUES (?,?,?)", (token_hash, user_id, expires_at))
+
+
+def session_user(conn: sqlite3.Connection, token_hash: str, now: float) -> sqlite3.Row | None:
+    """(id, username, role, name, address) of the live session `token_hash` of an account
+    that is not disabled, or None."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT u.id, u.username, u.role, u.name, u.address FROM sessions s "
+        "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ? "
+        "AND u.disabled_at IS NULL",
+        (token_hash, now),
+    ).fetchone()
+    return row
+
+
+def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:
+    """End one session."""
+    conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+
+def delete_sessions(conn: sqlite3.Connection, user_id: int) -> None:
+    """End every session of `user_id`."""
+    conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+
+def purge_sessions(conn: sqlite3.Connection, now: float) -> int:
+    """Delete every session that expired at or before `now` (Unix seconds); returns how many."""
+    return conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
+
+
+# ----- disabled accounts -----
+
+
+def set_disabled(conn: sqlite3.Connection, user_id: int, disabled: bool) -> None:
+    """Disable `user_id` (now) and delete its sessions, or enable it again. Run it inside the
+    caller's transaction, so both happen or neither."""
+    if disabled:
+        conn.execute(
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?",
+            (now_iso(), user_id),
+        )
+        conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+    else:
+        conn.execute("UPDATE users SET disabled_at = NULL WHERE id = ?", (user_id,))
+
+
+# ----- log-in throttling -----
+#
+# One row per subject (a hash of the account's username or of the client's address):
+# `failures` counts the failed log-ins since the subject was last forgotten, `locked_until`
+# (Unix seconds) is when the next attempt may be tried; `domain.sessions` works out the lockout.
+
+
+def login_failures(conn: sqlite3.Connection, subject: str) -> sqlite3.Row | None:
+    """(failures, last_failure, locked_until) of `subject`, or None."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT failures, last_failure, locked_until FROM login_failures WHERE subject = ?",
+        (subject,),
+    ).fetchone()
+    return row
+
+
+def set_login_failures(
+    conn: sqlite3.Connection, subject: str, failures: int, now: float, locked_until: float
+) -> None:
+    """Store `failures` of `subject`, the last at `now`, locked until `locked_until`."""
+    conn.execute(
+        "INSERT INTO login_failures VALUES (?,?,?,?) ON CONFLICT (subject) DO UPDATE SET "
+        "failures = excluded.failures, last_failure = excluded.last_failure, "
+        "locked_until = excluded.locked_until",
+        (subject, failures, now, locked_until),
+    )
+
+
+def clear_login_failures(conn: sqlite3.Connection, subject: str) -> None:
+    """Forget the failures of `subject` (a successful log-in)."""
+    conn.execute("DELETE FROM login_failures WHERE subject = ?", (subject,))
+
+
+def purge_login_failures(conn: sqlite3.Connection, forget_before: float, now: float) -> int:
+    """Delete rows whose last failure was before `forget_before` and whose lock has ended at
+    `now`; returns how many."""
+    return conn.execute(
+        "DELETE FROM login_failures WHERE last_failure < ? AND locked_until <= ?",
+        (forget_before, now),
+    ).rowcount
