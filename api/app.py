@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import docs, errors
 from api.routes import accounts, audit, auth, recovery, relay, tasks, wallet
 from domain.context import Services
 from domain.health import health as check_health
@@ -49,12 +50,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A municipality's civic reward coin (HEIT): tasks, wallets, payments, audit.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local files below (api.docs), never from a CDN
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
     for module in (auth, accounts, tasks, wallet, relay, recovery, audit):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    docs.install(app)
 
     @app.get("/health/live", tags=["meta"], include_in_schema=False)
     def live() -> dict[str, str]:

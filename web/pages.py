@@ -1,39 +1,80 @@
-"""The plain server-rendered wallet pages (Dutch): log in, balance, history, pay a shop.
+"""The server-rendered pages: log in, balance, history, pay a shop; the language switch, the
+statements (accessibility, privacy) and the municipality's theme files.
 
 The HTML face of `domain`: cookie sessions (HttpOnly, SameSite=Lax) and a CSRF token in every
-form; the same domain functions as the JSON API (`domain.accounts`, `domain.wallet`).
+form that posts (`csrf_token`); the same domain functions as the JSON API (`domain.accounts`,
+`domain.wallet`). Pages come in Dutch (default) and English (`web.i18n`, `web.templating`).
+Messages on a page come from fixed lists of codes (`ERRORS`, `NOTICES`): a query string names
+a code, never the text, and an unknown code shows nothing.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from domain import accounts, payments, wallet
 from domain.context import Caller, Context, Services
 from domain.schemas import PaymentCreate
 from domain.security import SESSION_COOKIE, csrf_token, session_cookie
-from heitje.errors import HeitjeError, Refused
+from heitje.errors import HeitjeError, InvalidAmount, Refused
+from heitje.money import format_heit, parse_typed_heit, units_of
 from indexer.errors import MirrorBehind
+from store import payments as stored_payments
+from web import i18n
+from web.i18n import N_
+from web.templating import language_of, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 
-_LABELS = {
-    "reward": ("Beloning", "+"),
-    "received": ("Ontvangen", "+"),
-    "sent": ("Betaald", "-"),
-    "redemption": ("Ingewisseld", "-"),
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+"""The pages' static files (served at `/static`): style sheets, scripts, vendor files
+(`static/vendor`, copied from node_modules by `make setup`) and the default theme."""
+DEFAULT_THEME_DIR = STATIC_DIR / "theme"
+THEME_FILES = {"theme.css": "text/css", "logo.svg": "image/svg+xml"}
+"""The theme's files, served at `/theme/<name>` from HEITJE_THEME_DIR when it has them, else
+from `static/theme` (README: How a municipality sets its theme)."""
+
+ACCESSIBILITY_CHECKED = date(2026, 12, 2)
+"""When the pages were last checked for the accessibility statement (update it with the
+statement, after a new check)."""
+
+ERRORS = {
+    "insufficient_balance": N_("Your balance is too low."),
+    "invalid_amount": N_("Type an amount like 4,50 or 4. Use at most two digits after the comma."),
+    "unknown_account": N_("We do not know that shop."),
+    "transfer_not_allowed": N_("You can only pay shops."),
+    "account_not_ready": N_("Your account is still being set up. Try again in a moment."),
+    "payment_failed": N_("The payment did not work. Try again later."),
+    "csrf_failed": N_("The form has expired. Please try again."),
 }
+"""Error code -> message id of the text a page shows."""
+FIELD_ERRORS = {"invalid_amount": "amount", "insufficient_balance": "amount"}
+"""Error codes shown next to a field of the pay form (and in the summary at the top)."""
+
+LOGIN_ERRORS = {
+    "no_wallet": N_("This account cannot hold coins."),
+    "invalid_credentials": N_("Unknown username or wrong password."),
+}
+
+NOTICES = {"paid": N_("Paid: %(amount)s to %(payee)s.")}
+"""Notice code -> message id; its values come from the database, never the URL."""
+
+_KINDS = {
+    "reward": (N_("Reward"), "+"),
+    "received": (N_("Received from %(who)s"), "+"),
+    "sent": (N_("Paid to %(who)s"), "-"),
+    "redemption": (N_("Exchanged for euros"), "-"),
+}
+"""History kind -> (message id of its label, sign)."""
 
 
 def _context(request: Request) -> Iterator[Context]:
@@ -48,9 +89,68 @@ def _context(request: Request) -> Iterator[Context]:
 PageCtx = Annotated[Context, Depends(_context)]
 
 
-def _page(request: Request, name: str, status: int = 200, **ctx: object) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"title": "Portemonnee", "user": None, **ctx}, status_code=status
+def _login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+    return render(request, "login.html", status, title=N_("Log in"), error=error)
+
+
+def _paid_notice(ctx: Context, user: Caller, payment_id: int) -> dict[str, Any] | None:
+    """Amount (base units) and payee's name of the caller's own payment `payment_id`, for the
+    "paid" notice; None for anyone else's or a refused one."""
+    row = stored_payments.payment(ctx.db, payment_id)
+    if row is None or row["payer_id"] != user.id or row["status"] == "failed":
+        return None
+    names = wallet.display_names(ctx)
+    return {"units": int(row["amount"]), "payee": names.get(row["payee"], row["payee"])}
+
+
+def _wallet_page(
+    request: Request,
+    ctx: PageCtx,
+    user: Caller,
+    token: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    notice: dict[str, Any] | None = None,
+    min_block: int | None = None,
+    typed: dict[str, str] | None = None,
+) -> HTMLResponse:
+    balance: int | None = None
+    items: list[dict[str, Any]] = []
+    try:
+        balance = units_of(wallet.balance(ctx, user, min_block).balance)
+        names = wallet.display_names(ctx)
+        for h in wallet.history(ctx, user, limit=50, min_block=min_block):
+            label, sign = _KINDS.get(h.kind, (h.kind, ""))
+            units = units_of(h.amount)
+            items.append(
+                {
+                    "label": label,
+                    "units": -units if sign == "-" else units,
+                    "counterparty": names.get(h.counterparty or "", h.counterparty),
+                    "timestamp": h.timestamp,
+                }
+            )
+    except MirrorBehind:  # not there yet: say so rather than show the balance before the payment
+        balance, items = None, []
+    qr = ""
+    if user.role == "shop":
+        qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4, title=user.username)
+    return render(
+        request,
+        "wallet.html",
+        status,
+        title=N_("Your coins"),
+        user=user,
+        csrf_token=csrf_token(token),
+        balance=balance,
+        history=items,
+        shop_options=[(s.username, s.name) for s in accounts.list_shops(ctx)],
+        qr=qr,
+        notice=notice,
+        error=ERRORS.get(error or ""),
+        field_errors={FIELD_ERRORS[error]: ERRORS[error]} if error in FIELD_ERRORS else {},
+        typed=typed or {},
     )
 
 
@@ -60,61 +160,40 @@ def home(
     ctx: PageCtx,
     notice: str | None = None,
     error: str | None = None,
+    payment: int | None = None,
     min_block: int | None = None,
 ) -> Response:
-    """The wallet page, or the login form. `min_block` (set by `/pay`: the payment's block)
-    shows the wallet as of that block or later, so a payer never sees the old balance; when
-    the mirror does not get there in time, the page says the balance is being updated."""
+    """The wallet page, or the login form. `error` and `notice` are codes (`ERRORS`,
+    `NOTICES`; an unknown one shows nothing); `notice=paid` shows the caller's own payment
+    `payment`. `min_block` (set by `/pay`: the payment's block) shows the wallet as of that
+    block or later, so a payer never sees the old balance; when the mirror does not get there
+    in time, the page says the balance is being updated."""
     token = request.cookies.get(SESSION_COOKIE)
     user = accounts.session_caller(ctx, token)
     if user is None or token is None:
-        return _page(request, "login.html", error=error)
+        return _login_page(request)
     if user.address is None:
-        return _page(request, "login.html", error="Dit account heeft geen portemonnee.")
+        return _login_page(request, LOGIN_ERRORS["no_wallet"])
+    paid = None
+    if notice == "paid" and payment is not None:
+        paid = _paid_notice(ctx, user, payment)
     if min_block is not None and min_block < 0:
         min_block = None
-    balance: str | None = None
-    items = []
-    try:
-        balance = wallet.balance(ctx, user, min_block).balance
-        names = wallet.display_names(ctx)
-        for h in wallet.history(ctx, user, limit=50, min_block=min_block):
-            label, sign = _LABELS.get(h.kind, (h.kind, ""))
-            who = names.get(h.counterparty or "", h.counterparty)
-            items.append({"label": label, "sign": sign, "amount": h.amount, "counterparty": who})
-    except MirrorBehind:  # not there yet: say so rather than show the balance before the payment
-        balance, items = None, []
-    qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4) if user.role == "shop" else ""
-    return _page(
-        request,
-        "wallet.html",
-        user=user,
-        csrf=csrf_token(token),
-        balance=balance,
-        history=items,
-        shops=accounts.list_shops(ctx),
-        qr=qr,
-        notice=notice,
-        error=error,
-    )
+    return _wallet_page(request, ctx, user, token, error=error, notice=paid, min_block=min_block)
 
 
 @router.post("/login")
 def login(
     request: Request,
     ctx: PageCtx,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
 ) -> Response:
-    """Form login: sets the session cookie and goes to the wallet."""
+    """Form login: sets the session cookie and goes to the wallet; 401 and the form again
+    with a message on a wrong name or password."""
     user = accounts.authenticate(ctx, username, password)
     if user is None:
-        return _page(
-            request,
-            "login.html",
-            status=401,
-            error="Onbekende gebruikersnaam of verkeerd wachtwoord.",
-        )
+        return _login_page(request, LOGIN_ERRORS["invalid_credentials"], status=401)
     response = RedirectResponse("/", status_code=303)
     token, ttl = accounts.open_session(ctx, ctx.settings, user.id)
     response.set_cookie(**session_cookie(token, ttl, secure=ctx.settings.cookie_secure))
@@ -129,7 +208,9 @@ def _check_csrf(request: Request, given: str) -> str:
 
 
 @router.post("/logout")
-def logout(request: Request, ctx: PageCtx, csrf: Annotated[str, Form()]) -> Response:
+def logout(
+    request: Request, ctx: PageCtx, csrf: Annotated[str, Form(alias="csrf_token")]
+) -> Response:
     """Form logout."""
     token = _check_csrf(request, csrf)
     accounts.end_session(ctx, token)
@@ -138,38 +219,103 @@ def logout(request: Request, ctx: PageCtx, csrf: Annotated[str, Form()]) -> Resp
     return response
 
 
-_MESSAGES = {
-    "insufficient_balance": "Uw saldo is niet hoog genoeg.",
-    "invalid_amount": "Vul een bedrag in zoals 4.50 (hoogstens twee cijfers na de punt).",
-    "unknown_account": "Die winkel kennen we niet.",
-    "transfer_not_allowed": "U kunt alleen bij winkels betalen.",
-    "account_not_ready": "Uw portemonnee wordt nog klaargezet. Probeer het zo opnieuw.",
-}
-
-
 @router.post("/pay")
 def pay(
     request: Request,
     ctx: PageCtx,
-    to: Annotated[str, Form()],
-    amount: Annotated[str, Form()],
-    csrf: Annotated[str, Form()],
+    to: Annotated[str, Form(max_length=64)],
+    amount: Annotated[str, Form(max_length=64)],
+    csrf: Annotated[str, Form(alias="csrf_token")],
 ) -> Response:
-    """Form payment to a shop; shows the outcome on the wallet page, as of the payment's block
-    (`min_block`)."""
+    """Form payment to a shop. The amount as people type it ("4,50", "4.50", "4"); a refusal
+    shows the wallet page again with the message (next to the amount where it is about the
+    amount) and what was typed; a payment goes to the wallet page as of the payment's block
+    (`min_block`) with the "paid" notice."""
     token = _check_csrf(request, csrf)
     user: Caller | None = accounts.session_caller(ctx, token)
     if user is None:
         return RedirectResponse("/", status_code=303)
+    typed = {"to": to, "amount": amount}
     try:
-        p = payments.pay(ctx, user, PaymentCreate(to=to, amount=amount))
+        units = parse_typed_heit(amount)
+        p = payments.pay(ctx, user, PaymentCreate(to=to, amount=format_heit(units)))
+    except InvalidAmount:
+        return _wallet_page(
+            request, ctx, user, token, status=422, error="invalid_amount", typed=typed
+        )
     except HeitjeError as e:
-        message = _MESSAGES.get(e.code, e.message)
-        return RedirectResponse(f"/?{urlencode({'error': message})}", status_code=303)
-    names = wallet.display_names(ctx)
-    query: dict[str, str | int] = {
-        "notice": f"Betaald: {p.amount} HEIT aan {names.get(p.payee, p.payee)}"
-    }
+        code = e.code if e.code in ERRORS else "payment_failed"
+        return _wallet_page(
+            request, ctx, user, token, status=e.http_status, error=code, typed=typed
+        )
+    query: dict[str, str | int] = {"notice": "paid", "payment": p.id}
     if p.block_number is not None:
         query["min_block"] = p.block_number
     return RedirectResponse(f"/?{urlencode(query)}", status_code=303)
+
+
+def _safe_next(target: str | None) -> str:
+    """A path on this site to go back to (never another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/lang/{language}")
+def switch_language(request: Request, language: str, next: str | None = None) -> Response:
+    """The language switch: remembers `language` (nl, en) in a cookie for a year and goes
+    back to `next` (a path on this site)."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if language in i18n.LANGUAGES:
+        response.set_cookie(
+            i18n.LANG_COOKIE,
+            language,
+            max_age=i18n.LANG_COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.services.settings.cookie_secure,
+        )
+    return response
+
+
+def _user_of(request: Request, ctx: Context) -> Caller | None:
+    return accounts.session_caller(ctx, request.cookies.get(SESSION_COOKIE))
+
+
+def _statement(request: Request, ctx: Context, name: str, title: str) -> HTMLResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    user = _user_of(request, ctx)
+    language = language_of(request)
+    return render(
+        request,
+        f"statements/{name}.{language}.html",
+        title=title,
+        user=user,
+        checked=i18n.format_day(ACCESSIBILITY_CHECKED, language),
+        csrf_token=csrf_token(token) if user is not None and token else None,
+    )
+
+
+@router.get("/accessibility", response_class=HTMLResponse)
+def accessibility(request: Request, ctx: PageCtx) -> Response:
+    """The accessibility statement (toegankelijkheidsverklaring), in the Dutch model."""
+    return _statement(request, ctx, "accessibility", N_("Accessibility statement"))
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request, ctx: PageCtx) -> Response:
+    """The privacy statement: what is stored where, on chain and off, and erasure."""
+    return _statement(request, ctx, "privacy", N_("Privacy statement"))
+
+
+@router.get("/theme/{name}")
+def theme_file(request: Request, name: str) -> Response:
+    """The municipality's theme file `name` (theme.css, logo.svg): from HEITJE_THEME_DIR when
+    it has it, else the default."""
+    if name not in THEME_FILES:
+        return Response(status_code=404)
+    theme_dir: Path | None = request.app.state.services.settings.theme_dir
+    path = theme_dir / name if theme_dir is not None else None
+    if path is None or not path.is_file():
+        path = DEFAULT_THEME_DIR / name
+    return FileResponse(path, media_type=THEME_FILES[name])
