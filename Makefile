@@ -36,7 +36,10 @@ $(VENDOR)/.installed: node_modules/.installed
 	cp node_modules/@nl-design-system-unstable/voorbeeld-design-tokens/dist/theme.css $(VENDOR)/voorbeeld-theme.css
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
 	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js $(VENDOR)/
-	cp node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/redoc.standalone.js
+	# redoc shows Redocly's logo from its CDN: an empty data: URL instead (the image then
+	# fails and redoc drops it; tests/test_web_foundation.py checks no request leaves).
+	sed 's#https://cdn.redoc.ly/redoc/logo-mini.svg#data:,#' \
+	  node_modules/redoc/bundles/redoc.standalone.js > $(VENDOR)/redoc.standalone.js
 	touch $@
 
 # The pages' message catalogues (Dutch, English), compiled by Babel.
