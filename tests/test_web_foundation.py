@@ -404,7 +404,7 @@ def test_pay_with_a_comma_and_a_refused_amount(
         assert after == before - 450
         expect(rows.first.locator("td").nth(1)).to_have_text("Betaald aan Winkel Bakker")
         expect(rows.first.locator("td").nth(2)).to_have_text("-4,50")
-        _screenshot(page, "wallet-paid-nl", tmp_path)
+        page.screenshot(path=str(tmp_path / "wallet-paid-nl.png"), full_page=True)
     finally:
         context.close()
 

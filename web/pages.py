@@ -135,7 +135,9 @@ def _wallet_page(
         balance, items = None, []
     qr = ""
     if user.role == "shop":
-        qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4, omitsize=True, title=user.username)
+        qr = segno.make(f"heitje:{user.username}").svg_inline(
+            scale=4, omitsize=True, title=user.username
+        )
     return render(
         request,
         "wallet.html",
