@@ -10,7 +10,10 @@ SOURCES := $(wildcard contracts/src/*.sol)
 
 .PHONY: setup demo test lint slither forge-test pytest bench clean
 
-setup: $(VENV)/.installed node_modules/.installed $(ARTIFACT)
+VENDOR := web/static/vendor
+CATALOGUES := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
+
+setup: $(VENV)/.installed node_modules/.installed $(ARTIFACT) $(VENDOR)/.installed $(CATALOGUES:.po=.mo)
 
 # Python: a venv with the package (editable) and its dependencies at the locked versions.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -23,6 +26,31 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The pages' front-end files, from the npm packages above into web/static/vendor (served at
+# /static/vendor; nothing is loaded from another host): NL Design System CSS (Utrecht
+# components, Voorbeeld design tokens), htmx, swagger-ui and redoc for /docs and /redoc.
+$(VENDOR)/.installed: node_modules/.installed
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)
+	cp node_modules/@utrecht/component-library-css/dist/index.css $(VENDOR)/utrecht.css
+	cp node_modules/@nl-design-system-unstable/voorbeeld-design-tokens/dist/theme.css $(VENDOR)/voorbeeld-theme.css
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js $(VENDOR)/
+	# redoc shows Redocly's logo from its CDN: an empty data: URL instead (the image then
+	# fails and redoc drops it; tests/test_web_foundation.py checks no request leaves).
+	sed 's#https://cdn.redoc.ly/redoc/logo-mini.svg#data:,#' \
+	  node_modules/redoc/bundles/redoc.standalone.js > $(VENDOR)/redoc.standalone.js
+	touch $@
+
+# The pages' message catalogues (Dutch, English), compiled by Babel.
+web/translations/%/LC_MESSAGES/messages.mo: web/translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@ -l $*
+
+# After changing texts in web/: extract them and merge them into both catalogues.
+.PHONY: messages
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F web/babel.cfg --no-location --sort-output -o web/translations/messages.pot web
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching --ignore-obsolete
 
 # Contracts: compiled offline by solc-js behind tools/solc.
 $(ARTIFACT): $(SOURCES) foundry.toml node_modules/.installed

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import docs, errors
 from api.limits import BodyLimit
 from api.openapi import install as install_openapi
 from api.routes import accounts, audit, auth, recovery, relay, tasks, wallet
@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A municipality's civic reward coin (HEIT): tasks, wallets, payments, audit.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local files below (api.docs), never from a CDN
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    docs.install(app)
     # Outermost: CSP, nosniff, Referrer-Policy, frame-ancestors, HSTS on every answer.
     app.add_middleware(SecurityHeaders, hsts=settings.cookie_secure)
 

@@ -4,8 +4,10 @@ Pages and JSON alike get a Content-Security-Policy without inline script or styl
 load `/static/heitje.css` only), `frame-ancestors 'none'` (and the legacy X-Frame-Options),
 `X-Content-Type-Options: nosniff`, `Referrer-Policy: strict-origin-when-cross-origin`, and,
 when cookies are Secure (`HEITJE_COOKIE_SECURE`, i.e. the service is reached over HTTPS),
-`Strict-Transport-Security`. Only the API browsers `/docs` and `/redoc` get a relaxed policy:
-FastAPI serves them from a CDN with an inline start-up script.
+`Strict-Transport-Security`. Only the API browsers `/docs` and `/redoc` (`api.docs`, served from
+this app's own copies of swagger-ui and redoc) get a relaxed policy: still no inline script and
+nothing from another host, but inline styles (redoc writes its styles into the page), `data:`
+images (swagger-ui's icons) and `blob:` workers (redoc's search).
 """
 
 from __future__ import annotations
@@ -20,15 +22,14 @@ CSP = (
 """The policy of every response but the API browsers."""
 
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
-"""The relaxed policy of `/docs` and `/redoc` (scripts and styles from jsDelivr)."""
+"""The relaxed policy of `/docs` and `/redoc`: this host only, scripts from files; inline
+styles (redoc), `data:` images (swagger-ui) and `blob:` workers (redoc)."""
 
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
 
 HSTS = "max-age=31536000"
 """One year, this host only (a municipality's other hosts are not ours to pin)."""

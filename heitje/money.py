@@ -25,6 +25,10 @@ UNITS_PER_HEIT = 10**DECIMALS
 # \Z, not $: "$" would also match before a trailing newline ("12\n").
 _AMOUNT = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,2}))?\Z")
 _RATE = re.compile(r"^(0|[1-9][0-9]*)(?:\.([0-9]{1,6}))?\Z")
+# What a person may type in a form: digits, then a comma or a point and one or two decimals.
+_TYPED = re.compile(r"^([0-9]{1,15})(?:[.,]([0-9]{1,2}))?\Z")
+# A signed amount as `format_heit` writes it ("-3.00", "0.00", "12.50").
+_FORMATTED = re.compile(r"^(-?)(0|[1-9][0-9]{0,20})\.([0-9]{2})\Z")
 # Largest amount accepted from people: 10^12 HEIT (fits SQLite INTEGER and uint256 easily).
 MAX_UNITS = 10**14
 
@@ -48,6 +52,35 @@ def parse_heit(text: object) -> BaseUnits:
     if units > MAX_UNITS:
         raise InvalidAmount(f"amount {text!r} is too large")
     return BaseUnits(units)
+
+
+def parse_typed_heit(text: object) -> BaseUnits:
+    """Parse an amount a person typed in a form into base units: "4,50", "4.50", "4" and
+    "4,5" all work (comma or point as the decimal sign, spaces around are ignored).
+
+    Refuses, with `InvalidAmount`, anything else: thousands separators ("1.000,50"), more than
+    two decimals ("4,505"), signs, letters or currency signs ("4,50 EUR"), zero, and amounts
+    above 10^12 HEIT. The text is only matched against digits; no float is involved.
+    """
+    if not isinstance(text, str):
+        raise InvalidAmount(f"amount must be text, got {type(text).__name__}")
+    m = _TYPED.match(text.strip())
+    if m is None:
+        raise InvalidAmount(f"amount {text[:40]!r} is not a number like 4,50 or 4.50 or 4")
+    whole = m.group(1).lstrip("0") or "0"
+    frac = m.group(2)
+    return parse_heit(f"{whole}.{frac}" if frac else whole)
+
+
+def units_of(text: str) -> int:
+    """Base units of an amount as `format_heit` writes it ("12.50" -> 1250, "-3.00" -> -300,
+    "0.00" -> 0): for amounts read back from the service, which may be zero or negative.
+    Raises `InvalidAmount` for any other text."""
+    m = _FORMATTED.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise InvalidAmount(f"amount {text!r} is not a formatted HEIT amount")
+    units = int(m.group(2)) * UNITS_PER_HEIT + int(m.group(3))
+    return int(-units if m.group(1) else units)
 
 
 def format_heit(units: int) -> str:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     annual_reward_cap: str = "1500.00"
     eur_per_heitje: str = "1.00"
     municipality_name: str = "Gemeente"
+    theme_dir: Path | None = None
+    """A folder with the municipality's `theme.css` and `logo.svg` for the pages
+    (`HEITJE_THEME_DIR`); a file it lacks comes from the default theme (README)."""
     municipality_iban: str = ""
     municipality_bic: str = ""
     rehearsal: bool = False

@@ -302,7 +302,7 @@ def send(callers: Callers, row: Row, caller: str) -> httpx.Response:
         cookie_header = "; ".join(f"{k}={v}" for k, v in cookies.items())
         # Every form field but the login's (a login costs an argon2 verification: the login
         # cells get 422 for everyone, as `POST /auth/token` with `{}`).
-        form = {"csrf": csrf, "to": "no-such-user", "amount": "1.00"}
+        form = {"csrf_token": csrf, "to": "no-such-user", "amount": "1.00"}
         return http.request(
             row.method,
             fill(row.path),

@@ -307,13 +307,18 @@ def test_negative_min_block_is_refused(api: Api, citizen: str) -> None:
 
 def test_the_wallet_page_after_paying_shows_the_new_balance(api: Api, citizen: str) -> None:
     with httpx.Client(base_url=api.stack.api_url, timeout=60) as browser:
-        r = browser.post("/login", data={"username": citizen, "password": api.passwords[citizen]})
+        form = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/").text)
+        assert form is not None  # the login form's token (its cookie lands in `browser`)
+        login = {"username": citizen, "password": api.passwords[citizen]}
+        r = browser.post("/login", data=login | {"csrf_token": form.group(1)})
         assert r.status_code == 303
         page = browser.get("/").text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert csrf is not None
         before = int(api.stack.token.w3.eth.block_number)
-        r = browser.post("/pay", data={"to": "bakker", "amount": "5.00", "csrf": csrf.group(1)})
+        r = browser.post(
+            "/pay", data={"to": "bakker", "amount": "5.00", "csrf_token": csrf.group(1)}
+        )
         assert r.status_code == 303
         location = r.headers["location"]
         block = re.search(r"[?&]min_block=(\d+)", location)
@@ -322,4 +327,4 @@ def test_the_wallet_page_after_paying_shows_the_new_balance(api: Api, citizen: s
         page = browser.get(location).text
     balance = re.search(r'id="balance">([^<]*)<', page)
     assert balance is not None
-    assert balance.group(1) == "20.00 HEIT"
+    assert balance.group(1) == "20,00 munten"

@@ -1,10 +1,13 @@
-"""The plain server-rendered wallet pages (Dutch): log in, balance, history, pay a shop.
+"""The server-rendered pages: log in, balance, history, pay a shop; the language switch, the
+statements (accessibility, privacy) and the municipality's theme files.
 
 The HTML face of `domain`: cookie sessions (HttpOnly, SameSite=Lax) and a CSRF token in every
-form (a synchronizer token derived from the session; on the login form, before any session, a
-double-submit cookie); the same domain functions as the JSON API (`domain.accounts`,
-`domain.wallet`). Messages on a page come from fixed lists of codes (`ERRORS`, `NOTICES`):
-a query string names a code, never the text, and an unknown code shows nothing.
+form that posts (`csrf_token`: a synchronizer token derived from the session; on the login
+form, before any session, a double-submit cookie); the same domain functions as the JSON API
+(`domain.sessions`, `domain.accounts`, `domain.wallet`, `domain.payments`). Pages come in
+Dutch (default) and English (`web.i18n`, `web.templating`). Messages on a page come from
+fixed lists of codes (`ERRORS`, `NOTICES`): a query string names a code, never the text, and
+an unknown code shows nothing.
 """
 
 from __future__ import annotations
@@ -12,61 +15,81 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from domain import accounts, payments, sessions, wallet
 from domain.context import Caller, Context, Services
 from domain.schemas import PaymentCreate
 from domain.security import SESSION_COOKIE, csrf_token, session_cookie
-from heitje.errors import HeitjeError, Refused, Throttled
+from heitje.errors import HeitjeError, InvalidAmount, Refused, Throttled
+from heitje.money import format_heit, parse_typed_heit, units_of
 from indexer.errors import MirrorBehind
+from web import i18n
+from web.i18n import N_
+from web.templating import language_of, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-"""The pages' static files (served at `/static`): the style sheet, no scripts."""
+"""The pages' static files (served at `/static`): style sheets, scripts, vendor files
+(`static/vendor`, copied from node_modules by `make setup`) and the default theme."""
+DEFAULT_THEME_DIR = STATIC_DIR / "theme"
+THEME_FILES = {"theme.css": "text/css", "logo.svg": "image/svg+xml"}
+"""The theme's files, served at `/theme/<name>` from HEITJE_THEME_DIR when it has them, else
+from `static/theme` (README: How a municipality sets its theme)."""
 
 LOGIN_CSRF_COOKIE = "heitje_login_csrf"
 """The double-submit cookie of the login form (login CSRF, before any session exists)."""
 
+ACCESSIBILITY_CHECKED = date(2026, 12, 2)
+"""When the pages were last checked for the accessibility statement (update it with the
+statement, after a new check)."""
+
 ERRORS = {
-    "insufficient_balance": "Uw saldo is niet hoog genoeg.",
-    "invalid_amount": "Vul een bedrag in zoals 4.50 (hoogstens twee cijfers na de punt).",
-    "unknown_account": "Die winkel kennen we niet.",
-    "transfer_not_allowed": "U kunt alleen bij winkels betalen.",
-    "account_not_ready": "Uw portemonnee wordt nog klaargezet. Probeer het zo opnieuw.",
-    "payment_failed": "De betaling is niet gelukt. Probeer het later opnieuw.",
+    "insufficient_balance": N_("Your balance is too low."),
+    "invalid_amount": N_("Type an amount like 4,50 or 4. Use at most two digits after the comma."),
+    "unknown_account": N_("We do not know that shop."),
+    "transfer_not_allowed": N_("You can only pay shops."),
+    "shop_not_approved": N_("This shop cannot take payments yet. Choose another shop."),
+    "account_not_ready": N_("Your account is still being set up. Try again in a moment."),
+    "payment_failed": N_("The payment did not work. Try again later."),
+    "csrf_failed": N_("The form has expired. Please try again."),
 }
-"""Error code (`/?error=<code>`) -> the text the wallet page shows (Dutch)."""
+"""Error code (`/?error=<code>`, or a refusal of the pay form) -> message id of the text a
+page shows."""
+FIELD_ERRORS = {
+    "invalid_amount": "amount",
+    "insufficient_balance": "amount",
+    "shop_not_approved": "to",
+}
+"""Error codes shown next to a field of the pay form (and in the summary at the top)."""
 
 LOGIN_ERRORS = {
-    "no_wallet": "Dit account heeft geen portemonnee.",
-    "invalid_credentials": "Onbekende gebruikersnaam of verkeerd wachtwoord.",
-    "account_disabled": "Dit account is uitgeschakeld. Vraag de beheerder om hulp.",
-    "csrf_failed": "Het formulier is verlopen. Probeer het opnieuw.",
-    "login_throttled": "Te vaak een verkeerd wachtwoord. Probeer het over {wait} seconden opnieuw.",
+    "no_wallet": N_("This account cannot hold coins."),
+    "invalid_credentials": N_("Unknown username or wrong password."),
+    "account_disabled": N_("This account is switched off. Ask the administrator for help."),
+    "csrf_failed": N_("The form has expired. Please try again."),
 }
-"""Refusal code -> the text the login form shows (Dutch; `{wait}`: seconds)."""
+"""Refusal code -> message id of the text the login form shows (`login_throttled`:
+`_throttled`)."""
 
-NOTICES = {
-    "paid": "Betaald: {amount} HEIT aan {payee}",
-}
-"""Notice code -> the text a page shows; its values come from the database, never the URL."""
+NOTICES = {"paid": N_("Paid: %(amount)s to %(payee)s.")}
+"""Notice code -> message id; its values come from the database, never the URL."""
 
-_LABELS = {
-    "reward": ("Beloning", "+"),
-    "received": ("Ontvangen", "+"),
-    "sent": ("Betaald", "-"),
-    "redemption": ("Ingewisseld", "-"),
+_KINDS = {
+    "reward": (N_("Reward"), "+"),
+    "received": (N_("Received from %(who)s"), "+"),
+    "sent": (N_("Paid to %(who)s"), "-"),
+    "redemption": (N_("Exchanged for euros"), "-"),
 }
+"""History kind -> (message id of its label, sign)."""
 
 
 def _context(request: Request) -> Iterator[Context]:
@@ -81,29 +104,111 @@ def _context(request: Request) -> Iterator[Context]:
 PageCtx = Annotated[Context, Depends(_context)]
 
 
-def _page(request: Request, name: str, status: int = 200, **ctx: object) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"title": "Portemonnee", "user": None, **ctx}, status_code=status
-    )
-
-
-def _login_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
-    """The login form with its CSRF token (kept from the cookie, or new and set)."""
+def _login_page(
+    request: Request,
+    error: str | None = None,
+    status: int = 200,
+    *,
+    error_text: str | None = None,
+) -> HTMLResponse:
+    """The login form with its CSRF token (kept from its cookie, or new and set). `error`: a
+    message id; `error_text`: a message already in the reader's language."""
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
     fresh = len(token) < 22
     if fresh:
         token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", status, error=error, login_csrf=token)
+    response = render(
+        request,
+        "login.html",
+        status,
+        title=N_("Log in"),
+        error=error,
+        error_text=error_text,
+        csrf_token=token,
+    )
     if fresh:
-        settings = request.app.state.services.settings
         response.set_cookie(
             LOGIN_CSRF_COOKIE,
             token,
             httponly=True,
-            secure=settings.cookie_secure,
+            secure=request.app.state.services.settings.cookie_secure,
             samesite="strict",
         )
     return response
+
+
+def _throttled(request: Request, wait: int) -> str:
+    """The login form's message while log-ins are throttled, in the reader's language."""
+    text = i18n.translations(language_of(request)).ngettext(
+        "Too many wrong passwords. Try again in %(wait)s second.",
+        "Too many wrong passwords. Try again in %(wait)s seconds.",
+        wait,
+    )
+    return str(text) % {"wait": wait}
+
+
+def _paid_notice(ctx: Context, user: Caller, payment_id: int) -> dict[str, Any] | None:
+    """Amount (base units) and payee's name of the caller's own payment `payment_id`, for the
+    "paid" notice (`domain.payments.paid_notice`); None for anyone else's or a refused one."""
+    paid = payments.paid_notice(ctx, user, payment_id)
+    if paid is None:
+        return None
+    amount, payee = paid
+    names = wallet.display_names(ctx)
+    return {"units": units_of(amount), "payee": names.get(payee, payee)}
+
+
+def _wallet_page(
+    request: Request,
+    ctx: PageCtx,
+    user: Caller,
+    token: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    notice: dict[str, Any] | None = None,
+    min_block: int | None = None,
+    typed: dict[str, str] | None = None,
+) -> HTMLResponse:
+    balance: int | None = None
+    items: list[dict[str, Any]] = []
+    try:
+        balance = units_of(wallet.balance(ctx, user, min_block).balance)
+        names = wallet.display_names(ctx)
+        for h in wallet.history(ctx, user, limit=50, min_block=min_block):
+            label, sign = _KINDS.get(h.kind, (h.kind, ""))
+            units = units_of(h.amount)
+            items.append(
+                {
+                    "label": label,
+                    "units": -units if sign == "-" else units,
+                    "counterparty": names.get(h.counterparty or "", h.counterparty),
+                    "timestamp": h.timestamp,
+                }
+            )
+    except MirrorBehind:  # not there yet: say so rather than show the balance before the payment
+        balance, items = None, []
+    qr = ""
+    if user.role == "shop":
+        qr = segno.make(f"heitje:{user.username}").svg_inline(
+            scale=4, omitsize=True, title=user.username
+        )
+    return render(
+        request,
+        "wallet.html",
+        status,
+        title=N_("Your coins"),
+        user=user,
+        csrf_token=csrf_token(token),
+        balance=balance,
+        history=items,
+        shop_options=[(s.username, s.name) for s in accounts.list_shops(ctx)],
+        qr=qr,
+        notice=notice,
+        error=ERRORS.get(error or ""),
+        field_errors={FIELD_ERRORS[error]: ERRORS[error]} if error in FIELD_ERRORS else {},
+        typed=typed or {},
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -126,40 +231,12 @@ def home(
         return _login_page(request)
     if user.address is None:
         return _login_page(request, LOGIN_ERRORS["no_wallet"])
-    error_text = ERRORS.get(error or "")
-    notice_text: str | None = None
+    paid = None
     if notice == "paid" and payment is not None:
-        paid = payments.paid_notice(ctx, user, payment)
-        if paid is not None:
-            amount, payee = paid
-            names = wallet.display_names(ctx)
-            notice_text = NOTICES["paid"].format(amount=amount, payee=names.get(payee, payee))
+        paid = _paid_notice(ctx, user, payment)
     if min_block is not None and min_block < 0:
         min_block = None
-    balance: str | None = None
-    items = []
-    try:
-        balance = wallet.balance(ctx, user, min_block).balance
-        names = wallet.display_names(ctx)
-        for h in wallet.history(ctx, user, limit=50, min_block=min_block):
-            label, sign = _LABELS.get(h.kind, (h.kind, ""))
-            who = names.get(h.counterparty or "", h.counterparty)
-            items.append({"label": label, "sign": sign, "amount": h.amount, "counterparty": who})
-    except MirrorBehind:  # not there yet: say so rather than show the balance before the payment
-        balance, items = None, []
-    qr = segno.make(f"heitje:{user.username}").svg_inline(scale=4) if user.role == "shop" else ""
-    return _page(
-        request,
-        "wallet.html",
-        user=user,
-        csrf=csrf_token(token),
-        balance=balance,
-        history=items,
-        shops=accounts.list_shops(ctx),
-        qr=qr,
-        notice=notice_text,
-        error=error_text,
-    )
+    return _wallet_page(request, ctx, user, token, error=error, notice=paid, min_block=min_block)
 
 
 @router.post("/login")
@@ -168,12 +245,12 @@ def login(
     ctx: PageCtx,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
-    csrf: Annotated[str, Form(max_length=64)] = "",
+    csrf: Annotated[str, Form(alias="csrf_token", max_length=64)] = "",
 ) -> Response:
     """Form login: sets the session cookie and goes to the wallet. The form's CSRF token
     must equal its double-submit cookie (login CSRF), else 403 and the form again. Throttled
     as `POST /auth/token` (429 with Retry-After and the wait in the message); 401 wrong
-    password, 403 disabled account: the form again with the message."""
+    name or password, 403 disabled account: the form again with the message."""
     given = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
     if not given or not hmac.compare_digest(given.encode(), csrf.encode()):
         return _login_page(request, LOGIN_ERRORS["csrf_failed"], status=403)
@@ -181,13 +258,13 @@ def login(
     try:
         _, token, ttl = sessions.log_in(ctx, username, password, client)
     except Throttled as e:
-        text = LOGIN_ERRORS["login_throttled"].format(wait=e.retry_after)
-        page = _login_page(request, text, e.http_status)
+        text = _throttled(request, e.retry_after)
+        page = _login_page(request, status=e.http_status, error_text=text)
         page.headers["Retry-After"] = str(e.retry_after)
         return page
     except Refused as e:
-        text = LOGIN_ERRORS.get(e.code, LOGIN_ERRORS["invalid_credentials"])
-        return _login_page(request, text, e.http_status)
+        error = LOGIN_ERRORS.get(e.code, LOGIN_ERRORS["invalid_credentials"])
+        return _login_page(request, error, e.http_status)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(**session_cookie(token, ttl, secure=ctx.settings.cookie_secure))
     return response
@@ -201,7 +278,11 @@ def _check_csrf(request: Request, given: str) -> str:
 
 
 @router.post("/logout")
-def logout(request: Request, ctx: PageCtx, csrf: Annotated[str, Form()]) -> Response:
+def logout(
+    request: Request,
+    ctx: PageCtx,
+    csrf: Annotated[str, Form(alias="csrf_token", max_length=64)],
+) -> Response:
     """Form logout: ends this session only (as `POST /auth/logout`)."""
     token = _check_csrf(request, csrf)
     sessions.end_session(ctx, token)
@@ -214,22 +295,99 @@ def logout(request: Request, ctx: PageCtx, csrf: Annotated[str, Form()]) -> Resp
 def pay(
     request: Request,
     ctx: PageCtx,
-    to: Annotated[str, Form()],
-    amount: Annotated[str, Form()],
-    csrf: Annotated[str, Form()],
+    to: Annotated[str, Form(max_length=64)],
+    amount: Annotated[str, Form(max_length=64)],
+    csrf: Annotated[str, Form(alias="csrf_token", max_length=64)],
 ) -> Response:
-    """Form payment to a shop; shows the outcome on the wallet page, as of the payment's block
-    (`min_block`)."""
+    """Form payment to a shop. The amount as people type it ("4,50", "4.50", "4"); a refusal
+    shows the wallet page again with the message (next to the amount where it is about the
+    amount) and what was typed; a payment goes to the wallet page as of the payment's block
+    (`min_block`) with the "paid" notice."""
     token = _check_csrf(request, csrf)
     user: Caller | None = sessions.session_caller(ctx, token)
-    if user is None:
+    if user is None or user.address is None:  # no wallet: "/" says so
         return RedirectResponse("/", status_code=303)
+    typed = {"to": to, "amount": amount}
     try:
-        p = payments.pay(ctx, user, PaymentCreate(to=to, amount=amount))
+        units = parse_typed_heit(amount)
+        p = payments.pay(ctx, user, PaymentCreate(to=to, amount=format_heit(units)))
+    except InvalidAmount:
+        return _wallet_page(
+            request, ctx, user, token, status=422, error="invalid_amount", typed=typed
+        )
     except HeitjeError as e:
         code = e.code if e.code in ERRORS else "payment_failed"
-        return RedirectResponse(f"/?{urlencode({'error': code})}", status_code=303)
+        return _wallet_page(
+            request, ctx, user, token, status=e.http_status, error=code, typed=typed
+        )
     query: dict[str, str | int] = {"notice": "paid", "payment": p.id}
     if p.block_number is not None:
         query["min_block"] = p.block_number
     return RedirectResponse(f"/?{urlencode(query)}", status_code=303)
+
+
+def _safe_next(target: str | None) -> str:
+    """A path on this site to go back to (never another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/lang/{language}")
+def switch_language(request: Request, language: str, next: str | None = None) -> Response:
+    """The language switch: remembers `language` (nl, en) in a cookie for a year and goes
+    back to `next` (a path on this site)."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if language in i18n.LANGUAGES:
+        response.set_cookie(
+            i18n.LANG_COOKIE,
+            language,
+            max_age=i18n.LANG_COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.services.settings.cookie_secure,
+        )
+    return response
+
+
+def _user_of(request: Request, ctx: Context) -> Caller | None:
+    return sessions.session_caller(ctx, request.cookies.get(SESSION_COOKIE))
+
+
+def _statement(request: Request, ctx: Context, name: str, title: str) -> HTMLResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    user = _user_of(request, ctx)
+    language = language_of(request)
+    return render(
+        request,
+        f"statements/{name}.{language}.html",
+        title=title,
+        user=user,
+        checked=i18n.format_day(ACCESSIBILITY_CHECKED, language),
+        csrf_token=csrf_token(token) if user is not None and token else None,
+    )
+
+
+@router.get("/accessibility", response_class=HTMLResponse)
+def accessibility(request: Request, ctx: PageCtx) -> Response:
+    """The accessibility statement (toegankelijkheidsverklaring), in the Dutch model."""
+    return _statement(request, ctx, "accessibility", N_("Accessibility statement"))
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request, ctx: PageCtx) -> Response:
+    """The privacy statement: what is stored where, on chain and off, and erasure."""
+    return _statement(request, ctx, "privacy", N_("Privacy statement"))
+
+
+@router.get("/theme/{name}")
+def theme_file(request: Request, name: str) -> Response:
+    """The municipality's theme file `name` (theme.css, logo.svg): from HEITJE_THEME_DIR when
+    it has it, else the default."""
+    if name not in THEME_FILES:
+        return Response(status_code=404)
+    theme_dir: Path | None = request.app.state.services.settings.theme_dir
+    path = theme_dir / name if theme_dir is not None else None
+    if path is None or not path.is_file():
+        path = DEFAULT_THEME_DIR / name
+    return FileResponse(path, media_type=THEME_FILES[name])
