@@ -40,6 +40,7 @@ from node.journal import (
     FINAL,
     GAS_BUMP_DEN,
     GAS_BUMP_NUM,
+    OPEN,
     REBROADCAST_AFTER,
     SCHEMA,
     SentTx,
@@ -133,9 +134,9 @@ class Signer:
         full = {**params, "chainId": self.chain_id, "nonce": nonce, "gasPrice": gas_price}
         signed = self.account.sign_transaction(full)
         tx_hash = "0x" + bytes(signed.hash).hex()
-        db.execute(
-            "INSERT INTO journal (address, nonce, tx_hash, raw_tx, status, created_at, params, "
-            "updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        db.execute(  # the same signed bytes twice are one row (their hash is the key)
+            "INSERT OR IGNORE INTO journal (address, nonce, tx_hash, raw_tx, status, created_at, "
+            "params, updated_at) VALUES (?,?,?,?,?,?,?,?)",
             (
                 self.address,
                 nonce,
@@ -368,12 +369,25 @@ class Signer:
         self._broadcast(db, cancel.tx_hash)
 
     def _bump(self, db: sqlite3.Connection, row: sqlite3.Row) -> None:
-        """Sign the transaction again with its nonce and a higher gas price."""
+        """Sign the transaction again with its nonce and a gas price above every journaled
+        transaction of that nonce. When an open twin already pays more, the node refused this
+        one because it holds the twin: nothing is signed (the twin is followed by `tick`)."""
         if row["params"] is None:
             return
         params = json.loads(row["params"])
         price = int(params.pop("gasPrice"))
-        bumped = max(price * GAS_BUMP_NUM // GAS_BUMP_DEN + 1, int(self.w3.eth.gas_price))
+        prices = [
+            (int(json.loads(r["params"])["gasPrice"]), str(r["status"]))
+            for r in db.execute(
+                "SELECT params, status FROM journal WHERE address=? AND nonce=? AND tx_hash<>? "
+                "AND params IS NOT NULL",
+                (self.address, row["nonce"], row["tx_hash"]),
+            )
+        ]
+        if any(p > price and status in OPEN for p, status in prices):
+            return
+        top = max([price, *(p for p, _ in prices)])
+        bumped = max(top * GAS_BUMP_NUM // GAS_BUMP_DEN + 1, int(self.w3.eth.gas_price))
         twin = self._sign(db, params, int(row["nonce"]), bumped)
         self._broadcast(db, twin.tx_hash)
 

@@ -8,6 +8,8 @@ out from the registry: an account is registered exactly when its transaction con
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from heitje.datadir import DataDir
 from heitje.errors import ChainError
 from node.anvil import Anvil
 from node.contract import AccountKind, task_ref
+from node.journal import GAS_BUMP_DEN, GAS_BUMP_NUM, REBROADCAST_AFTER
 from node.keys import service_key
 from node.signer import Signer, journal_fate
 from node.token import Token, connect
@@ -210,6 +213,52 @@ def test_an_underpriced_answer_signs_again_with_more_gas(chain: Chain, proxy: Fa
     signer.wait(sent.tx_hash, timeout=30)
     assert chain.registered(citizen)
     assert first["nonce"] == sent.nonce
+
+
+def test_an_underpriced_resend_never_signs_the_same_twin_twice(
+    chain: Chain, proxy: FaultProxy
+) -> None:
+    """The defect (found by the full chaos run): the node held a fee-bumped twin, so sending
+    the original again was "underpriced"; the signer bumped the original again to the twin's
+    very price, signed the same bytes, and the journal's key refused them: every dispatcher
+    round and every API start failed. Now only the dearest open transaction of a nonce is
+    bumped, above every price journaled for it."""
+    signer = chain.signer(proxy.url)
+    citizen, tx = chain.register_tx()
+    chain.rpc("evm_setAutomine", [False])
+    try:
+        sent = signer.send(tx)  # in the node's pool
+        proxy.faults.refuse = 3
+        proxy.faults.refuse_message = "replacement transaction underpriced"
+        for _ in range(3):  # each round: the original is sent again and refused
+            time.sleep(REBROADCAST_AFTER + 0.1)
+            signer.tick()
+        assert proxy.faults.fired["refuse"] == 3
+        rows = _nonce_rows(chain, sent.nonce)
+        assert len(rows) == 2  # the original and one twin, never the twin again
+        (original, p0), (twin, p1) = rows
+        assert original == sent.tx_hash and p1 >= p0 * GAS_BUMP_NUM // GAS_BUMP_DEN + 1
+        chain.rpc("evm_mine", [])
+    finally:
+        chain.rpc("evm_setAutomine", [True])
+    status = signer.status(sent.tx_hash)
+    assert (status.state, status.replaced_by) == ("replaced", twin)
+    signer.wait(twin, timeout=30)
+    assert chain.registered(citizen)
+
+
+def _nonce_rows(chain: Chain, nonce: int) -> list[tuple[str, int]]:
+    """(tx hash, gas price) of the journal's transactions with `nonce`, oldest first."""
+    db = sqlite3.connect(DataDir(chain.data_dir).nonce_journal)
+    try:
+        rows = db.execute(
+            "SELECT tx_hash, params FROM journal WHERE nonce=? AND purpose IS NULL "
+            "ORDER BY created_at",
+            (nonce,),
+        ).fetchall()
+    finally:
+        db.close()
+    return [(str(h), int(json.loads(p)["gasPrice"])) for h, p in rows]
 
 
 def test_a_transaction_not_mined_in_time_expires_and_frees_its_nonce(chain: Chain) -> None:
