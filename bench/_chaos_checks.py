@@ -149,11 +149,21 @@ def check(
     answered_refused: Counter[tuple[str, str, int]] = Counter(
         (p.payer, p.payee, p.units) for p in payments if p.state == "refused"
     )
+    # a payment never answered final (the recovery gave up on it) that moved money is not a
+    # second payment: it is counted as unanswered (and its intent or payment as stuck below)
+    unanswered: Counter[tuple[str, str, int]] = Counter(
+        (p.payer, p.payee, p.units) for p in payments if p.state not in ("confirmed", "refused")
+    )
     twice = 0
     paid_refused = 0
+    paid_unanswered = 0
     for item, count in (moved - paid).items():
         for _ in range(count):
-            if answered_refused[item] > 0:
+            if unanswered[item] > 0:
+                unanswered[item] -= 1
+                paid_unanswered += 1
+                f.details.append(f"paid on chain, never answered final: {item}")
+            elif answered_refused[item] > 0:
                 answered_refused[item] -= 1
                 paid_refused += 1
                 f.details.append(f"paid on chain though answered refused: {item}")
@@ -186,15 +196,16 @@ def check(
     f.lines.append(
         (
             "payments paid twice",
-            f"{twice} (paid though answered refused: {paid_refused}; balances: "
+            f"{twice} (paid though answered refused: {paid_refused}; paid, never answered "
+            f"final: {paid_unanswered}; balances: "
             f"{len(model.addresses) - len(differ)} of {len(model.addresses)} accounts equal to "
             "the model)",
         )
     )
-    if twice or paid_refused or differ:
+    if twice or paid_refused or paid_unanswered or differ:
         f.failures.append(
             f"payments: {twice} paid twice, {paid_refused} paid though answered refused, "
-            f"{len(differ)} balances differ"
+            f"{paid_unanswered} paid but never answered final, {len(differ)} balances differ"
         )
 
     # stuck
