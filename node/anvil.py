@@ -13,6 +13,7 @@ the node: Python signs locally (see `node.signer`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -149,6 +150,7 @@ class Anvil:
         ]  # fmt: skip
         if self.block_time:
             cmd += ["--block-time", str(self.block_time)]
+        scrub_old_banner(self.chain_dir / "anvil.log")
         log = open(self.chain_dir / "anvil.log", "ab")  # noqa: SIM115 (lives with the process)
         self.process = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -224,3 +226,25 @@ class Anvil:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+BANNER_MARKS = (b"Private Keys", b"Mnemonic:")
+"""What anvil's start-up banner (before `--quiet`) printed next to its keys."""
+
+
+def scrub_old_banner(path: Path) -> bool:
+    """Delete `path` (an anvil.log) when an anvil from before `--quiet` wrote its banner, with
+    every dev key and the mnemonic, into it; True when it did. The keys it showed are the
+    dev keys of that data directory: on a chain that holds real value, rotate them
+    (docs/operations.md)."""
+    if not path.exists():
+        return False
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+    if not any(mark in head for mark in BANNER_MARKS):
+        return False
+    path.unlink()
+    logging.getLogger("heitje.anvil").warning(
+        "%s held anvil's old start-up banner with the dev keys: deleted", path
+    )
+    return True

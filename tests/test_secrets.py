@@ -145,6 +145,21 @@ def test_anvil_gets_no_key_on_its_command_line_and_logs_none(tmp_path: Path) -> 
         again.stop()
 
 
+def test_an_old_anvil_log_with_the_banner_is_deleted_at_start(tmp_path: Path) -> None:
+    """The defect (review): a data directory from before `--quiet` kept anvil's old banner,
+    with every dev key and the mnemonic, in `chain/anvil.log`; anvil appended to it."""
+    first = Anvil(tmp_path)
+    first.start()
+    first.stop()
+    key = dev_private_key(tmp_path, 0)
+    log = tmp_path / "chain" / "anvil.log"
+    log.write_text(f"Available Accounts\n\nPrivate Keys\n==================\n(0) {key}\n")
+    again = Anvil(tmp_path)
+    again.start()
+    again.stop()
+    assert key[2:].encode() not in (log.read_bytes().lower() if log.exists() else b"")
+
+
 def test_an_exposed_chain_json_is_refused(tmp_path: Path) -> None:
     (tmp_path / "chain").mkdir()
     path = tmp_path / "chain" / "chain.json"
