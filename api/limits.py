@@ -10,7 +10,9 @@ hands the app exactly those bytes:
 - A body that may be parsed as JSON (no Content-Type, `application/json` or `*+json`, or any
   type but the HTML forms' `application/x-www-form-urlencoded` and `multipart/form-data`)
   nested deeper than `max_json_depth`: 422 `json_too_deep`, before any parser sees it
-  (`heitje.jsonguard`: CPython's parser can overflow the C stack on deep input).
+  (`heitje.jsonguard`: CPython's parser can overflow the C stack on deep input); such a body
+  that is not UTF-8 (RFC 8259 section 8.1): 400 `json_not_utf8`, since its depth cannot be
+  counted byte by byte.
 
 Refusals are `{"code", "message"}` JSON like every other (`api.errors`). A refused body that
 is still arriving is read on (and dropped) up to `DRAIN_FACTOR` times the limit, so that a
@@ -24,7 +26,7 @@ import json
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heitje.jsonguard import json_depth
+from heitje.jsonguard import JsonNotUtf8, JsonTooDeep, check_json_depth
 
 DRAIN_FACTOR = 4
 """A refused body is read and dropped up to this many times the limit before answering."""
@@ -77,14 +79,12 @@ class BodyLimit:
                 await self._too_large(receive, send, received if more else -1, None)
                 return
         data = bytes(body)
-        limit = self.max_json_depth
-        if (
-            data
-            and _may_be_json(headers.get("content-type"))
-            and json_depth(data, stop_above=limit) > limit
-        ):
-            await _refuse(send, 422, "json_too_deep", f"JSON nested deeper than {limit} levels")
-            return
+        if data and _may_be_json(headers.get("content-type")):
+            try:
+                check_json_depth(data, self.max_json_depth)  # linear time, whatever the body
+            except (JsonTooDeep, JsonNotUtf8) as e:
+                await _refuse(send, e.http_status, e.code, e.message)
+                return
 
         replayed = False
 

@@ -11,9 +11,9 @@ route's dependencies, in one place, so the document stays true as routes change:
   lacks, or a cookie request without its CSRF proof); operations that only look at an optional
   caller (`get_optional_user`) list anonymous access (`{}`) as a third alternative.
 - Every operation with a request body answers 400 (`invalid_request`: a body that cannot be
-  parsed), 413 (`body_too_large`) and 422 (`invalid_request`, `json_too_deep`, ...), all from
-  `api.limits` and `api.errors`; every operation with parameters (the `X-Heitje-Time` header
-  included) answers 422.
+  parsed; `json_not_utf8`), 413 (`body_too_large`) and 422 (`invalid_request`,
+  `json_too_deep`, ...), all from `api.limits` and `api.errors`; every operation with
+  parameters (the `X-Heitje-Time` header included) answers 422.
 - Every refusal (4xx, and 503 where a route declares it) has the body `ErrorPublic`
   (`{"code", "message"}`), 422 included, replacing FastAPI's `HTTPValidationError`, which
   this service never sends (`api.errors` turns validation errors into `invalid_request`).
@@ -55,7 +55,7 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorPublic"}
 _DESCRIPTIONS = {
-    400: "The body cannot be parsed (`invalid_request`).",
+    400: "The body cannot be parsed (`invalid_request`, or `json_not_utf8`: not UTF-8).",
     401: "Not logged in, or the session has ended (`unauthorized`).",
     403: "The caller may not do this (`forbidden` and the route's own codes).",
     404: "Not found.",

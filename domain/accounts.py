@@ -4,7 +4,9 @@ database transaction that creates the account (`domain.outbox`)."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import time
 
 from eth_account import Account
@@ -16,6 +18,7 @@ from web3 import Web3
 from domain.context import Caller, Context
 from domain.keyring import open_sealed, seal_new_key
 from domain.schemas import (
+    USERNAME_PATTERN,
     AccountPublic,
     CitizenCreate,
     ShopApplication,
@@ -27,7 +30,7 @@ from domain.security import (
     hash_password,
 )
 from domain.settlement.sepa import check_creditor
-from heitje.errors import InvalidInput, Refused, Throttled
+from heitje.errors import ConfigError, InvalidInput, Refused, Throttled
 from store import accounts, outbox, payees
 from store.db import transaction
 
@@ -75,17 +78,35 @@ def _create(
 
 
 SIGNUP_WINDOW = 3600.0
-"""Seconds over which citizen sign-ups are counted for the throttle (one hour)."""
+"""Seconds over which sign-ups are counted for the throttle (one hour)."""
+
+
+def signup_client(client: str) -> str:
+    """The address a sign-up is counted under: an IPv4 address as is, an IPv6 address by its
+    /64 network (one subscriber's LAN, RFC 6177 / RFC 7421: a client holds a whole /64, so
+    counting each /128 would let it sign up without limit), an IPv4-mapped IPv6 address as its
+    IPv4 address; anything else (no address known) as given."""
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 def _throttle_signup(ctx: Context, client: str) -> None:
-    """Count a citizen sign-up from `client` (inside the sign-up's transaction), or refuse it:
-    at most `signup_per_address_per_hour` from one client address and `signup_per_hour` from
-    all together in the last hour (real time, not business time).
+    """Count a citizen's or shop's sign-up from `client` (inside the sign-up's transaction),
+    or refuse it: at most `signup_per_address_per_hour` from one client address (an IPv6
+    client by its /64, `signup_client`) and `signup_per_hour` from all together in the last
+    hour (real time, not business time), citizens and shops counted together.
 
     Errors: 429 `signup_throttled` (`Throttled`, `retry_after`: seconds until the oldest
     counted sign-up leaves the hour).
     """
+    client = signup_client(client)
     now = time.time()
     since = now - SIGNUP_WINDOW
     settings = ctx.settings
@@ -154,7 +175,7 @@ def _own_wallet(body: ShopCreate) -> str | None:
     return address
 
 
-def sign_up_shop(ctx: Context, body: ShopCreate) -> AccountPublic:
+def sign_up_shop(ctx: Context, body: ShopCreate, client: str = "") -> AccountPublic:
     """Sign up a shop with the IBAN it is paid on (ISO 13616 checksum and country format via
     schwifty; stored compact). A custodial wallet is made, or with `address` and `signature`
     the shop's own wallet is used once the EIP-191 signature proves it holds that key. The shop
@@ -166,7 +187,9 @@ def sign_up_shop(ctx: Context, body: ShopCreate) -> AccountPublic:
     transliterated to the EPC basic Latin set, kept as `sepa_name` for the pain.001.
 
     Errors: 422 `invalid_iban`, `iban_not_sepa`, `invalid_bic`, `bic_mismatch`,
-    `invalid_payee_name`, `invalid_signature`; 409 `username_taken`, `address_taken`.
+    `invalid_payee_name`, `invalid_signature`; 409 `username_taken`, `address_taken`; 429
+    `signup_throttled` (with `Retry-After`): `client` is the client's address, counted with
+    citizen sign-ups (`_throttle_signup`).
     """
     own = _own_wallet(body)
     try:
@@ -179,6 +202,7 @@ def sign_up_shop(ctx: Context, body: ShopCreate) -> AccountPublic:
         bic = None if derived is None else str(derived)
     ctx.settings.key_encryption_key()
     with transaction(ctx.db):
+        _throttle_signup(ctx, client)
         user_id, address = _create(
             ctx,
             username=body.username,
@@ -215,7 +239,13 @@ def create_staff(ctx: Context, body: StaffCreate) -> AccountPublic:
 
 
 def bootstrap_admin(ctx: Context, username: str, password: str) -> bool:
-    """Create the first admin when none exists; True when it did."""
+    """Create the first admin when none exists; True when it did. `ConfigError` when
+    `username` is no valid username (`USERNAME_PATTERN`, at most 64 characters)."""
+    if len(username) > 64 or re.fullmatch(USERNAME_PATTERN, username) is None:
+        raise ConfigError(
+            f"HEITJE_BOOTSTRAP_ADMIN_USERNAME {username!r} is no valid username "
+            "(a letter or digit, then letters, digits, _ . @ -; at most 64)"
+        )
     with transaction(ctx.db):
         if accounts.has_admin(ctx.db):
             return False

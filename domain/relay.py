@@ -5,6 +5,7 @@ service's relayer submits it and pays the gas."""
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from web3 import Web3
 
@@ -49,8 +50,12 @@ def relay_transfer(ctx: Context, caller: Caller, body: RelayTransfer) -> Relayed
 
     A refund names the payments it returns in `body.refund_of`, as for `pay`
     (`domain.refunds`): `to` must be the current address of the citizen who made them. Its
-    parts are recorded before the relay, freed if the chain refuses it, and stay counted while
-    its outcome is unknown (`tx_timeout`).
+    parts are recorded before the relay. When the relay ends in an error, the chain is asked
+    whether the authorization was used (`AuthorizationUsed`): used, by any transaction (a
+    fee-bump twin of the relayer's, or someone who saw it), the refund is confirmed and
+    answered with that transaction; unused, the parts are freed only when the relay provably
+    never will use it (refused before broadcast, reverted, replaced or expired) and otherwise
+    stay counted, as while its outcome is unknown (`tx_timeout`).
 
     Errors: 403 `not_your_wallet`; 422 `invalid_request`, `invalid_amount`,
     `refund_payment_required`, `refund_payment_not_found`, `refund_not_payer`,
@@ -79,15 +84,48 @@ def relay_transfer(ctx: Context, caller: Caller, body: RelayTransfer) -> Relayed
             422, "authorization_used", "this authorization (nonce) was relayed before"
         ) from None
     chain = ctx.chain
+    relayed = False  # a transaction carrying the authorization may have reached the node
     try:
         sent = chain.relayer.send(chain.token.transfer_with_authorization_tx(auth))
+        relayed = True
         receipt = chain.relayer.wait(sent.tx_hash, timeout=ctx.settings.receipt_timeout)
     except ChainError as e:
-        if e.code != "tx_timeout":  # refused: the parts are free again
+        if e.code == "tx_timeout":  # outcome unknown: the parts stay counted (pending)
+            raise
+        used = _authorization_use(ctx, payer, auth.nonce)
+        if used is not None:  # e.g. a fee-bump twin or someone else used it: refunded
+            payments.set_refund_status(ctx.db, nonce, "confirmed")
+            return RelayedPublic(tx_hash=used[0], block_number=used[1])
+        if not relayed or e.code in FINAL_UNUSED:  # provably never used: the parts are free
             payments.set_refund_status(ctx.db, nonce, "failed")
         raise
     payments.set_refund_status(ctx.db, nonce, "confirmed")
     return RelayedPublic(tx_hash=sent.tx_hash, block_number=int(receipt["blockNumber"]))
+
+
+FINAL_UNUSED = frozenset({"tx_reverted", "tx_replaced", "tx_expired"})
+"""`Signer.wait` errors after which no transaction of the relayer can carry the authorization
+any more (reverted; or its nonce taken by a twin or a cancel): unused on chain, it never will
+be by this relay."""
+
+
+def _authorization_use(ctx: Context, payer: str, nonce: bytes) -> tuple[str, int] | None:
+    """(tx hash, block) of the transaction that used `payer`'s authorization `nonce`, once it
+    is at the confirmation depth; None when it is unused. Raises `ChainError` `tx_timeout`
+    while its use is not yet deep enough after the receipt timeout (the parts stay counted)."""
+    chain = ctx.chain
+    deadline = time.monotonic() + ctx.settings.receipt_timeout
+    while True:
+        found = chain.token.authorization_use(payer, nonce, chain.manifest.deploy_block)
+        if found is None:
+            return None
+        if int(chain.w3.eth.block_number) - found[1] >= ctx.settings.confirmations:
+            return found
+        if time.monotonic() > deadline:
+            raise ChainError(
+                f"the refund is in block {found[1]}, not yet confirmed", code="tx_timeout"
+            )
+        time.sleep(0.2)
 
 
 def relay_redeem(ctx: Context, caller: Caller, body: RelayRedemption) -> RelayedPublic:

@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-Username = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$"
+"""What a username may be (1..64 characters): an erased account's `#erased-<id>` never is."""
+Username = Field(min_length=1, max_length=64, pattern=USERNAME_PATTERN)
 Password = Field(min_length=8, max_length=256)
 
 UINT256_MAX = 2**256 - 1

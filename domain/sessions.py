@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sqlite3
 import time
+from dataclasses import dataclass
 
 from domain.context import Caller, Context
 from domain.security import DUMMY_HASH, new_session_token, token_hash, verify_password
@@ -45,6 +47,77 @@ def _throttle_subjects(
     return subjects
 
 
+@dataclass(frozen=True)
+class _Counted:
+    """One subject's count after an attempt was counted in advance: `before` is its row
+    (failures, last_failure, locked_until) before, None when there was none; `failures`,
+    `counted_at` and `locked_until` what was stored; `lock` the lockout in seconds (0: none)."""
+
+    subject: str
+    before: tuple[int, float, float] | None
+    failures: int
+    counted_at: float
+    locked_until: float
+    lock: float
+
+
+def _locked_until(row: sqlite3.Row) -> float:
+    """The `locked_until` of a `login_failures` row, in Unix seconds."""
+    return float(row["locked_until"])
+
+
+def _count_attempt(ctx: Context, subjects: list[tuple[str, int]]) -> list[_Counted]:
+    """In one BEGIN IMMEDIATE transaction: refuse while any subject is locked (nothing is
+    counted), else count this attempt as a failure of every subject, which sets the next lock
+    past its free failures. Concurrent attempts queue on the write lock, so each sees the
+    counts (and locks) of the ones before it.
+
+    Errors: 429 `login_throttled` (`Throttled`, `retry_after` seconds)."""
+    settings, db = ctx.settings, ctx.db
+    counted: list[_Counted] = []
+    with transaction(db):
+        now = time.time()
+        rows = [(subject, free, sessions.login_failures(db, subject)) for subject, free in subjects]
+        locked_until = max((float(r["locked_until"]) for _, _, r in rows if r), default=0.0)
+        if locked_until > now:
+            wait = math.ceil(locked_until - now)
+            raise Throttled(
+                "login_throttled", f"too many failed log-ins: try again in {wait} s", wait
+            )
+        for subject, free, row in rows:
+            before = None
+            if row is not None:
+                before = (int(row["failures"]), float(row["last_failure"]), _locked_until(row))
+            forgotten = row is None or row["last_failure"] < now - settings.login_failure_memory
+            failures = 1 if row is None or forgotten else int(row["failures"]) + 1
+            lock = _lockout(failures, free, settings)
+            until = now + lock if lock else 0.0
+            sessions.set_login_failures(db, subject, failures, now, until)
+            counted.append(_Counted(subject, before, failures, now, until, lock))
+    return counted
+
+
+def _take_back(db: sqlite3.Connection, counted: _Counted) -> None:
+    """Undo an attempt counted in advance (the password was right). When the row is still the
+    one this attempt wrote, it gets back what it was before (its lock too); when later
+    attempts counted since, only this attempt's failure is taken off (their locks stay).
+    Run it inside the caller's transaction."""
+    row = sessions.login_failures(db, counted.subject)
+    if row is None:
+        return
+    ours = (counted.failures, counted.counted_at, counted.locked_until)
+    if (int(row["failures"]), float(row["last_failure"]), _locked_until(row)) == ours:
+        if counted.before is None:
+            sessions.clear_login_failures(db, counted.subject)
+        else:
+            sessions.set_login_failures(db, counted.subject, *counted.before)
+    else:
+        failures = max(0, int(row["failures"]) - 1)
+        sessions.set_login_failures(
+            db, counted.subject, failures, float(row["last_failure"]), _locked_until(row)
+        )
+
+
 def log_in(
     ctx: Context, username: str, password: str, client: str | None
 ) -> tuple[Caller, str, int]:
@@ -52,41 +125,41 @@ def log_in(
 
     `username` is compared without regard to case; `client` is the client's address (IP).
     Throttled per account and per client (OWASP ASVS 2.2.1; settings `login_*`): while either
-    is locked the password is not even checked. Only the token's hash is stored. A successful
-    log-in clears the account's failures and purges expired sessions and forgotten counters.
+    is locked the password is not even checked. Each attempt is counted as a failure of both
+    BEFORE its password is checked (one BEGIN IMMEDIATE transaction: concurrent attempts see
+    each other's counts), so parallel requests cannot get around a lock: past the free
+    failures at most one attempt per lockout has its password checked. A wrong password keeps
+    the count and its lock runs from the answer (after the hash's work); the right one takes
+    the count back: it clears the account's failures (not the client's: only this attempt is
+    taken off), and purges expired sessions and forgotten counters. Only the token's hash is
+    stored.
 
     Errors: 429 `login_throttled` (`Throttled`, `retry_after` seconds); 401
     `invalid_credentials` (unknown user or wrong password, the same work and answer for both);
-    403 `account_disabled` (the right password of a disabled account).
+    403 `account_disabled` (the right password of a disabled account; not counted).
     """
     settings, db = ctx.settings, ctx.db
-    now = time.time()
     subjects = _throttle_subjects(settings, username, client)
-    locked_until = 0.0
-    for subject, _ in subjects:
-        row = sessions.login_failures(db, subject)
-        if row is not None:
-            locked_until = max(locked_until, float(row["locked_until"]))
-    if locked_until > now:
-        wait = math.ceil(locked_until - now)
-        raise Throttled("login_throttled", f"too many failed log-ins: try again in {wait} s", wait)
+    counted = _count_attempt(ctx, subjects)
     user = accounts.by_username(db, username)
     ok = verify_password(password, user["password_hash"] if user else DUMMY_HASH)
     if user is None or not ok:
         now = time.time()  # the lock runs from the failure's answer, after the hash's work
         with transaction(db):
-            for subject, free in subjects:
-                row = sessions.login_failures(db, subject)
-                forgotten = row is None or row["last_failure"] < now - settings.login_failure_memory
-                failures = 1 if row is None or forgotten else int(row["failures"]) + 1
-                lock = _lockout(failures, free, settings)
-                sessions.set_login_failures(db, subject, failures, now, now + lock if lock else 0.0)
+            for c in counted:
+                sessions.restamp_login_failure(db, c.subject, now, now + c.lock if c.lock else 0.0)
         raise Refused(401, "invalid_credentials", "unknown username or wrong password")
     if user["disabled_at"] is not None:
+        with transaction(db):
+            for c in counted:
+                _take_back(db, c)
         raise Refused(403, "account_disabled", "this account is disabled: ask an administrator")
     caller = Caller(user["id"], user["username"], user["role"], user["name"], user["address"])
+    now = time.time()
     with transaction(db):
-        sessions.clear_login_failures(db, subjects[0][0])
+        sessions.clear_login_failures(db, counted[0].subject)
+        for c in counted[1:]:
+            _take_back(db, c)
         sessions.purge_sessions(db, now)
         sessions.purge_login_failures(db, now - settings.login_failure_memory, now)
         token, ttl = open_session(ctx, settings, caller.id)
@@ -127,10 +200,13 @@ def purge_sessions(ctx: Context) -> int:
 
 def set_staff_disabled(ctx: Context, username: str, disabled: bool, by: str | None = None) -> None:
     """Disable a staff account (it cannot log in, and its sessions end at once) or enable it
-    again. Idempotent. `by`: the admin's username (an admin cannot disable themselves, so one
-    enabled admin always remains); None from the command line.
+    again. Idempotent. `by`: the admin's username (an admin cannot disable themselves); None
+    from the command line. One enabled admin always remains: disabling the last enabled admin
+    is refused, from the API and the command line alike, checked inside the transaction (two
+    admins disabling each other at the same time: the second is refused).
 
-    Errors: 404 `unknown_account`; 409 `not_staff` (a citizen or shop), `cannot_disable_self`.
+    Errors: 404 `unknown_account`; 409 `not_staff` (a citizen or shop), `cannot_disable_self`,
+    `last_admin`.
     """
     with transaction(ctx.db):
         row = accounts.by_username(ctx.db, username)
@@ -142,4 +218,7 @@ def set_staff_disabled(ctx: Context, username: str, disabled: bool, by: str | No
             )
         if disabled and by is not None and accounts.username_key(by) == row["username_key"]:
             raise Refused(409, "cannot_disable_self", "an admin cannot disable their own account")
+        others = [i for i in sessions.enabled_admins(ctx.db) if i != int(row["id"])]
+        if disabled and row["role"] == "admin" and row["disabled_at"] is None and not others:
+            raise Refused(409, "last_admin", f"{row['username']} is the last enabled admin account")
         sessions.set_disabled(ctx.db, int(row["id"]), disabled)

@@ -9,14 +9,23 @@ nesting (`json_depth`, linear, no recursion) and refuses anything deeper than th
 (`check_json_depth`, `loads`), and the entry points (API app, CLI) call `guard_recursion_limit`
 after their imports so that whatever is parsed unchecked fails cleanly.
 
+The count runs over the UTF-8 bytes, where `"`, `\\`, `[`, `]`, `{` and `}` are single bytes
+that never occur inside a multi-byte character; bytes that are not UTF-8 (RFC 8259 section 8.1:
+JSON exchanged between systems is UTF-8) are refused, since in UTF-16 or UTF-32 the brackets
+would hide from a byte count. The count takes time linear in the input whatever it holds (no
+regular expression: the one used before was tried again from every quote of an unterminated
+string, so `"` followed by `\\"` repeated took quadratic time, hours for 1 MiB): a few passes of
+`bytes` methods in C, then one Python loop over the brackets left, which stops as soon as the
+limit is passed.
+
 Public surface: `MAX_JSON_DEPTH`, `SAFE_RECURSION_LIMIT`, `json_depth`, `check_json_depth`,
-`loads`, `guard_recursion_limit`. Errors: `JsonTooDeep` (code `json_too_deep`, HTTP 422).
+`loads`, `guard_recursion_limit`. Errors: `JsonTooDeep` (code `json_too_deep`, HTTP 422),
+`JsonNotUtf8` (code `json_not_utf8`, HTTP 400).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any
 
@@ -29,9 +38,6 @@ SAFE_RECURSION_LIMIT = 1000
 """CPython's own default recursion limit: deep enough for every library Heitje uses, shallow
 enough that C-level recursion (the JSON parser, `repr`, pickling) stays within the stack."""
 
-# A JSON string (RFC 8259 section 7): quote, then runs of plain characters and escapes, quote.
-# Unrolled so that matching is linear. Brackets inside strings do not nest anything.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _OPEN = frozenset(b"[{")
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
@@ -42,15 +48,47 @@ class JsonTooDeep(InvalidInput):
     code = "json_too_deep"
 
 
+class JsonNotUtf8(InvalidInput):
+    """Bytes offered as JSON that are not valid UTF-8 (RFC 8259 section 8.1); refused before
+    they are counted or parsed."""
+
+    code = "json_not_utf8"
+    http_status = 400
+
+
 def json_depth(data: bytes | str, stop_above: int | None = None) -> int:
     """The deepest nesting of `[`/`{` outside strings in `data` (0 for a scalar), counted in
-    one linear pass without recursion and without parsing. With `stop_above`, counting stops
-    as soon as the depth passes it (the result is then `stop_above + 1`). For text that is not
-    valid JSON the count is an upper bound of what a parser would reach before failing."""
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    time linear in `len(data)` without recursion and without parsing. With `stop_above`,
+    counting stops as soon as the depth passes it (the result is then `stop_above + 1`).
+
+    `data` as bytes must be UTF-8 (RFC 8259 section 8.1), else `JsonNotUtf8`; a `str` is
+    counted as is. For text that is not valid JSON the count is an upper bound of the depth a
+    parser reaches before failing: up to the first byte that is not JSON the count follows the
+    JSON grammar exactly, and a parser goes no further."""
+    if isinstance(data, str):
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        raw = bytes(data)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise JsonNotUtf8(
+                f"JSON must be UTF-8 (RFC 8259); byte {e.start} is not: {e.reason}"
+            ) from None
+    # The same as one left-to-right pass with an in-string flag and an escape flag, in C:
+    # 1. Escapes (RFC 8259 section 7) go, left to right: pairs of backslashes, then a
+    #    backslash left alone with the quote it escapes. Every quote left opens or closes a
+    #    string.
+    # 2. Two adjacent quotes go: an empty string, or the end of one string and the start of
+    #    the next; either way no byte moves in or out of a string.
+    # 3. Split at the quotes: even pieces are outside strings, odd ones inside (an unterminated
+    #    string is the last piece, odd).
+    # A backslash outside a string is not JSON: a parser stops there, and up to there this
+    # count is exact, so it stays an upper bound of the depth a parser reaches.
+    bare = raw.replace(b"\\\\", b"").replace(b'\\"', b"").replace(b'""', b"")
+    outside = b"".join(bare.split(b'"')[0::2])
     depth = deepest = 0
-    for c in brackets:
+    for c in outside.translate(None, _NOT_BRACKETS):
         if c in _OPEN:
             depth += 1
             if depth > deepest:
@@ -63,14 +101,16 @@ def json_depth(data: bytes | str, stop_above: int | None = None) -> int:
 
 
 def check_json_depth(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """Raise `JsonTooDeep` when `data` nests arrays/objects deeper than `max_depth`."""
+    """Raise `JsonTooDeep` when `data` nests arrays/objects deeper than `max_depth`, and
+    `JsonNotUtf8` when `data` is bytes that are not UTF-8 (RFC 8259 section 8.1)."""
     if json_depth(data, stop_above=max_depth) > max_depth:
         raise JsonTooDeep(f"JSON nested deeper than {max_depth} levels")
 
 
 def loads(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """`json.loads` for untrusted input: refuses nesting deeper than `max_depth`
-    (`JsonTooDeep`) before parsing; otherwise raises what `json.loads` raises (`ValueError`)."""
+    (`JsonTooDeep`) and bytes that are not UTF-8 (`JsonNotUtf8`) before parsing; otherwise
+    raises what `json.loads` raises (`ValueError`). All three are `ValueError`s."""
     check_json_depth(data, max_depth)
     return json.loads(data)
 

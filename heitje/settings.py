@@ -129,9 +129,10 @@ class Settings(BaseSettings):
     """Rewards of at least this many HEIT need the approval of two different coordinators
     (`HEITJE_FOUR_EYES_THRESHOLD`; empty: none; a scenario replay follows its `policy`)."""
     signup_per_address_per_hour: int = Field(default=5, ge=1)
-    """Most citizen sign-ups from one client address in an hour; more get 429."""
+    """Most sign-ups (citizens and shops together) from one client address (an IPv6 client:
+    its /64) in an hour; more get 429."""
     signup_per_hour: int = Field(default=200, ge=1)
-    """Most citizen sign-ups in an hour from all clients together; more get 429."""
+    """Most sign-ups (citizens and shops together) in an hour from all clients; more get 429."""
 
     @property
     def paths(self) -> DataDir:

@@ -501,7 +501,7 @@ def staff_disable(
     """Disable a staff account (coordinator, finance, auditor, admin) in the data directory's
     service database: it cannot log in and its sessions end at once (as POST
     /staff/{username}/disable). Prints {"username", "disabled": true}; exit 2 (one line) for
-    an unknown account or a citizen or shop."""
+    an unknown account, a citizen or shop, or the last enabled admin (`last_admin`)."""
     _staff_disabled(data_dir, username, True)
 
 

@@ -251,8 +251,8 @@ def finish_rotation(conn: sqlite3.Connection, user_id: int, rotation: sqlite3.Ro
 
 def erase_citizen(conn: sqlite3.Connection, user_id: int, *, keep_wallet: bool) -> None:
     """Remove a citizen's personal data (inside the caller's transaction): sessions,
-    neighbourhood, name, password; username becomes `erased-<id>`. Without `keep_wallet` the
-    custodial key and pending intents go too and the address is cleared."""
+    neighbourhood, name, password; username becomes `erased_username(user_id)`. Without
+    `keep_wallet` the custodial key and pending intents go too and the address is cleared."""
     conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
     conn.execute("DELETE FROM citizens WHERE user_id = ?", (user_id,))
     if not keep_wallet:
@@ -263,15 +263,22 @@ def erase_citizen(conn: sqlite3.Connection, user_id: int, *, keep_wallet: bool) 
     conn.execute(
         "UPDATE users SET username = ?, username_key = ?, name = '', password_hash = '!', "
         "address = CASE WHEN ? THEN address END WHERE id = ?",
-        (f"erased-{user_id}", f"erased-{user_id}", keep_wallet, user_id),
+        (erased_username(user_id), username_key(erased_username(user_id)), keep_wallet, user_id),
     )
+
+
+def erased_username(user_id: int) -> str:
+    """The username an erased account keeps: `#erased-<id>`. No account can be made with it
+    (usernames start with a letter or digit, `domain.schemas.Username`), so erasure never
+    clashes with a sign-up (`ERASED-<id>` is one account with `erased-<id>`)."""
+    return f"#erased-{user_id}"
 
 
 # ----- sign-up throttle -----
 
 
 def count_signups(conn: sqlite3.Connection, since: float, client: str | None = None) -> int:
-    """Citizen sign-ups since `since` (unix seconds), all or from `client` only."""
+    """Sign-ups (citizens and shops) since `since` (unix seconds), all or from `client` only."""
     if client is None:
         row = conn.execute("SELECT COUNT(*) FROM signups WHERE at >= ?", (since,)).fetchone()
     else:
@@ -293,7 +300,7 @@ def oldest_signup(conn: sqlite3.Connection, since: float, client: str | None = N
 
 
 def record_signup(conn: sqlite3.Connection, client: str, at: float, forget_before: float) -> None:
-    """Count a citizen sign-up from `client` at `at`; sign-ups before `forget_before` go."""
+    """Count a sign-up from `client` at `at`; sign-ups before `forget_before` go."""
     conn.execute("DELETE FROM signups WHERE at < ?", (forget_before,))
     conn.execute("INSERT INTO signups (client, at) VALUES (?, ?)", (client, at))
 

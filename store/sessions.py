@@ -62,6 +62,14 @@ def set_disabled(conn: sqlite3.Connection, user_id: int, disabled: bool) -> None
         conn.execute("UPDATE users SET disabled_at = NULL WHERE id = ?", (user_id,))
 
 
+def enabled_admins(conn: sqlite3.Connection) -> list[int]:
+    """The ids of every admin account that is not disabled."""
+    rows = conn.execute(
+        "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id"
+    ).fetchall()
+    return [int(r["id"]) for r in rows]
+
+
 # ----- log-in throttling -----
 #
 # One row per subject (a hash of the account's username or of the client's address):
@@ -87,6 +95,19 @@ def set_login_failures(
         "failures = excluded.failures, last_failure = excluded.last_failure, "
         "locked_until = excluded.locked_until",
         (subject, failures, now, locked_until),
+    )
+
+
+def restamp_login_failure(
+    conn: sqlite3.Connection, subject: str, now: float, locked_until: float
+) -> None:
+    """Move the last failure of `subject` to `now` and its lock to `locked_until`, never
+    earlier than they are (a failure counted before its password was checked, stamped again
+    when its answer is known)."""
+    conn.execute(
+        "UPDATE login_failures SET last_failure = MAX(last_failure, ?), "
+        "locked_until = MAX(locked_until, ?) WHERE subject = ?",
+        (now, locked_until, subject),
     )
 
 

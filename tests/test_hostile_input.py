@@ -5,15 +5,18 @@ The defects reproduced: ~100,000-deep JSON killed the API process with a segfaul
 in by web3, raises the recursion limit to 100,000 at import; CPython's JSON parser then overflows
 the C stack) and `heitje demo --scenario` with such a file exited 139; bodies of any size were
 read whole; integers >= 2^256 in `/relay/*` and `offset=-30042496265096519680` gave 500; a
-tampered custodial key gave a plain-text 500. Expected answers follow from the rules in
-docs/api.md ("Limits"): bodies at most HEITJE_MAX_BODY_BYTES (1 MiB = 1,048,576 bytes) else
-413 `body_too_large`; JSON at most HEITJE_MAX_JSON_DEPTH (32) levels deep else 422
-`json_too_deep`; integers out of their bound 422 `invalid_request`.
+tampered custodial key gave a plain-text 500; the depth check took quadratic time on an
+unterminated string of escaped quotes, and counted bytes, so a UTF-16 body hid its brackets.
+Expected answers follow from the rules in docs/api.md ("Limits"): bodies at most
+HEITJE_MAX_BODY_BYTES (1 MiB = 1,048,576 bytes) else 413 `body_too_large`; JSON at most
+HEITJE_MAX_JSON_DEPTH (32) levels deep else 422 `json_too_deep`; a body that may be JSON and
+is not UTF-8 400 `json_not_utf8`; integers out of their bound 422 `invalid_request`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -26,6 +29,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from domain.accounts import wallet_claim
+from heitje.jsonguard import JsonNotUtf8, JsonTooDeep, check_json_depth, json_depth
+from scripts.replay.scenario import InvalidScenario, load_scenario
 from scripts.stack import Stack
 from tests.apiclient import IBAN_BAKKER, Api
 from tests.conftest import fresh, run_heitje
@@ -103,6 +108,133 @@ def test_json_depth_is_counted_outside_strings_up_to_the_limit(module_stack: Sta
     assert refusal(at_limit) == (422, "invalid_request")
     assert refusal(over) == (422, "json_too_deep")
     assert refusal(in_string) == (401, "invalid_credentials")
+
+
+def nesting(value: object) -> int:
+    """Depth of a parsed JSON value by the definition: arrays and objects add one level."""
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    return 0
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        (rb'["\"[", [1]]', 2),  # an escaped quote does not end the string; its "[" nests nothing
+        (rb'["\\", [[1]]]', 3),  # an escaped backslash at the end: the quote after it is real
+        (rb'["\\\"[[[", 1]', 1),  # backslash pair, then an escaped quote: still in the string
+        (rb'{"[[[": "{{{", "k": [["]]]"]]}', 3),  # brackets inside keys and values
+        (rb'["\u0022[[[", 1]', 1),  # \u0022 is a quote only once decoded: the string goes on
+        (rb'["", "", [""], "\\\\"]', 2),  # empty strings next to each other, escapes only
+        ('["€[", ["é{"]]'.encode(), 2),  # multi-byte UTF-8 characters beside brackets
+    ],
+)
+def test_json_depth_follows_strings_and_escapes(text: bytes, depth: int) -> None:
+    """Depths worked out by hand from RFC 8259 section 7, checked against the parsed value."""
+    assert nesting(json.loads(text)) == depth
+    assert json_depth(text) == depth
+    assert json_depth(text.decode()) == depth
+    assert json_depth(text, stop_above=depth) == depth
+    assert json_depth(text, stop_above=depth - 1) == depth  # passed at the deepest bracket
+
+
+def test_json_depth_of_invalid_json_never_undercounts() -> None:
+    """Unterminated strings hide what follows (a parser fails there); a limit stops the count."""
+    assert json_depth(b'[["abc[[[[') == 2
+    assert json_depth(b'[["abc\\"]]' + b"[" * 40) == 2  # the quote is escaped: still a string
+    assert json_depth(b'["\\') == 1  # a lone backslash at the very end
+    assert json_depth(b"[" * 100) == 100
+    assert json_depth(b"[" * 100, stop_above=32) == 33
+    assert json_depth(b"]]]" + b"[[]]") == 2  # a stray closer at depth 0 is no negative level
+
+
+def lexer_depth(text: bytes) -> tuple[int, int]:
+    """Reference: one byte at a time with an in-string flag and an escape flag (RFC 8259
+    section 7). Returns (deepest level, where it stopped): it stops at a backslash outside a
+    string, where a parser stops too (not JSON)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for i, c in enumerate(text):
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped = c == ord("\\")
+            in_string = c != ord('"')
+        elif c == ord("\\"):
+            return deepest, i
+        elif c == ord('"'):
+            in_string = True
+        elif c in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in b"]}" and depth:
+            depth -= 1
+    return deepest, len(text)
+
+
+def test_json_depth_agrees_with_a_byte_by_byte_lexer() -> None:
+    """20,000 random strings of quotes, backslashes and brackets: the same depth as the
+    reference lexer, and never less up to where a parser would stop."""
+    rng = random.Random(9)
+    for _ in range(20_000):
+        text = bytes(rng.choice(b'[]{}"\\\\a ') for _ in range(rng.randint(0, 24)))
+        deepest, stop = lexer_depth(text)
+        if stop == len(text):
+            assert json_depth(text) == deepest, text
+        else:
+            assert json_depth(text) >= deepest, text
+
+
+def test_an_unterminated_string_of_escaped_quotes_is_counted_in_one_pass() -> None:
+    """Before: a regular expression was tried again from every quote of an unterminated string,
+    so `"` and `\"` repeated took quadratic time (32 KB 8.5 s; 1 MiB hours, the event loop
+    blocked for everyone, anonymously): this test would not finish. Figures in
+    bench/json_guard.py."""
+    quotes = b'"' + b'\\"' * (MIB // 2)
+    assert json_depth(quotes) == 0
+    assert json_depth(quotes + b'"' + b"[" * 33 + b"]" * 33) == 33  # closed: then counted
+    with pytest.raises(JsonTooDeep):
+        check_json_depth(quotes + b'"' + b"[" * 33 + b"]" * 33)
+    backslashes = b'["' + b"\\\\" * (MIB // 2) + b'", [[1]]]'
+    assert json_depth(backslashes) == 3
+
+
+# `"∀"` in UTF-16-LE is 22 00 00 22 22 00: three 0x22 bytes, so a count of bytes saw a string
+# left open and nothing after it. 100 levels hidden that way reached the parser.
+HIDDEN_DEEP = ('["\u2200", ' + "[" * 100 + "]" * 100 + "]").encode("utf-16")
+
+
+def test_a_body_that_is_not_utf8_is_refused_with_400(module_stack: Stack) -> None:
+    """Before: a UTF-16 body passed the depth check with 100 levels (the parser decodes
+    UTF-16); RFC 8259 section 8.1: JSON between systems is UTF-8."""
+    assert nesting(json.loads(HIDDEN_DEEP)) == 101  # a parser accepts it whole
+    with pytest.raises(JsonNotUtf8):
+        json_depth(HIDDEN_DEEP)
+    latin1 = '{"username": "café", "password": "xxxxxxxx"}'.encode("latin-1")
+    with module_stack.client() as http:
+        hidden = http.post(
+            "/auth/token", content=HIDDEN_DEEP, headers={"Content-Type": "application/json"}
+        )
+        no_type = http.post("/auth/token", content=latin1)  # no Content-Type: checked too
+        utf8 = http.post(
+            "/auth/token",
+            content=latin1.decode("latin-1").encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    assert refusal(hidden) == (400, "json_not_utf8")
+    assert refusal(no_type) == (400, "json_not_utf8")
+    assert refusal(utf8) == (401, "invalid_credentials")  # the same text in UTF-8 is read
+    alive(module_stack)
+
+
+def test_a_scenario_file_not_in_utf8_is_refused(tmp_path: Path) -> None:
+    """Scenario files follow the same rule (`heitje demo --scenario`: exit 2 with one line)."""
+    scenario = tmp_path / "utf16.json"
+    scenario.write_bytes(HIDDEN_DEEP)
+    with pytest.raises(InvalidScenario, match="must be UTF-8"):
+        load_scenario(scenario)
 
 
 def test_a_body_over_one_mib_is_refused_with_413(module_stack: Stack) -> None:

@@ -277,6 +277,42 @@ def test_citizen_sign_ups_are_throttled_per_address_and_in_all(stack: Stack) -> 
             assert r.status_code == status, (name, r.text)
 
 
+def _sign_up_shop(stack: Stack, username: str, client: str) -> httpx.Response:
+    """POST /shops as if from `client` (as `_sign_up`)."""
+    body = {
+        "username": username,
+        "password": "signup-password-1",
+        "name": "Winkel Teller",
+        "iban": IBAN_BAKKER,
+    }
+    with stack.client() as http:
+        return http.post("/shops", json=body, headers={"X-Forwarded-For": client})
+
+
+@pytest.mark.stack_env(HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR="2", HEITJE_SIGNUP_PER_HOUR="5")
+def test_shop_and_ipv6_sign_ups_are_throttled_by_address_and_in_all(stack: Stack) -> None:
+    """The defects: the per-address limit counted each IPv6 address, so one client with a /64
+    (2^64 addresses) signed up without limit; and `POST /shops` was not throttled at all.
+    Citizens and shops count together: 2 per address (an IPv6 client by its /64), 5 in all."""
+    lan, other_lan = "2001:db8:1:2", "2001:db8:1:3"  # two /64s of one /48
+    assert _sign_up(stack, "jan1", f"{lan}::1").status_code == 201
+    assert _sign_up_shop(stack, "jan2", f"{lan}:ffff:ffff:ffff:ffff").status_code == 201
+    # A third from another address of that /64, citizen or shop, is refused.
+    for r in (_sign_up(stack, "jan3", f"{lan}::3"), _sign_up_shop(stack, "jan3", f"{lan}:1::3")):
+        assert code(r) == (429, "signup_throttled"), r.text
+        assert 0 < int(r.headers["Retry-After"]) <= 3600
+    # The next /64 is another client; IPv4 addresses count one by one.
+    assert _sign_up_shop(stack, "jan3", f"{other_lan}::1").status_code == 201
+    assert _sign_up_shop(stack, "jan4", "10.0.0.1").status_code == 201
+    assert _sign_up_shop(stack, "jan5", "10.0.0.2").status_code == 201
+    r = _sign_up_shop(stack, "jan6", "10.0.0.3")  # a sixth in all in the hour
+    assert code(r) == (429, "signup_throttled") and 0 < int(r.headers["Retry-After"]) <= 3600
+    with stack.client() as http:  # only the five accepted exist, and nothing half done
+        for name, status in (("jan2", 200), ("jan3", 200), ("jan5", 200), ("jan6", 401)):
+            r = http.post("/auth/token", json={"username": name, "password": "signup-password-1"})
+            assert r.status_code == status, (name, r.text)
+
+
 # ----- batched registrations -----
 
 

@@ -594,6 +594,58 @@ def test_erasure_without_coins_deregisters_and_keeps_no_key(api: Api, module_sta
     api.check_responses()
 
 
+def test_an_account_named_like_an_erased_one_cannot_block_an_erasure(
+    api: Api, module_stack: Stack
+) -> None:
+    """The defect: erasure renamed the account to `erased-<id>`; anyone could sign up as
+    `ERASED-<id>` first (usernames are compared without case), and the erasure then failed
+    (500, UNIQUE users.username_key) after the coins had moved on chain, keeping the person's
+    data. Now the erased name is `#erased-<id>`, which no sign-up can take."""
+    stack = module_stack
+    token = stack.token
+    ida, name, neighbourhood = fresh("idavdl"), "Ida van der Lelie", "Mariarade-Noord"
+    sign_up_person(api, ida, name, neighbourhood)
+    api.wait_registered(ida)
+    ida_old, ida_id = api.addresses[ida], user_id(stack, ida)
+    api.reward(fresh("i-"), "3.00", ida)
+    assert token.balance_of(ida_old) == 300
+    squatters = [f"ERASED-{ida_id}", f"Erased-{ida_id + 1}"]  # her id and the next one's
+    for squatter in squatters:
+        api.citizen(squatter)
+    # Nobody can take an erased account's name itself.
+    for taken in (f"#erased-{ida_id}", f"#ERASED-{ida_id}"):
+        r = api.request(
+            "POST",
+            "/citizens",
+            json={"username": taken, "password": "long-enough-1", "name": "Squatter"},
+        )
+        assert code(r) == (422, "invalid_request"), taken
+    since = head(stack) + 1
+
+    r = api.request("DELETE", f"/citizens/{ida}", "admin")
+    assert r.status_code == 204, r.text
+    # The whole erasure happened: the 3.00 moved to a pseudonymous account, and the person
+    # is gone from service.sqlite.
+    events = recovered_events(stack, since)
+    assert [(e["from"], e["amount"], e["reason"]) for e in events] == [
+        (ida_old, 300, RecoveryReason.ERASURE_REQUEST)
+    ]
+    assert token.balance_of(events[0]["to"]) == 300
+    assert service_db_row(
+        stack, "SELECT username, username_key, name FROM users WHERE id = ?", ida_id
+    ) == (f"#erased-{ida_id}", f"#erased-{ida_id}", "")
+    assert personal_data_hits(stack.data_dir / "service.sqlite", [ida, name, neighbourhood]) == []
+    # The squatters are ordinary accounts, untouched.
+    for squatter in squatters:
+        r = api.request(
+            "POST",
+            "/auth/token",
+            json={"username": squatter, "password": api.passwords[squatter]},
+        )
+        assert r.status_code == 200, r.text
+    api.check_responses()
+
+
 # ----- a shop with its own wallet -----
 
 

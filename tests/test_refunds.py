@@ -8,15 +8,21 @@ paid p and was refunded f holds R - p + f (base units, 1 HEIT = 100).
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
+from web3.types import RPCEndpoint
 
+from node.keys import service_key
 from scripts.stack import Stack
 from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
-from tests.conftest import fresh
+from tests.conftest import fresh, poll
 from tests.test_recovery import own_wallet_shop, relay_body
 
 COORDINATOR = "refund-coco"
@@ -137,4 +143,96 @@ def test_a_relayed_refund_of_an_own_wallet_shop_follows_the_same_rules(
     assert relay(anna_addr, 600, [p1]).status_code == 201
     assert code(relay(anna_addr, 1, [p1])) == (422, "refund_exceeds_payment")
     assert (token.balance_of(anna_addr), token.balance_of(key.address)) == (1000, 100)
+    api.check_responses()
+
+
+def test_a_relayed_refund_whose_fee_bump_twin_was_mined_is_not_refundable_again(
+    api: Api, module_stack: Stack
+) -> None:
+    """The defect: when the relayer's refund transaction was replaced by a fee-bump twin
+    (same payload, same nonce, more gas), `wait` raised `tx_replaced` and the refund's parts
+    were freed, although the twin had used the authorization and moved the coins: the shop
+    could refund the same payment a second time. Now the chain's `AuthorizationUsed` decides:
+    the refund is confirmed (answered with the twin), and nothing of the payment is left."""
+    stack = module_stack
+    token, w3 = stack.token, stack.token.w3
+    anna, bert = fresh("anna"), fresh("bert")
+    api.citizen(anna)
+    api.citizen(bert)
+    winkel, key = own_wallet_shop(api)
+    api.wait_registered(anna, bert)
+    api.reward(fresh("t-"), "10.00", anna)
+    api.reward(fresh("t-"), "10.00", bert)
+    p1 = paid(api, anna, winkel, "6.00")
+    paid(api, bert, winkel, "6.00")  # so the shop could pay a second refund of p1
+    anna_addr = api.addresses[anna]
+    assert (token.balance_of(anna_addr), token.balance_of(key.address)) == (400, 1200)
+    api.token(winkel)  # logged in before the request runs in another thread
+
+    # A refund the chain refuses before anything is broadcast (signed by another key) was
+    # provably never used: its parts are freed, all of p1 is still refundable.
+    forged = relay_body(token.authorize_transfer(Account.create(), anna_addr, 600), [p1])
+    forged["from"] = key.address
+    r = api.request("POST", "/relay/transfer", winkel, json=forged)
+    assert code(r) == (422, "invalid_signature")
+
+    relayer = service_key(stack.data_dir / "keys", "relayer")
+    auth = token.authorize_transfer(key, anna_addr, 600)
+    journal = stack.data_dir / "nonces.sqlite"
+
+    def relayed_tx() -> tuple[int, dict[str, Any]] | None:
+        """(nonce, params) of the relayer's open transaction carrying `auth`."""
+        db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = db.execute(
+                "SELECT nonce, params FROM journal WHERE address = ? AND status = 'sent'",
+                (relayer.address,),
+            ).fetchall()
+        finally:
+            db.close()
+        for nonce, params in rows:
+            if auth.nonce.hex() in params:
+                return int(nonce), json.loads(params)
+        return None
+
+    def rpc(method: str, *params: Any) -> None:
+        reply = w3.provider.make_request(RPCEndpoint(method), list(params))
+        assert "error" not in reply, reply
+
+    rpc("evm_setAutomine", False)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                api.request, "POST", "/relay/transfer", winkel, json=relay_body(auth, [p1])
+            )
+            found = poll(relayed_tx, "the relayed refund in the pool", timeout=60)
+            assert found is not None
+            nonce, params = found
+            # The fee-bump twin: the same call with the same nonce at twice the gas price.
+            twin = relayer.sign_transaction(
+                {
+                    **params,
+                    "nonce": nonce,
+                    "chainId": w3.eth.chain_id,
+                    "gasPrice": 2 * int(params["gasPrice"]),
+                }
+            )
+            twin_hash = "0x" + bytes(w3.eth.send_raw_transaction(twin.raw_transaction)).hex()
+            rpc("evm_mine")
+            rpc("evm_setAutomine", True)
+            r = answer.result(timeout=120)
+    finally:
+        rpc("evm_setAutomine", True)
+    assert r.status_code == 201, r.text
+    assert r.json()["tx_hash"] == twin_hash  # the twin is the transaction that refunded
+    assert (token.balance_of(anna_addr), token.balance_of(key.address)) == (1000, 600)
+    # 6.00 of p1 refunded, nothing left: a second refund naming it is refused.
+    second = relay_body(token.authorize_transfer(key, anna_addr, 600), [p1])
+    r = api.request("POST", "/relay/transfer", winkel, json=second)
+    assert code(r) == (422, "refund_exceeds_payment")
+    listed = api.request("GET", f"/payments/received?payer={anna}", winkel)
+    assert [(p["id"], p["refunded"], p["refundable"]) for p in listed.json()] == [
+        (p1, "6.00", "0.00")
+    ]
+    assert (token.balance_of(anna_addr), token.balance_of(key.address)) == (1000, 600)
     api.check_responses()

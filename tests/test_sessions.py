@@ -18,9 +18,11 @@ import re
 import secrets
 import sqlite3
 import subprocess
+import threading
 import time
 import types
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -160,6 +162,80 @@ def test_wrong_passwords_are_throttled_with_growing_delays(stack: Stack) -> None
     assert r.headers["Retry-After"] == "1"
     form.close()
     api.close()
+
+
+def _burst(url: str, attempts: list[tuple[str, str]], client: str) -> list[httpx.Response]:
+    """Send the log-ins `attempts` (username, password) all at once, one thread and connection
+    each, from the client address `client` (X-Forwarded-For: uvicorn trusts 127.0.0.1)."""
+    clients = [httpx.Client(base_url=url, timeout=120) for _ in attempts]
+    for c in clients:  # connected before the start, so the requests leave together
+        assert c.get("/health/live").status_code == 200
+    start = threading.Barrier(len(attempts))
+
+    def one(i: int) -> httpx.Response:
+        username, password = attempts[i]
+        start.wait()
+        return clients[i].post(
+            "/auth/token",
+            json={"username": username, "password": password},
+            headers={"X-Forwarded-For": client},
+        )
+
+    try:
+        with ThreadPoolExecutor(len(attempts)) as pool:
+            return list(pool.map(one, range(len(attempts))))
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_parallel_log_ins_do_not_get_around_the_lock(api: Api) -> None:
+    """Each attempt is counted before its password is checked (docs/api.md, Authentication):
+    N wrong passwords sent at once right after a lock ends get ONE password check (it locks
+    the account or address again before the others are looked at), the rest 429."""
+    n = 12
+    url = api.stack.api_url
+
+    def login(username: str, password: str, client: str) -> httpx.Response:
+        return api.http.post(
+            "/auth/token",
+            json={"username": username, "password": password},
+            headers={"X-Forwarded-For": client},
+        )
+
+    # Per account: its 5 free failures are checked, the 5th locks it for 1 s.
+    mila = fresh("mila")
+    api.citizen(mila)
+    address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+    for _ in range(FREE_ACCOUNT):
+        assert code(login(mila, "wrong-password", address)) == (401, "invalid_credentials")
+    probe = login(mila, "wrong-password", address)
+    assert code(probe) == (429, "login_throttled")
+    time.sleep(int(probe.headers["Retry-After"]))
+    answers = _burst(url, [(mila, "wrong-password")] * n, address)
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [401] + [429] * (n - 1), statuses
+    # The one check was the 6th failure: a lock of 2 s, so each 429 says 1 or 2 s.
+    assert {int(r.headers["Retry-After"]) for r in answers if r.status_code == 429} <= {1, 2}
+
+    # Per client address (20 free failures, any usernames): a right password from it is not
+    # a failure (its advance count is taken back), so after 19 failures and a log-in the 20th
+    # failure is still checked, and locks the address for 1 s.
+    anna = fresh("anna")
+    api.citizen(anna)
+    other = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+    free_client = Settings.model_fields["login_client_free_failures"].default
+    for _ in range(free_client - 1):
+        assert login(fresh("nobody"), "wrong-password", other).status_code == 401
+    assert login(anna, api.passwords[anna], other).status_code == 200
+    assert login(fresh("nobody"), "wrong-password", other).status_code == 401
+    probe = login(fresh("nobody"), "wrong-password", other)
+    assert code(probe) == (429, "login_throttled")
+    time.sleep(int(probe.headers["Retry-After"]))
+    answers = _burst(url, [(fresh("nobody"), "wrong-password") for _ in range(n)], other)
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [401] + [429] * (n - 1), statuses
+    api.check_responses()
 
 
 # ----- CSRF -----
@@ -326,6 +402,76 @@ def test_a_disabled_staff_account_cannot_log_in_and_its_sessions_end(api: Api) -
     refused = run_heitje("staff", "disable", anna, "--data-dir", data_dir)
     assert refused.returncode == 2 and refused.stdout == ""
     assert len(refused.stderr.strip().splitlines()) == 1 and "not a staff" in refused.stderr
+    api.check_responses()
+
+
+def _at_once(api: Api, disables: list[tuple[str, str]]) -> list[httpx.Response]:
+    """Send the `disables` (target, by) at the same moment, one thread and connection each."""
+    start = threading.Barrier(len(disables))
+    pools = [httpx.Client(base_url=api.stack.api_url, timeout=60) for _ in disables]
+
+    def one(i: int) -> httpx.Response:
+        target, by = disables[i]
+        start.wait()
+        return api.request("POST", f"/staff/{target}/disable", by, via=pools[i])
+
+    try:
+        with ThreadPoolExecutor(len(disables)) as pool:
+            return list(pool.map(one, range(len(disables))))
+    finally:
+        for c in pools:
+            c.close()
+
+
+def test_the_last_enabled_admin_cannot_be_disabled(api: Api) -> None:
+    """One enabled admin always remains (docs/api.md): disabling the last one is refused
+    (409 `last_admin`), from the API and the command line alike, and when two admins disable
+    each other at the same time one of them stays enabled."""
+    boss, auditor = fresh("boss"), fresh("audi")
+    api.staff(boss, "admin")
+    api.staff(auditor, "auditor")
+    data_dir = str(api.stack.data_dir)
+    db = connect(api.stack.data_dir / "service.sqlite")
+
+    def disable(target: str, by: str) -> httpx.Response:
+        return api.request("POST", f"/staff/{target}/disable", by)
+
+    def enable_both() -> None:
+        for name in ("admin", boss):
+            assert run_heitje("staff", "enable", name, "--data-dir", data_dir).returncode == 0
+            api.tokens.pop(name, None)  # its sessions ended when it was disabled
+
+    try:
+        # boss disables the first admin: boss remains, so that is allowed.
+        assert disable("admin", boss).status_code == 204
+        api.tokens.pop("admin")
+        assert len(store_sessions.enabled_admins(db)) == 1
+        # boss is now the last enabled admin: not even the command line disables it.
+        refused = run_heitje("staff", "disable", boss.upper(), "--data-dir", data_dir)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert "last enabled admin" in refused.stderr
+        assert code(disable(boss, boss)) == (409, "cannot_disable_self")
+        assert api.request("GET", "/auth/me", boss).status_code == 200
+        assert len(store_sessions.enabled_admins(db)) == 1
+        # Another staff account is still disabled as before.
+        assert disable(auditor, boss).status_code == 204
+
+        # Two admins disabling each other at once: both requests pass the admin check before
+        # either transaction, the second transaction finds its target the last admin.
+        for _ in range(4):
+            enable_both()
+            for name in ("admin", boss):
+                api.token(name)  # logged in before the race
+            answers = _at_once(api, [(boss, "admin"), ("admin", boss)])
+            assert sorted(r.status_code for r in answers)[0] == 204
+            # The other: 409 last_admin, or 401 when its session had already ended.
+            other = [code(r) for r in answers if r.status_code != 204]
+            assert other in ([(409, "last_admin")], [(401, "unauthorized")]), other
+            assert len(store_sessions.enabled_admins(db)) == 1
+    finally:
+        enable_both()
+        db.close()
     api.check_responses()
 
 

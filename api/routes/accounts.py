@@ -28,8 +28,9 @@ router = APIRouter(tags=["accounts"])
 def sign_up_citizen(body: CitizenCreate, request: Request, ctx: Ctx) -> AccountPublic:
     """Sign up as a citizen. A custodial key is made (AES-GCM at rest) and its address is
     registered on chain as a citizen by the dispatcher, batched with other sign-ups
-    (`registered` turns true in /auth/me). Throttled per client address and in all, per hour
-    (`HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR`, `HEITJE_SIGNUP_PER_HOUR`).
+    (`registered` turns true in /auth/me). Throttled per client address (an IPv6 client by its
+    /64) and in all, per hour, together with shop sign-ups (`HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR`,
+    `HEITJE_SIGNUP_PER_HOUR`).
 
     Errors: 409 `username_taken`; 422 `invalid_request`; 429 `signup_throttled` (with
     `Retry-After` in seconds).
@@ -38,8 +39,12 @@ def sign_up_citizen(body: CitizenCreate, request: Request, ctx: Ctx) -> AccountP
     return accounts.sign_up_citizen(ctx, body, client)
 
 
-@router.post("/shops", status_code=201, responses={409: {"model": ErrorPublic}})
-def sign_up_shop(body: ShopCreate, ctx: Ctx) -> AccountPublic:
+@router.post(
+    "/shops",
+    status_code=201,
+    responses={409: {"model": ErrorPublic}, 429: {"model": ErrorPublic}},
+)
+def sign_up_shop(body: ShopCreate, request: Request, ctx: Ctx) -> AccountPublic:
     """Sign up a shop with the IBAN it is paid on (validated: ISO 13616 checksum and country
     format, via schwifty; spaces removed, upper-cased). A custodial key is made, or, with
     `address` and `signature`, the shop's own Ethereum wallet (non-custodial) is used once the
@@ -47,10 +52,14 @@ def sign_up_shop(body: ShopCreate, ctx: Ctx) -> AccountPublic:
     it (`POST /admin/shops/{username}/approve`): before that it is not registered on chain, not
     listed in `GET /shops` and not payable (409 `shop_not_approved`).
 
+    Throttled per client address and in all, per hour, together with citizen sign-ups
+    (`HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR`, `HEITJE_SIGNUP_PER_HOUR`).
+
     Errors: 422 `invalid_iban`, `invalid_signature`; 409 `username_taken`, `address_taken`;
-    422 `invalid_request`.
+    422 `invalid_request`; 429 `signup_throttled` (with `Retry-After` in seconds).
     """
-    return accounts.sign_up_shop(ctx, body)
+    client = request.client.host if request.client else ""
+    return accounts.sign_up_shop(ctx, body, client)
 
 
 @router.post("/staff", status_code=201, dependencies=[Depends(role_checker("admin"))])
@@ -71,10 +80,11 @@ _STAFF_ERRORS: dict[int | str, dict[str, object]] = {
 @router.post("/staff/{username}/disable", status_code=204, responses=_STAFF_ERRORS)
 def disable_staff(username: str, admin: AdminUser, ctx: Ctx) -> None:
     """Disable a staff account (admins only): it cannot log in (403 `account_disabled`) and
-    every session of it ends at once. Idempotent; an admin cannot disable themselves.
+    every session of it ends at once. Idempotent; an admin cannot disable themselves, nor the
+    last enabled admin.
 
     Errors: 401 `unauthorized`; 403 `forbidden`, `csrf_failed`; 404 `unknown_account`; 409
-    `not_staff`, `cannot_disable_self`.
+    `not_staff`, `cannot_disable_self`, `last_admin`.
     """
     sessions.set_staff_disabled(ctx, username, True, by=admin.username)
 

@@ -68,10 +68,10 @@ def programme_period(scenario: Scenario) -> tuple[int, int]:
 
 
 def replay_throttles(scenario: Scenario) -> dict[str, str]:
-    """Sign-up throttle settings for a replay: every citizen of `scenario` signs up from this
-    machine within the hour, so both limits are raised to at least that many (and never
-    below the service's defaults)."""
-    n = str(max(len(scenario.citizens) + 1, 200))
+    """Sign-up throttle settings for a replay: every citizen and shop of `scenario` signs up
+    from this machine within the hour (both count), so both limits are raised to at least that
+    many (and never below the service's defaults)."""
+    n = str(max(len(scenario.citizens) + len(scenario.shops) + 1, 200))
     return {"HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR": n, "HEITJE_SIGNUP_PER_HOUR": n}
 
 
