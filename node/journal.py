@@ -91,6 +91,8 @@ def classify(error: Exception) -> str:
         return "nonce_too_low"
     if "underpriced" in text or "fee too low" in text or "replacement" in text:
         return "underpriced"
+    if "txpool is full" in text or "pool is full" in text or "too many" in text:
+        return "busy"  # the node's pool is full for now: a passing refusal, sent again later
     if "already known" in text or "known transaction" in text or "already imported" in text:
         return "known"
     if isinstance(error, (ConnectionError, TimeoutError, OSError)) or any(

@@ -11,9 +11,10 @@ The journal (`node.journal`) is the one record of a transaction's fate.
 A refused broadcast is classified: insufficient funds (kept `signed`, logged with the key and
 its balance, `low_funds` set for health checks, sent again by `tick`), nonce too low (the
 transaction is signed again with the chain's nonce), underpriced (signed again with a higher
-gas price, same nonce), the node unreachable (kept `signed`); anything else is `failed`. A
-transaction that left the chain in a reorganisation goes back to `sent` and is broadcast again
-with its nonce.
+gas price, same nonce), the node unreachable or its pool full (kept `signed`); anything else is
+`failed`. A transaction that left the chain in a reorganisation goes back to `sent` and is
+broadcast again with its nonce. A nonce that no open transaction holds while later ones wait
+(its transaction failed for good after it was first accepted) is filled by a cancel.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ class Signer:
             if kind == "known":
                 self._set(db, tx_hash, status="sent", broadcast_at=time.time())
                 return "sent"
-            if kind in ("insufficient_funds", "unreachable"):
+            if kind in ("insufficient_funds", "unreachable", "busy"):
                 self._set(db, tx_hash, error=f"{kind}: {e}", broadcast_at=time.time())
                 if kind == "insufficient_funds":
                     self.low_funds = True
@@ -336,6 +337,27 @@ class Signer:
             (state, error, time.time(), self.address, row["nonce"], row["tx_hash"]),
         )
 
+    def _fill_gap(self, db: sqlite3.Connection) -> None:
+        """When the chain's next nonce of this key is held by no open transaction while later
+        ones wait (their nonce-holder failed for good), fill it with a cancel (a 0-value
+        transfer to the key itself): otherwise every later transaction waits for ever."""
+        try:
+            latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+        except Exception:
+            return
+        waiting = db.execute(
+            "SELECT MIN(nonce), SUM(nonce = ?) FROM journal WHERE address=? AND status IN "
+            "('signed','sent','mined')",
+            (latest, self.address),
+        ).fetchone()
+        if waiting[0] is None or waiting[1] or int(waiting[0]) <= latest:
+            return
+        log.warning("nonce %d of %s is held by no transaction; filling it", latest, self.address)
+        params = {"to": self.address, "value": 0, "gas": 21_000, "data": "0x"}
+        filler = self._sign(db, params, latest, int(self.w3.eth.gas_price))
+        self._set(db, filler.tx_hash, purpose="cancel")
+        self._broadcast(db, filler.tx_hash)
+
     def _is_cancel(self, db: sqlite3.Connection, tx_hash: str) -> bool:
         row = db.execute("SELECT purpose FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
         return row is not None and row["purpose"] == "cancel"
@@ -422,7 +444,9 @@ class Signer:
                     "('signed','sent','mined') ORDER BY nonce, created_at",
                     (self.address,),
                 ).fetchall()
-                return [self._status(db, r["tx_hash"]) for r in rows]
+                statuses = [self._status(db, r["tx_hash"]) for r in rows]
+                self._fill_gap(db)
+                return statuses
             finally:
                 db.close()
 

@@ -247,18 +247,56 @@ def test_an_underpriced_resend_never_signs_the_same_twin_twice(
     assert chain.registered(citizen)
 
 
-def _nonce_rows(chain: Chain, nonce: int) -> list[tuple[str, int]]:
-    """(tx hash, gas price) of the journal's transactions with `nonce`, oldest first."""
+def _nonce_rows(chain: Chain, nonce: int, purpose: str | None = None) -> list[tuple[str, int]]:
+    """(tx hash, gas price) of the journal's transactions with `nonce` and `purpose` (None:
+    ordinary ones), oldest first."""
     db = sqlite3.connect(DataDir(chain.data_dir).nonce_journal)
     try:
         rows = db.execute(
-            "SELECT tx_hash, params FROM journal WHERE nonce=? AND purpose IS NULL "
+            "SELECT tx_hash, params FROM journal WHERE nonce=? AND purpose IS ? "
             "ORDER BY created_at",
-            (nonce,),
+            (nonce, purpose),
         ).fetchall()
     finally:
         db.close()
     return [(str(h), int(json.loads(p)["gasPrice"])) for h, p in rows]
+
+
+def test_a_full_pool_is_a_passing_refusal(chain: Chain, proxy: FaultProxy) -> None:
+    """The defect (found by the full chaos run): anvil's "txpool is full" was taken as a
+    refusal for good, so the transaction failed and left its nonce empty behind later ones."""
+    proxy.faults.refuse = 1
+    proxy.faults.refuse_message = "txpool is full"
+    signer = chain.signer(proxy.url)
+    citizen, tx = chain.register_tx()
+    sent = signer.send(tx)
+    assert signer.fate(sent.tx_hash) == "signed"  # kept, not failed
+    time.sleep(REBROADCAST_AFTER + 0.1)
+    signer.wait(sent.tx_hash, timeout=30)  # sent again by tick
+    assert chain.registered(citizen)
+
+
+def test_a_nonce_left_empty_is_filled_so_later_ones_are_mined(
+    chain: Chain, proxy: FaultProxy
+) -> None:
+    """The defect (found by the full chaos run): a transaction the node lost and then refused
+    for good left its nonce empty; every later transaction of the key waited for ever."""
+    signer = chain.signer(proxy.url)
+    lost_citizen, lost_tx = chain.register_tx()
+    proxy.faults.drop = 1  # the node never sees it; the signer thinks it was sent
+    lost = signer.send(lost_tx)
+    later_citizen, later_tx = chain.register_tx()
+    later = signer.send(later_tx)  # nonce + 1: queued by the node behind the gap
+    assert later.nonce == lost.nonce + 1
+    proxy.faults.refuse = 1
+    proxy.faults.refuse_message = "invalid transaction: some lasting reason"
+    time.sleep(REBROADCAST_AFTER + 0.1)
+    signer.tick()  # the lost one is sent again and refused for good; its nonce is filled
+    assert signer.fate(lost.tx_hash) == "failed"
+    signer.wait(later.tx_hash, timeout=30)
+    assert chain.registered(later_citizen) and not chain.registered(lost_citizen)
+    filler = [h for h, _ in _nonce_rows(chain, lost.nonce, purpose="cancel")]
+    assert len(filler) == 1 and signer.fate(filler[0]) == "confirmed"
 
 
 def test_a_transaction_not_mined_in_time_expires_and_frees_its_nonce(chain: Chain) -> None:
