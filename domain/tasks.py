@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from web3.exceptions import Web3RPCError
+
 from domain.context import Caller, Context
 from domain.schemas import TaskCreate, TaskPublic
 from heitje.errors import Refused
@@ -237,21 +239,28 @@ def _check_reward_period(ctx: Context, task: sqlite3.Row) -> None:
     reward = int(task["reward"])
     address = str(task["claimed_by_address"])
     unconfirmed = outbox.unconfirmed_mints(ctx.db)
-    try:
-        block = int(token.w3.eth.block_number)
-        period_id = token.current_period_id(block)
-        if period_id == 0:
-            raise Refused(
-                409,
-                "no_reward_period",
-                "no reward period is open on chain, so no reward can be minted; "
-                "the municipality has to open one first",
-            )
-        period = token.reward_period(period_id, block)
-        earned = int(token.rewards_in_current_period(address, block))
-        landed = _landed(token, unconfirmed, block)
-    except OSError:  # requests' connection errors and time-outs
-        raise Refused(503, "chain_unavailable", "the chain is not reachable") from None
+    for attempt in range(3):  # a reorganisation may take the block away while it is read
+        try:
+            block = int(token.w3.eth.block_number)
+            period_id = token.current_period_id(block)
+            if period_id == 0:
+                raise Refused(
+                    409,
+                    "no_reward_period",
+                    "no reward period is open on chain, so no reward can be minted; "
+                    "the municipality has to open one first",
+                )
+            period = token.reward_period(period_id, block)
+            earned = int(token.rewards_in_current_period(address, block))
+            landed = _landed(token, unconfirmed, block)
+            break
+        except OSError:  # requests' connection errors and time-outs
+            raise Refused(503, "chain_unavailable", "the chain is not reachable") from None
+        except Web3RPCError:  # e.g. BlockOutOfRange: the block left the chain meanwhile
+            if attempt == 2:
+                raise Refused(
+                    503, "chain_unavailable", "the chain kept changing while it was read; retry"
+                ) from None
     on_way = [r for r in unconfirmed if r["id"] not in landed]
     on_way_all = sum(int(r["amount"]) for r in on_way)
     on_way_mine = sum(
