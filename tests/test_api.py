@@ -46,6 +46,8 @@ TASK_FIELDS = {
     "reward_status",
     "reward_tx",
     "reward_error",
+    "approvals",
+    "approvals_needed",
 }
 WALLET_FIELDS = {"username", "address", "balance", "as_of_block"}
 PAYMENT_FIELDS = {
@@ -454,6 +456,8 @@ def test_a_published_task_is_open(api: Api) -> None:
         "reward_status": None,
         "reward_tx": None,
         "reward_error": None,
+        "approvals": 0,
+        "approvals_needed": 1,  # the test stacks have no four-eyes threshold (TEST_ENV)
     }
     api.check_responses()
 
