@@ -94,7 +94,7 @@ def test_a_mint_that_expired_is_sent_again_and_minted_once(stack: Stack) -> None
             assert api.approve(ref, by=COORDINATOR).status_code == 200
             first = poll(lambda: _mint(api, citizen).get("tx_hash"), "the mint sent")
             journal = stack.paths.nonce_journal
-            poll(lambda: _cancelled(journal, str(first)), "the cancel of the unmined mint")
+            poll(lambda: _cancelled(journal, str(first)), "the cancel of the unmined mint sent")
             rpc("evm_mine", [])  # the cancel takes the nonce; the mint never will be mined
             poll(lambda: journal_fate(journal, str(first)) == "expired", "the mint expired")
         finally:
@@ -114,10 +114,12 @@ def _mint(api: Api, citizen: str) -> dict[str, Any]:
 
 
 def _cancelled(journal: Path, tx_hash: str) -> bool:
+    """A cancel of `tx_hash`'s nonce is in the node's pool. The journal row is written before
+    the broadcast; only `sent` says the node has it (mining earlier mines the original)."""
     db = sqlite3.connect(journal)
     try:
         row = db.execute(
-            "SELECT COUNT(*) FROM journal WHERE purpose='cancel' AND nonce="
+            "SELECT COUNT(*) FROM journal WHERE purpose='cancel' AND status='sent' AND nonce="
             "(SELECT nonce FROM journal WHERE tx_hash=?)",
             (tx_hash,),
         ).fetchone()
