@@ -172,6 +172,18 @@ def _m_four_eyes(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE tasks ADD COLUMN first_approved_at TEXT")
 
 
+def _m_task_details(conn: sqlite3.Connection) -> None:
+    """(Issue 10, citizen tasks: filled by the task pages' work.)"""
+
+
+def _m_citizen_consent(conn: sqlite3.Connection) -> None:
+    """(Issue 10, citizen sign-up: filled by the citizen pages' work.)"""
+
+
+def _m_shop_details(conn: sqlite3.Connection) -> None:
+    """(Issue 10, shops: filled by the shop pages' work.)"""
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m1_blocked_intents,
     _m_login_and_sessions,
@@ -179,6 +191,9 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m_payees_and_refunds,
     _m_kek_check,
     _m_four_eyes,
+    _m_task_details,
+    _m_citizen_consent,
+    _m_shop_details,
 ]
 """Migration i + 1 brings a database from user_version i to i + 1 (append only)."""
 
