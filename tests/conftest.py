@@ -18,11 +18,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import count
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from scripts.stack import HEITJE_COMMAND, Stack, start_stack
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
@@ -207,3 +210,19 @@ def module_stack(
     module = request.node.nodeid.split("::")[0]
     with stack_prefetcher.take(f"module {module}", dict(TEST_ENV)) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless, shared by a module's tests in a browser (tests/browser.py;
+    mark them `@browser_test` so they are skipped without chromium or playwright)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

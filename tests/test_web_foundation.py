@@ -18,12 +18,11 @@ Set HEITJE_SCREENSHOTS=docs/screenshots to write the README's phone screenshots 
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,26 +34,21 @@ from heitje.errors import InvalidAmount
 from heitje.money import parse_typed_heit, units_of
 from scripts.stack import Stack
 from tests.apiclient import IBAN_BAKKER, Api
+from tests.browser import (
+    WEB,
+    axe_violations,
+    browser_test,
+    expect,
+    log_in,
+    phone_context,
+    screenshot,
+)
 from web import i18n
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Browser
 
 REPO = Path(__file__).resolve().parents[1]
-WEB = REPO / "web"
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
 PAGES = ("/", "/accessibility", "/privacy")
 """Every page there is today (the wallet and the login form are both "/")."""
 
@@ -180,38 +174,6 @@ def test_every_message_has_both_translations() -> None:
 
 # ----- in the browser -----
 
-try:
-    from playwright import sync_api
-except ImportError:  # the unit tests above still run
-    sync_api = None  # type: ignore[assignment]
-
-in_browser = [
-    pytest.mark.browser,
-    pytest.mark.skipif(sync_api is None, reason="the PyPI package `playwright` is not installed"),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: install Debian's package `chromium`"
-    ),
-    pytest.mark.skipif(not AXE.exists(), reason="node_modules/axe-core is absent: `make setup`"),
-    pytest.mark.skipif(
-        not (WEB / "static" / "vendor" / ".installed").exists(),
-        reason="web/static/vendor is absent: `make setup`",
-    ),
-]
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def browser_test(test: F) -> F:
-    """Mark a test as one in chromium (skipped without chromium, playwright or `make setup`)."""
-    for mark in in_browser:
-        test = mark(test)
-    return test
-
-
-def expect(locator: Any) -> Any:
-    return sync_api.expect(locator)
-
 
 @pytest.fixture(scope="module")
 def people(module_stack: Stack) -> Iterator[Future[Api]]:
@@ -235,60 +197,11 @@ def people(module_stack: Stack) -> Iterator[Future[Api]]:
         api.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _context(browser: Browser, locale: str = "nl-NL") -> BrowserContext:
-    context = browser.new_context(viewport=PHONE, locale=locale)
-    context.set_default_timeout(30_000)
-    return context
-
-
-def _log_in(page: Page, url: str, username: str, password: str) -> None:
-    page.goto(url + "/")
-    page.locator("#username").fill(username)
-    page.locator("#password").fill(password)
-    page.locator("form[action='/login'] button[type=submit]").click()
-    expect(page.locator("#balance")).to_be_visible()
-
-
-def _axe(page: Page) -> list[dict[str, Any]]:
-    """axe-core's violations of serious or critical impact on the page (WCAG 2.1 A and AA
-    and best practices), injected from node_modules (evaluated, so no CSP stands in its way)."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    result = page.evaluate(
-        """async () => {
-            const r = await axe.run(document, {
-                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
-                                                'best-practice']},
-            });
-            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
-        }"""
-    )
-    return [v for v in result if v["impact"] in ("serious", "critical")]
-
-
-def _screenshot(page: Page, name: str, tmp_path: Path) -> None:
-    folder = os.environ.get("HEITJE_SCREENSHOTS")
-    target = (REPO / folder) if folder else tmp_path
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / f"{name}.png"), full_page=True)
-
-
 @browser_test
 @pytest.mark.usefixtures("people")
 def test_language_switch_is_remembered(module_stack: Stack, browser: Browser) -> None:
     url = module_stack.api_url
-    context = _context(browser, "nl-NL")
+    context = phone_context(browser, "nl-NL")
     try:
         page = context.new_page()
         page.goto(url + "/")
@@ -318,7 +231,7 @@ def test_language_switch_is_remembered(module_stack: Stack, browser: Browser) ->
         context.close()
     # No cookie: the browser's language; not one of ours: Dutch.
     for locale, heading in (("en-US", "Log in"), ("de-DE", "Inloggen")):
-        context = _context(browser, locale)
+        context = phone_context(browser, locale)
         try:
             page = context.new_page()
             page.goto(url + "/")
@@ -339,23 +252,23 @@ def test_every_page_passes_axe_in_both_languages(
     found: dict[str, list[dict[str, Any]]] = {}
     for lang in i18n.LANGUAGES:
         for who in (None, "wendy", "bakker"):
-            context = _context(browser)
+            context = phone_context(browser)
             context.add_cookies([{"name": "heitje_lang", "value": lang, "url": url}])
             try:
                 page = context.new_page()
                 if who is not None:
-                    _log_in(page, url, who, api.passwords[who])
+                    log_in(page, url, who, api.passwords[who])
                 for path in PAGES:
                     page.goto(url + path)
-                    found[f"{lang} {who or 'logged out'} {path}"] = _axe(page)
+                    found[f"{lang} {who or 'logged out'} {path}"] = axe_violations(page)
                     if path == "/":
-                        _screenshot(page, f"{'login' if who is None else who}-{lang}", tmp_path)
+                        screenshot(page, f"{'login' if who is None else who}-{lang}", tmp_path)
                 if who == "wendy":  # the wallet with a refused amount, its error by the field
                     page.goto(url + "/")
                     page.locator("#amount").fill("4,505")
                     page.locator("form[action='/pay'] button[type=submit]").click()
                     expect(page.locator("#amount-error")).to_be_visible()
-                    found[f"{lang} wendy / refused amount"] = _axe(page)
+                    found[f"{lang} wendy / refused amount"] = axe_violations(page)
             finally:
                 context.close()
     bad = {k: v for k, v in found.items() if v}
@@ -368,10 +281,10 @@ def test_pay_with_a_comma_and_a_refused_amount(
 ) -> None:
     url = module_stack.api_url
     api = people.result()
-    context = _context(browser)
+    context = phone_context(browser)
     try:
         page = context.new_page()
-        _log_in(page, url, "wendy", api.passwords["wendy"])
+        log_in(page, url, "wendy", api.passwords["wendy"])
         expect(page.locator("#who")).to_have_text("Wendy Jansen (inwoner)")
         balance = page.locator("#balance").inner_text()
         assert balance.endswith(" munten"), balance
@@ -429,7 +342,7 @@ def test_nothing_from_another_host(
     own = urlsplit(url).netloc
     api = people.result()
     requested: list[str] = []
-    context = _context(browser)
+    context = phone_context(browser)
     context.on("request", lambda r: requested.append(r.url))
     html: dict[str, str] = {}
     try:
@@ -438,7 +351,7 @@ def test_nothing_from_another_host(
             page.goto(url + path)
             html[f"logged out {path}"] = page.content()
         for who in ("wendy", "bakker"):
-            _log_in(page, url, who, api.passwords[who])
+            log_in(page, url, who, api.passwords[who])
             for path in PAGES:
                 page.goto(url + path)
                 html[f"{who} {path}"] = page.content()
