@@ -115,6 +115,7 @@ class Payment:
     payer: str
     payee: str
     units: int
+    refund_of: list[int] | None = None  # a shop's refund names the citizen's payment
     state: str = "new"  # new | retry | pending | confirmed | refused
     id: int | None = None
     tx_hash: str | None = None
@@ -141,6 +142,22 @@ class Model:
     def add_payment(self, payment: Payment) -> None:
         with self.lock:
             self.payments.append(payment)
+
+    def refundable(self, shop: str, taken: set[int]) -> Payment | None:
+        """A confirmed payment of a citizen to `shop` with a known id that no refund named
+        yet (its id is added to `taken`), or None."""
+        with self.lock:
+            for p in self.payments:
+                if (
+                    p.payee == shop
+                    and p.refund_of is None
+                    and p.state == "confirmed"
+                    and p.id is not None
+                    and p.id not in taken
+                ):
+                    taken.add(p.id)
+                    return p
+        return None
 
 
 def lifecycle(api: Api, http: httpx.Client, task: Task) -> None:
@@ -185,7 +202,9 @@ def _step_done(api: Api, http: httpx.Client, task: Task, path: str) -> bool:
 
 def attempt(api: Api, http: httpx.Client, p: Payment) -> None:
     """One `POST /payments` of `p` with its Idempotency-Key; updates `p.state`."""
-    body = {"to": p.payee, "amount": format_heit(p.units)}
+    body: dict[str, Any] = {"to": p.payee, "amount": format_heit(p.units)}
+    if p.refund_of is not None:
+        body["refund_of"] = p.refund_of
     try:
         out = api.answer(p.payer, "POST", "/payments", body, {"Idempotency-Key": p.key}, http)
     except ApiDown:

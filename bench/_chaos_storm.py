@@ -122,6 +122,7 @@ class Storm:
     validator_restarts: list[int] = field(default_factory=list)
     profiles: int = 0
     errors: list[str] = field(default_factory=list)
+    refunded: set[int] = field(default_factory=set)  # payment ids a refund named
     events: list[str] = field(default_factory=list)  # what the chaos did when (events log)
 
     def event(self, text: str) -> None:
@@ -287,13 +288,19 @@ class Storm:
                     p = open_.pop(0)
                 else:
                     payer = rng.choice(payers)
-                    if payer in self.shops:
-                        payee = rng.choice(self.citizens)
-                        units = rng.randint(1, 100)
+                    key = str(uuid.UUID(int=rng.getrandbits(128)))
+                    if payer in self.shops:  # a refund: of a confirmed payment, at most all of it
+                        paid = self.model.refundable(payer, self.refunded)
+                        if paid is None:
+                            time.sleep(0.05)
+                            continue
+                        units = rng.randint(1, paid.units)
+                        assert paid.id is not None
+                        p = Payment(key, payer, paid.payer, units, refund_of=[paid.id])
                     else:
                         payee = rng.choice(self.shops)
                         units = rng.randint(1, 200)
-                    p = Payment(str(uuid.UUID(int=rng.getrandbits(128))), payer, payee, units)
+                        p = Payment(key, payer, payee, units)
                     self.model.add_payment(p)
                 attempt(self.api, http, p)
                 if not p.final:

@@ -4,6 +4,7 @@ chain and mirror (opened on first use, so reads that need neither never touch th
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,7 +78,9 @@ class Services:
     service, the SQL mirror (opened once the indexer made it) and the outbox dispatcher.
 
     `start()` creates or migrates the database, creates the bootstrap admin, connects to the
-    chain (recovering journaled transactions) and starts the dispatcher; `stop()` stops it.
+    chain and starts the dispatcher, whose rounds follow the journaled open transactions (without
+    a dispatcher, one background pass does: `ChainService.recover`), so a start never waits for
+    them; `stop()` stops it.
     `context(now)` opens a `Context` for one request or command; close it with `close()`.
     """
 
@@ -112,7 +115,9 @@ class Services:
                 settings.paths.dispatcher_lock,
                 retry_max=settings.intent_retry_max,
             )
-            self.dispatcher.start()
+            self.dispatcher.start()  # its first round follows the journaled transactions
+        else:  # no dispatcher here: follow them once, in the background (a start never waits)
+            threading.Thread(target=self.chain.recover, name="heitje-recover", daemon=True).start()
 
     def stop(self) -> None:
         """Stop the dispatcher and close the mirror."""

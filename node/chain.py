@@ -6,6 +6,7 @@ EIP-3009 authorizations signed by custodial keys (it pays gas; people never do).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from web3 import Web3
@@ -15,6 +16,8 @@ from node.keys import service_key
 from node.manifest import Manifest
 from node.signer import Signer
 from node.token import Token, connect
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,7 +34,9 @@ class ChainService:
     @classmethod
     def from_settings(cls, settings: Settings) -> ChainService:
         """Connect to `rpc_url`, load the manifest and the role keys (transaction managers that
-        count a transaction at `settings.confirmations` blocks deep); recover journaled txs."""
+        count a transaction at `settings.confirmations` blocks deep). Journaled transactions
+        are not looked at here: `recover` (or the dispatcher's rounds) does that, so a start
+        never waits on hundreds of open transactions."""
         w3 = connect(settings.rpc_url)
         manifest = Manifest.load(settings.manifest_path)
         token = Token(w3, manifest.token)
@@ -46,10 +51,17 @@ class ChainService:
                 expire_after=settings.tx_expire_after,
             )
 
-        svc = cls(w3, manifest, token, signer("registrar"), signer("minter"), signer("relayer"))
-        for s in svc.signers():
-            s.recover()
-        return svc
+        return cls(w3, manifest, token, signer("registrar"), signer("minter"), signer("relayer"))
+
+    def recover(self) -> None:
+        """Follow every journaled open transaction of every key once (`Signer.recover`): what
+        a crash left signed or sent is broadcast again or found final. A key the node cannot
+        reach now is left to the next round (logged)."""
+        for s in self.signers():
+            try:
+                s.recover()
+            except Exception:
+                log.exception("recovering the open transactions of %s failed", s.address)
 
     def signers(self) -> tuple[Signer, ...]:
         """The transaction managers of the service's keys."""
