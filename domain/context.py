@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from domain.outbox import Dispatcher
 
 
+POOL_SIZE = 16
+"""Idle connections to the service database a `Services` keeps for the next requests (opening
+one costs a file open and three PRAGMAs, more than the read it serves)."""
+
+
 def _nothing() -> None:
     return None
 
@@ -40,10 +45,15 @@ class Context:
     chain_source: Callable[[], ChainService | None] = field(default=lambda: None)
     mirror_source: Callable[[], Mirror | None] = field(default=lambda: None)
     wake: Callable[[], None] = _nothing
+    release: Callable[[sqlite3.Connection], None] | None = None
+    """Where `close` gives the connection back (a pool), instead of closing it."""
 
     def close(self) -> None:
-        """Close the database connection."""
-        self.db.close()
+        """Close the database connection, or give it back to its pool."""
+        if self.release is not None:
+            self.release(self.db)
+        else:
+            self.db.close()
 
     @property
     def chain(self) -> ChainService:
@@ -88,7 +98,10 @@ class Services:
         self.settings = settings
         self.chain: ChainService | None = None
         self.dispatcher: Dispatcher | None = None
-        self._mirror: Mirror | None = None
+        self._pool: list[sqlite3.Connection] = []  # idle connections to service_db
+        self._lock = threading.Lock()
+        self._local = threading.local()  # each thread's own Mirror (no shared lock)
+        self._mirrors: list[Mirror] = []
 
     def start(self) -> None:
         """Database, bootstrap admin, chain, dispatcher (see the class docstring)."""
@@ -124,18 +137,49 @@ class Services:
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None
-        if self._mirror is not None:
-            self._mirror.close()
-            self._mirror = None
+        with self._lock:
+            mirrors, self._mirrors = self._mirrors, []
+            idle, self._pool = self._pool, []
+        for mirror in mirrors:
+            mirror.close()
+        for conn in idle:
+            conn.close()
 
     def mirror(self) -> Mirror | None:
-        """The SQL mirror, or None before the indexer created the file."""
-        if self._mirror is None:
+        """The SQL mirror (this thread's own read connection: readers never wait on each
+        other), or None before the indexer created the file."""
+        mirror: Mirror | None = getattr(self._local, "mirror", None)
+        if mirror is None:
             path = self.settings.mirror_db
             if not path.exists():
                 return None
-            self._mirror = Mirror(path)
-        return self._mirror
+            mirror = Mirror(path)
+            self._local.mirror = mirror
+            with self._lock:
+                self._mirrors.append(mirror)
+        return mirror
+
+    def _connection(self) -> sqlite3.Connection:
+        """An idle pooled connection to the service database, else a new one."""
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
+        return connect(self.settings.service_db)
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        """Give a request's connection back: rolled back if it was left in a transaction;
+        closed when POOL_SIZE connections already wait."""
+        try:
+            if conn.in_transaction:
+                conn.rollback()
+        except sqlite3.Error:
+            conn.close()
+            return
+        with self._lock:
+            if len(self._pool) < POOL_SIZE:
+                self._pool.append(conn)
+                return
+        conn.close()
 
     def wake(self) -> None:
         """Tell the dispatcher there is work (no-op without one)."""
@@ -145,10 +189,11 @@ class Services:
     def context(self, now: datetime) -> Context:
         """A `Context` with a new database connection; `close()` it when done."""
         return Context(
-            connect(self.settings.service_db),
+            self._connection(),
             self.settings,
             now,
             lambda: self.chain,
             self.mirror,
             self.wake,
+            self._release,
         )

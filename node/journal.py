@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS journal (
     PRIMARY KEY (address, nonce, tx_hash)
 );
 CREATE INDEX IF NOT EXISTS journal_hash ON journal (tx_hash);
+-- the open transactions of a key, which every round of `tick` reads (a year's journal holds
+-- many thousands of final ones)
+CREATE INDEX IF NOT EXISTS journal_open ON journal (address, nonce)
+    WHERE status IN ('signed','sent','mined');
 """
 COLUMNS = {
     "params": "TEXT",  # the unsigned transaction (JSON), to sign it again

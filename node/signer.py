@@ -340,7 +340,17 @@ class Signer:
     def _fill_gap(self, db: sqlite3.Connection) -> None:
         """When the chain's next nonce of this key is held by no open transaction while later
         ones wait (their nonce-holder failed for good), fill it with a cancel (a 0-value
-        transfer to the key itself): otherwise every later transaction waits for ever."""
+        transfer to the key itself): otherwise every later transaction waits for ever.
+        Asks the node only while this key has open transactions (an idle round costs no RPC)."""
+        if (
+            db.execute(
+                "SELECT 1 FROM journal WHERE address=? AND status IN ('signed','sent','mined') "
+                "LIMIT 1",
+                (self.address,),
+            ).fetchone()
+            is None
+        ):
+            return
         try:
             latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
         except Exception:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ctx, CurrentUser, ShopUser, WalletUser
 from domain import payments, refunds
@@ -46,7 +47,7 @@ MinBlock = Annotated[
 
 
 @router.get("/wallet", responses=_ERRORS)
-def wallet(user: CurrentUser, ctx: Ctx, min_block: MinBlock = None) -> WalletPublic:
+async def wallet(user: CurrentUser, ctx: Ctx, min_block: MinBlock = None) -> WalletPublic:
     """The caller's address and balance in HEIT, read from the SQL mirror as of `as_of_block`.
     With `min_block` (after a write: its `block_number`) the answer is as of that block or
     later: the read waits, bounded, for the mirror to reach it.
@@ -54,11 +55,13 @@ def wallet(user: CurrentUser, ctx: Ctx, min_block: MinBlock = None) -> WalletPub
     Errors: 409 `no_custodial_wallet`; 422 `invalid_request`; 503 `mirror_unavailable`,
     `mirror_behind` (still behind after the wait: retry).
     """
-    return wallets.balance(ctx, user, min_block)
+    if min_block is None:  # two indexed reads: answered on the event loop, no thread hand-off
+        return wallets.balance(ctx, user)
+    return await run_in_threadpool(wallets.balance, ctx, user, min_block)  # may wait
 
 
 @router.get("/wallet/history", responses=_ERRORS)
-def history(
+async def history(
     user: CurrentUser,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -73,7 +76,9 @@ def history(
     Errors: 409 `no_custodial_wallet`; 422 `invalid_request`; 503 `mirror_unavailable`,
     `mirror_behind`.
     """
-    return wallets.history(ctx, user, limit, min_block)
+    if min_block is None:  # indexed reads: answered on the event loop (see `wallet`)
+        return wallets.history(ctx, user, limit)
+    return await run_in_threadpool(wallets.history, ctx, user, limit, min_block)
 
 
 @router.post(
