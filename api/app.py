@@ -36,6 +36,7 @@ log = logging.getLogger("heitje.api")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the FastAPI app. Settings come from HEITJE_* environment variables by default."""
     from web import pages  # the HTML face, mounted on the same app
+    from web import tasks as task_pages
 
     # After every import (web3 pulls in py_ecc, which raises the limit to 100,000): deep C
     # recursion must fail as RecursionError, never overflow the stack (heitje.jsonguard).
@@ -76,6 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, accounts, tasks, wallet, relay, recovery, audit):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(task_pages.router)  # the task pages (browsers: api.routes.tasks)
+    from web import shop  # the shop's pages
+
+    app.include_router(shop.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     docs.install(app)
     # Outermost: CSP, nosniff, Referrer-Policy, frame-ancestors, HSTS on every answer.

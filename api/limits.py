@@ -14,6 +14,10 @@ hands the app exactly those bytes:
   that is not UTF-8 (RFC 8259 section 8.1): 400 `json_not_utf8`, since its depth cannot be
   counted byte by byte.
 
+The routes that take photos (`UPLOAD_ROUTES`: a task sent in with proof) may have bodies up
+to `UPLOAD_BODY_BYTES` (or `max_body_bytes`, when that is larger); the photos' own limits are
+`domain.proofs`'.
+
 Refusals are `{"code", "message"}` JSON like every other (`api.errors`). A refused body that
 is still arriving is read on (and dropped) up to `DRAIN_FACTOR` times the limit, so that a
 client sending it sees the 413 instead of a reset connection; past that the connection closes.
@@ -22,6 +26,7 @@ client sending it sees the 413 instead of a reset connection; past that the conn
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +37,12 @@ DRAIN_FACTOR = 4
 """A refused body is read and dropped up to this many times the limit before answering."""
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+UPLOAD_BODY_BYTES = 32 * 1024 * 1024
+"""Largest body of a photo upload: three photos of at most 10 MiB each, a note, the form."""
+UPLOAD_ROUTES = (("POST", re.compile(r"/tasks/[^/]+(?:/proof)?")),)
+"""(method, path) of the routes that take photos: `POST /tasks/{ref}/proof` (API) and
+`POST /tasks/{ref}` (the task page's forms)."""
 
 
 def _may_be_json(content_type: str | None) -> bool:
@@ -52,6 +63,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_body_bytes
+        if any(
+            scope.get("method") == method and pattern.fullmatch(scope.get("path", ""))
+            for method, pattern in UPLOAD_ROUTES
+        ):
+            limit = max(limit, UPLOAD_BODY_BYTES)
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None:
@@ -62,8 +79,8 @@ class BodyLimit:
             except ValueError:
                 await _refuse(send, 400, "invalid_request", "Content-Length is not a number")
                 return
-            if length > self.max_body_bytes:
-                await self._too_large(receive, send, 0, length)
+            if length > limit:
+                await self._too_large(receive, send, 0, length, limit)
                 return
         body = bytearray()
         more = True
@@ -73,10 +90,10 @@ class BodyLimit:
                 return  # the client left before the body was complete: nothing to answer
             body += message.get("body", b"")
             more = bool(message.get("more_body", False))
-            if len(body) > self.max_body_bytes:
+            if len(body) > limit:
                 received = len(body)
                 body.clear()
-                await self._too_large(receive, send, received if more else -1, None)
+                await self._too_large(receive, send, received if more else -1, None, limit)
                 return
         data = bytes(body)
         if data and _may_be_json(headers.get("content-type")):
@@ -98,11 +115,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(
-        self, receive: Receive, send: Send, received: int, declared: int | None
+        self, receive: Receive, send: Send, received: int, declared: int | None, limit: int
     ) -> None:
-        """Answer 413. `received`: bytes already read of a body still arriving (-1: it has
-        ended); with a `declared` length the body is drained only if it is small enough."""
-        drain_cap = self.max_body_bytes * DRAIN_FACTOR
+        """Answer 413 (`limit`: the route's). `received`: bytes already read of a body still
+        arriving (-1: it has ended); with a `declared` length the body is drained only if it
+        is small enough."""
+        drain_cap = limit * DRAIN_FACTOR
         if declared is not None:
             received = 0 if declared <= drain_cap else -1
         while received >= 0 and received <= drain_cap:
@@ -116,7 +134,7 @@ class BodyLimit:
             send,
             413,
             "body_too_large",
-            f"request body larger than {self.max_body_bytes} bytes",
+            f"request body larger than {limit} bytes",
         )
 
 

@@ -2,7 +2,8 @@
 no thread pool) serving `GET /wallet` and `GET /wallet/history` with the same SQL as Heitje's
 API on the same data directory: the session lookup (`store.sessions.session_user`), the
 mirror's checkpoint, balance and history (`indexer.mirror.Mirror`), the account's addresses
-and the names of the counterparties shown. One connection to each file, opened once.
+and the names of the counterparties shown (`store.accounts`). One connection to each file,
+opened once.
 
 Run by `wallet_reads.py` as `uvicorn bench._bare_wallet:app` (HEITJE_DATA_DIR set), on the same
 server options as the API.
@@ -19,15 +20,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from heitje.datadir import DataDir
 from heitje.money import format_heit
 from indexer.mirror import Mirror
 from store import accounts
+from store.db import connect
 from store.sessions import session_user
 
-DATA = Path(os.environ.get("HEITJE_DATA_DIR", "data"))
-_db = sqlite3.connect(DATA / "service.sqlite", check_same_thread=False)
-_db.row_factory = sqlite3.Row
-_mirror = Mirror(DATA / "mirror.sqlite")
+DATA = DataDir(Path(os.environ.get("HEITJE_DATA_DIR", "data")))
+_db = connect(DATA.service_db)
+_mirror = Mirror(DATA.mirror_db)
 _KINDS = {"payment_in": "received", "payment_out": "sent"}
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -71,17 +73,7 @@ def _history(user: sqlite3.Row, limit: int = 50) -> list[dict[str, Any]]:
     entries = [h for a in own for h in _mirror.history(a, limit=limit) if h.counterparty not in own]
     entries.sort(key=lambda h: (h.block_number, h.log_index), reverse=True)
     entries = entries[:limit]
-    others = sorted({h.counterparty for h in entries if h.counterparty})
-    names: dict[str, str] = {}
-    if others:
-        marks = ",".join("?" * len(others))
-        names = dict(
-            _db.execute(
-                "SELECT a.address, u.username FROM account_addresses a JOIN users u "
-                f"ON u.id = a.user_id WHERE a.address IN ({marks})",
-                others,
-            ).fetchall()
-        )
+    names = accounts.usernames_of(_db, [h.counterparty for h in entries if h.counterparty])
     return [
         {
             "kind": _KINDS.get(h.kind, h.kind),

@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 from schwifty import IBAN
 from web3 import Web3
 
+from domain import shops
 from domain.context import Caller, Context
 from domain.keyring import open_sealed, seal_new_key
 from domain.schemas import (
@@ -128,7 +129,8 @@ def _throttle_signup(ctx: Context, client: str) -> None:
 def sign_up_citizen(ctx: Context, body: CitizenCreate, client: str = "") -> AccountPublic:
     """Sign up a citizen with a custodial wallet (registered on chain by the outbox, in a
     batch with other sign-ups). `client` is the client's address (the throttle counts per
-    address and in all, per hour: `_throttle_signup`).
+    address and in all, per hour: `_throttle_signup`). With `body.consent` the time of the
+    citizen's consent to the privacy statement is recorded (`users.consented_at`).
 
     Errors: 409 `username_taken`; 429 `signup_throttled` (with `Retry-After`); `ConfigError`
     when the KEK is missing.
@@ -145,6 +147,8 @@ def sign_up_citizen(ctx: Context, body: CitizenCreate, client: str = "") -> Acco
             custodial=True,
         )
         accounts.insert_citizen(ctx.db, user_id, body.neighbourhood)
+        if body.consent:
+            accounts.set_consent(ctx.db, user_id)
     ctx.wake()
     return AccountPublic(
         username=body.username, role="citizen", name=body.name, address=address, registered=False
@@ -187,10 +191,14 @@ def sign_up_shop(ctx: Context, body: ShopCreate, client: str = "") -> AccountPub
     transliterated to the EPC basic Latin set, kept as `sepa_name` for the pain.001.
 
     Errors: 422 `invalid_iban`, `iban_not_sepa`, `invalid_bic`, `bic_mismatch`,
-    `invalid_payee_name`, `invalid_signature`; 409 `username_taken`, `address_taken`; 429
-    `signup_throttled` (with `Retry-After`): `client` is the client's address, counted with
-    citizen sign-ups (`_throttle_signup`).
+    `invalid_payee_name`, `invalid_signature`, `invalid_kvk`, `invalid_postcode`; 409
+    `username_taken`, `address_taken`; 429 `signup_throttled` (with `Retry-After`): `client` is
+    the client's address, counted with citizen sign-ups (`_throttle_signup`).
+
+    The KvK number and structured address, when given, are checked and kept with the shop
+    (`domain.shops.details_of`: 8 digits; postcode "1234 AB").
     """
+    shops.details_of(body)  # refused before anything is made
     own = _own_wallet(body)
     try:
         creditor = check_creditor(body.name, body.iban, body.bic, "shop")
@@ -215,6 +223,7 @@ def sign_up_shop(ctx: Context, body: ShopCreate, client: str = "") -> AccountPub
         )
         accounts.insert_shop(ctx.db, user_id, body.category, creditor.iban, bic)
         payees.set_sepa_name(ctx.db, user_id, creditor.name)
+        shops.store_details(ctx, user_id, body)
     ctx.wake()
     return AccountPublic(
         username=body.username, role="shop", name=body.name, address=address, registered=False

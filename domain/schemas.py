@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -48,10 +49,17 @@ class CitizenCreate(BaseModel):
     password: str = Password
     name: str = Field(min_length=1, max_length=200)
     neighbourhood: str = Field(default="", max_length=200)
+    consent: bool = Field(
+        default=False,
+        description="The citizen agreed to the privacy statement (recorded with the time; the "
+        "sign-up page requires it).",
+    )
 
 
 class ShopCreate(BaseModel):
-    """Shop sign-up; `iban` is validated (ISO 13616 checksum, via schwifty)."""
+    """Shop sign-up; `iban` is validated (ISO 13616 checksum, via schwifty). The KvK number and
+    the structured address (street, house number, postcode, town: what a SEPA transfer carries
+    of its payee) are optional here and checked when given (`domain.shops.details_of`)."""
 
     username: str = Username
     password: str = Password
@@ -70,6 +78,17 @@ class ShopCreate(BaseModel):
         description="EIP-191 personal signature by `address` of "
         "'Heitje: <address> is the wallet of shop <username>'.",
     )
+    kvk: str | None = Field(
+        default=None, max_length=20, description="KvK number: exactly 8 digits (422 `invalid_kvk`)."
+    )
+    street: str | None = Field(default=None, max_length=70, description="Street of the shop.")
+    house_number: str | None = Field(default=None, max_length=16, description="House number.")
+    postcode: str | None = Field(
+        default=None,
+        max_length=10,
+        description="Dutch postcode, 4 digits and 2 letters ('1234 AB'; 422 `invalid_postcode`).",
+    )
+    town: str | None = Field(default=None, max_length=35, description="Town of the shop.")
 
 
 class RecoveryCreate(BaseModel):
@@ -170,12 +189,35 @@ class TaskCreate(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     reward: str = Field(max_length=32)
     neighbourhood: str = Field(default="", max_length=200)
+    place: str = Field(default="", max_length=300, description="Where the job is.")
+    deadline: date | None = Field(
+        default=None, description="The last day to do the job (ISO date), if there is one."
+    )
+    materials: str = Field(
+        default="", max_length=1000, description="What to pick up for the job, and where."
+    )
+
+
+class TaskReject(BaseModel):
+    """Why submitted work is rejected (shown to the citizen who sent it in)."""
+
+    reason: str = Field(default="", max_length=1000)
+
+
+class TaskProofPublic(BaseModel):
+    """What a citizen sent in with a task: `note` and `photos` (paths of the photos, JPEG,
+    readable by the citizen who sent them and by staff), when (`submitted_at`, ISO 8601)."""
+
+    note: str
+    photos: list[str]
+    submitted_at: str
 
 
 class TaskPublic(BaseModel):
     """A task. `reward` in HEIT; `reward_status` of the mint once approved:
     pending | sent | blocked | confirmed (null before approval); `reward_error` says, while the
-    mint is `blocked`, why (plain text; the dispatcher keeps trying)."""
+    mint is `blocked`, why (plain text; the dispatcher keeps trying). `rejection_reason` (a
+    rejected task) only for staff and the citizen who claimed it, as `claimed_by`."""
 
     ref: str
     kind: str
@@ -191,6 +233,10 @@ class TaskPublic(BaseModel):
     """Approvals given so far (0, 1 or 2)."""
     approvals_needed: int = 1
     """2 when the reward is at or above the four-eyes threshold, else 1."""
+    place: str = ""
+    deadline: date | None = None
+    materials: str = ""
+    rejection_reason: str | None = None
 
 
 class PaymentCreate(BaseModel):

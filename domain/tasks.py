@@ -1,4 +1,5 @@
-"""The task lifecycle: publish -> claim -> submit -> approve (reward minted) or reject.
+"""The task lifecycle: publish -> claim (-> give back: open again) -> submit -> approve (reward
+minted) or reject (with a reason the citizen sees). Proof sent in with a task: `domain.proofs`.
 
 Approval checks the yearly reward cap (calendar year of the approval, in the approval time's
 own offset) and the chain's reward period (one is open, its budget and its cap per citizen,
@@ -10,6 +11,7 @@ one database transaction; the outbox dispatcher sends the mint. A task is reward
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 
 from web3.exceptions import Web3RPCError
 
@@ -23,6 +25,8 @@ from store import outbox, tasks
 from store.db import transaction
 
 STATUSES = ("open", "claimed", "submitted", "approved", "rejected")
+REASON_MAX = 1000
+"""Most characters of a rejection reason."""
 
 
 STAFF_ROLES = ("admin", "coordinator", "finance", "auditor")
@@ -50,6 +54,10 @@ def _public(ctx: Context, row: sqlite3.Row, viewer: Caller | None) -> TaskPublic
         reward_error=_reason(row["reward_error"]) if row["reward_status"] == "blocked" else None,
         approvals=needed if row["status"] == "approved" else int(bool(row["first_approved_by"])),
         approvals_needed=needed,
+        place=row["place"],
+        deadline=date.fromisoformat(row["deadline"]) if row["deadline"] else None,
+        materials=row["materials"],
+        rejection_reason=row["rejection_reason"] if sees_claimant else None,
     )
 
 
@@ -85,6 +93,9 @@ def publish(ctx: Context, caller: Caller, body: TaskCreate) -> TaskPublic:
             neighbourhood=body.neighbourhood,
             published_by=caller.id,
             published_at=ctx.now.isoformat(),
+            place=body.place,
+            deadline=body.deadline.isoformat() if body.deadline else None,
+            materials=body.materials,
         )
     return _public(ctx, _task(ctx, body.ref), caller)
 
@@ -95,11 +106,30 @@ def list_tasks(
     limit: int = 100,
     offset: int = 0,
     viewer: Caller | None = None,
+    *,
+    neighbourhood: str | None = None,
+    mine: bool = False,
 ) -> list[TaskPublic]:
-    """Tasks newest first, optionally only those with `status`; `limit` is kept in 1..500.
+    """Tasks newest first, optionally only those with `status`, in `neighbourhood`, or (with
+    `mine`) claimed by `viewer` (none for an anonymous viewer); `limit` is kept in 1..500.
     `claimed_by` is shown to staff and to the claimant only (`viewer`; None: anonymous)."""
     limit = max(1, min(limit, 500))
-    return [_public(ctx, r, viewer) for r in tasks.listing(ctx.db, status, limit, offset)]
+    if mine and viewer is None:
+        return []
+    rows = tasks.listing(
+        ctx.db,
+        status,
+        limit,
+        offset,
+        neighbourhood=neighbourhood,
+        claimed_by=viewer.id if mine and viewer is not None else None,
+    )
+    return [_public(ctx, r, viewer) for r in rows]
+
+
+def neighbourhoods(ctx: Context, status: str = "open") -> list[str]:
+    """The neighbourhoods that have tasks with `status` (default open), sorted."""
+    return tasks.neighbourhoods(ctx.db, status)
 
 
 def get_task(ctx: Context, ref: str, viewer: Caller | None = None) -> TaskPublic:
@@ -140,17 +170,39 @@ def claim(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     return _public(ctx, _task(ctx, ref), caller)
 
 
-def submit(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
-    """Report a claimed task done (only by the citizen who claimed it).
+def give_back(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
+    """Give a claimed task back (only the citizen who claimed it, before sending it in): it is
+    open again, for anyone to claim.
 
     Errors: 404 `task_not_found`, 403 `not_your_task`, 409 `task_not_claimed`.
     """
     with transaction(ctx.db):
-        task = _task(ctx, ref)
-        if task["claimed_by"] is not None and task["claimed_by"] != caller.id:
-            raise Refused(403, "not_your_task", f"task {ref!r} was claimed by someone else")
-        if task["status"] != "claimed":
-            raise Refused(409, "task_not_claimed", f"task {ref!r} is {task['status']}")
+        task = claimed_task(ctx, caller, ref)
+        tasks.set_open(ctx.db, task["id"])
+    return _public(ctx, _task(ctx, ref), caller)
+
+
+def claimed_task(ctx: Context, caller: Caller, ref: str) -> sqlite3.Row:
+    """Task `ref`, claimed by `caller` and not sent in yet (call inside a transaction).
+
+    Errors: 404 `task_not_found`, 403 `not_your_task`, 409 `task_not_claimed`.
+    """
+    task = _task(ctx, ref)
+    if task["claimed_by"] is not None and task["claimed_by"] != caller.id:
+        raise Refused(403, "not_your_task", f"task {ref!r} was claimed by someone else")
+    if task["status"] != "claimed":
+        raise Refused(409, "task_not_claimed", f"task {ref!r} is {task['status']}")
+    return task
+
+
+def submit(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
+    """Report a claimed task done (only by the citizen who claimed it), without proof (the
+    JSON API; the pages send proof in, `domain.proofs.submit`).
+
+    Errors: 404 `task_not_found`, 403 `not_your_task`, 409 `task_not_claimed`.
+    """
+    with transaction(ctx.db):
+        task = claimed_task(ctx, caller, ref)
         tasks.set_submitted(ctx.db, task["id"], ctx.now.isoformat())
     return _public(ctx, _task(ctx, ref), caller)
 
@@ -301,16 +353,20 @@ def _landed(token: Token, intents: list[sqlite3.Row], block: int) -> set[int]:
     return landed
 
 
-def reject(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
-    """Close submitted work without reward; not by the coordinator who published or claimed
-    it while `separation_of_duties` holds.
+def reject(ctx: Context, caller: Caller, ref: str, reason: str = "") -> TaskPublic:
+    """Close submitted work without reward, saying why (`reason`, shown to the citizen; at
+    most 1000 characters, blank allowed); not by the coordinator who published or claimed it
+    while `separation_of_duties` holds.
 
     Errors: 404 `task_not_found`; 403 `approver_is_publisher`, `approver_is_claimant`; 409
-    `task_not_submitted`."""
+    `task_not_submitted`; 422 `reason_too_long`."""
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise Refused(422, "reason_too_long", f"a reason has at most {REASON_MAX} characters")
     with transaction(ctx.db):
         task = _task(ctx, ref)
         _check_duties(ctx, caller, task, "reject")
         if task["status"] != "submitted":
             raise Refused(409, "task_not_submitted", f"task {ref!r} is {task['status']}")
-        tasks.set_rejected(ctx.db, task["id"], caller.id, ctx.now.isoformat())
+        tasks.set_rejected(ctx.db, task["id"], caller.id, ctx.now.isoformat(), reason)
     return _public(ctx, _task(ctx, ref), caller)

@@ -13,6 +13,7 @@ DIR/
   nonces.sqlite       the transaction journal of every service key (owner: `node.signer`)
   dispatcher.lock     held by the one running outbox dispatcher
   settlements/        pain.001 files and CSV summaries (owner: `domain.settlement`)
+  proofs/             task proof photos, re-encoded, no metadata (owner: `domain.proofs`)
   logs/               logs of child processes started by `scripts.stack`
 ```
 """
@@ -80,6 +81,12 @@ class DataDir:
     def settlements(self) -> Path:
         """Payment files (pain.001) and CSV summaries."""
         return self.root / "settlements"
+
+    @property
+    def proofs(self) -> Path:
+        """Proof photos of tasks (`proofs/<task id>/<n>.jpg`, re-encoded JPEG without
+        metadata; owner: `domain.proofs`)."""
+        return self.root / "proofs"
 
     @property
     def logs(self) -> Path:

@@ -88,6 +88,11 @@ def insert_citizen(conn: sqlite3.Connection, user_id: int, neighbourhood: str) -
     conn.execute("INSERT INTO citizens VALUES (?,?)", (user_id, neighbourhood))
 
 
+def set_consent(conn: sqlite3.Connection, user_id: int) -> None:
+    """Record that `user_id` agreed to the privacy statement now (`users.consented_at`)."""
+    conn.execute("UPDATE users SET consented_at = ? WHERE id = ?", (now_iso(), user_id))
+
+
 def insert_shop(
     conn: sqlite3.Connection, user_id: int, category: str, iban: str, bic: str | None
 ) -> None:
@@ -155,12 +160,19 @@ def addresses(conn: sqlite3.Connection, user_id: int) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def usernames_by_address(conn: sqlite3.Connection) -> dict[str, str]:
-    """address -> username, over every address any account has had."""
+def usernames_of(conn: sqlite3.Connection, addresses: list[str]) -> dict[str, str]:
+    """address -> username for the accounts among `addresses` (every address an account ever
+    had counts); addresses of no account are left out."""
+    wanted = sorted(set(addresses))
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
     return {
         r[0]: r[1]
         for r in conn.execute(
-            "SELECT a.address, u.username FROM account_addresses a JOIN users u ON u.id = a.user_id"
+            "SELECT a.address, u.username FROM account_addresses a JOIN users u "
+            f"ON u.id = a.user_id WHERE a.address IN ({marks})",
+            wanted,
         )
     }
 

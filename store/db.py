@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS users (
     address TEXT UNIQUE,
     created_at TEXT NOT NULL,
     username_key TEXT NOT NULL DEFAULT '',
-    disabled_at TEXT
+    disabled_at TEXT,
+    consented_at TEXT  -- a citizen's consent at sign-up (ISO 8601, UTC); NULL without
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_key ON users (username_key);
 CREATE TABLE IF NOT EXISTS citizens (
@@ -39,7 +40,12 @@ CREATE TABLE IF NOT EXISTS shops (
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','approved','rejected')),
     reviewed_by INTEGER REFERENCES users(id),
     reviewed_at TEXT,
-    sepa_name TEXT
+    sepa_name TEXT,
+    kvk TEXT,
+    street TEXT,
+    house_number TEXT,
+    postcode TEXT,
+    town TEXT
 );
 CREATE TABLE IF NOT EXISTS signups (
     id INTEGER PRIMARY KEY,
@@ -107,9 +113,20 @@ CREATE TABLE IF NOT EXISTS tasks (
     decided_at TEXT,
     approved_year INTEGER,
     first_approved_by INTEGER REFERENCES users(id),  -- four-eyes: the first of two approvals
-    first_approved_at TEXT
+    first_approved_at TEXT,
+    place TEXT NOT NULL DEFAULT '',  -- where the job is
+    deadline TEXT,  -- ISO date (YYYY-MM-DD), or NULL
+    materials TEXT NOT NULL DEFAULT '',  -- what to pick up, and where
+    rejection_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_cap ON tasks (claimed_by, approved_year, status);
+CREATE TABLE IF NOT EXISTS proofs (
+    task_id INTEGER PRIMARY KEY REFERENCES tasks(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    note TEXT NOT NULL,
+    photos INTEGER NOT NULL CHECK (photos BETWEEN 1 AND 3),
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS intents (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('register','mint')),

@@ -173,15 +173,35 @@ def _m_four_eyes(conn: sqlite3.Connection) -> None:
 
 
 def _m_task_details(conn: sqlite3.Connection) -> None:
-    """(Issue 10, citizen tasks: filled by the task pages' work.)"""
+    """Citizen tasks (issue 10): a task's `place`, `deadline` (ISO date or NULL) and
+    `materials` (what to pick up, and where; '' for tasks from before), the coordinator's
+    `rejection_reason`, and `proofs` (the note and the number of photos a citizen sent in with
+    a task; the photos themselves are files in the data directory, `DataDir.proofs`)."""
+    for statement in _statements(
+        """
+ALTER TABLE tasks ADD COLUMN place TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN deadline TEXT;
+ALTER TABLE tasks ADD COLUMN materials TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN rejection_reason TEXT;
+"""
+    ):
+        conn.execute(statement)
+    for statement in _statements(SCHEMA):
+        if "TABLE IF NOT EXISTS proofs" in statement:
+            conn.execute(statement)
 
 
 def _m_citizen_consent(conn: sqlite3.Connection) -> None:
-    """(Issue 10, citizen sign-up: filled by the citizen pages' work.)"""
+    """Citizen sign-up (issue 10): `users.consented_at`, when a citizen agreed to the privacy
+    statement at sign-up (ISO 8601, UTC); NULL for accounts from before and without it."""
+    conn.execute("ALTER TABLE users ADD COLUMN consented_at TEXT")
 
 
 def _m_shop_details(conn: sqlite3.Connection) -> None:
-    """(Issue 10, shops: filled by the shop pages' work.)"""
+    """Shop sign-up (issue 10): a shop's KvK number and structured address (`shops.kvk`,
+    `street`, `house_number`, `postcode`, `town`); NULL for shops from before."""
+    for column in ("kvk", "street", "house_number", "postcode", "town"):
+        conn.execute(f"ALTER TABLE shops ADD COLUMN {column} TEXT")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [

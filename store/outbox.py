@@ -156,3 +156,20 @@ def set_tx_hash(conn: sqlite3.Connection, intent_id: int, tx_hash: str) -> None:
     conn.execute(
         "UPDATE intents SET tx_hash=?, updated_at=? WHERE id=?", (tx_hash, now_iso(), intent_id)
     )
+
+
+def task_titles(conn: sqlite3.Connection, refs: list[str]) -> dict[str, str]:
+    """On-chain task reference (0x hex, lower case, as a mint intent holds it) -> the title of
+    the task it rewards, for those of `refs` the service minted."""
+    titles: dict[str, str] = {}
+    wanted = sorted(set(refs))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for ref, title in conn.execute(
+            "SELECT i.ref, t.title FROM intents i JOIN tasks t ON t.id = i.task_id "
+            f"WHERE i.kind = 'mint' AND i.ref IN ({marks})",
+            chunk,
+        ):
+            titles[str(ref).lower()] = str(title)
+    return titles

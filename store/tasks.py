@@ -34,25 +34,58 @@ def insert(
     neighbourhood: str,
     published_by: int,
     published_at: str,
+    place: str = "",
+    deadline: str | None = None,
+    materials: str = "",
 ) -> None:
-    """Publish an open task; `reward` in base units."""
+    """Publish an open task; `reward` in base units, `deadline` an ISO date or None."""
     conn.execute(
         "INSERT INTO tasks (ref, kind, title, reward, neighbourhood, status, published_by, "
-        "published_at) VALUES (?,?,?,?,?,'open',?,?)",
-        (ref, kind, title, reward, neighbourhood, published_by, published_at),
-    )
+        "published_at, place, deadline, materials) VALUES (?,?,?,?,?,'open',?,?,?,?,?)",
+        (
+            ref, kind, title, reward, neighbourhood, published_by, published_at, place,
+            deadline, materials,
+        ),
+    )  # fmt: skip
 
 
 def listing(
-    conn: sqlite3.Connection, status: str | None, limit: int, offset: int
+    conn: sqlite3.Connection,
+    status: str | None,
+    limit: int,
+    offset: int,
+    *,
+    neighbourhood: str | None = None,
+    claimed_by: int | None = None,
 ) -> list[sqlite3.Row]:
-    """Tasks newest first, optionally only those with `status`."""
-    if status:
-        return conn.execute(
-            _SELECT + "WHERE t.status = ? ORDER BY t.id DESC LIMIT ? OFFSET ?",
-            (status, limit, offset),
-        ).fetchall()
-    return conn.execute(_SELECT + "ORDER BY t.id DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+    """Tasks newest first, optionally only those with `status`, in `neighbourhood`, claimed
+    by user `claimed_by`."""
+    where: list[str] = []
+    args: list[str | int] = []
+    for column, value in (
+        ("t.status", status or None),
+        ("t.neighbourhood", neighbourhood),
+        ("t.claimed_by", claimed_by),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    clause = ("WHERE " + " AND ".join(where) + " ") if where else ""
+    return conn.execute(
+        _SELECT + clause + "ORDER BY t.id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
+    ).fetchall()
+
+
+def neighbourhoods(conn: sqlite3.Connection, status: str) -> list[str]:
+    """The neighbourhoods that have tasks with `status`, sorted ('' left out)."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT neighbourhood FROM tasks WHERE status = ? AND neighbourhood != '' "
+            "ORDER BY neighbourhood",
+            (status,),
+        )
+    ]
 
 
 def set_claimed(conn: sqlite3.Connection, task_id: int, user_id: int, at: str) -> None:
@@ -60,6 +93,13 @@ def set_claimed(conn: sqlite3.Connection, task_id: int, user_id: int, at: str) -
     conn.execute(
         "UPDATE tasks SET status='claimed', claimed_by=?, claimed_at=? WHERE id=?",
         (user_id, at, task_id),
+    )
+
+
+def set_open(conn: sqlite3.Connection, task_id: int) -> None:
+    """The claimant gave the task back: open again, claimed by no one."""
+    conn.execute(
+        "UPDATE tasks SET status='open', claimed_by=NULL, claimed_at=NULL WHERE id=?", (task_id,)
     )
 
 
@@ -86,11 +126,14 @@ def set_first_approval(conn: sqlite3.Connection, task_id: int, by: int, at: str)
     )
 
 
-def set_rejected(conn: sqlite3.Connection, task_id: int, decided_by: int, at: str) -> None:
-    """A coordinator closed the work without reward."""
+def set_rejected(
+    conn: sqlite3.Connection, task_id: int, decided_by: int, at: str, reason: str
+) -> None:
+    """A coordinator closed the work without reward, saying why (`reason`)."""
     conn.execute(
-        "UPDATE tasks SET status='rejected', decided_by=?, decided_at=? WHERE id=?",
-        (decided_by, at, task_id),
+        "UPDATE tasks SET status='rejected', decided_by=?, decided_at=?, rejection_reason=? "
+        "WHERE id=?",
+        (decided_by, at, reason, task_id),
     )
 
 

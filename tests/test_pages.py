@@ -1,8 +1,9 @@
 """The server-rendered wallet pages, driven by a real browser (Debian's chromium via Playwright).
 
-A citizen with a reward logs in through the form, sees the balance, pays a shop through the
-form, and sees the new balance and the payment in the history; a wrong password and a payment
-above the balance show their messages. Needs /usr/bin/chromium (apt `chromium`) and the PyPI
+A citizen with a reward logs in through the form, sees the balance and the reward's task,
+pays a shop through the form and its confirmation step, and sees the new balance and the
+payment in the history; a wrong password and a payment above the balance show their
+messages. Needs /usr/bin/chromium (apt `chromium`) and the PyPI
 package `playwright` (its own browser download is never used).
 
 The people are signed up in a background thread while the browser starts.
@@ -123,7 +124,7 @@ def test_citizen_logs_in_and_pays_a_shop(
     expect(p.get_by_text("Anna Jansen (inwoner)")).to_be_visible()
     rows = p.locator(".heitje-history tbody tr")
     expect(rows).to_have_count(1)
-    expect(rows.nth(0).locator("td").nth(1)).to_have_text("Beloning")
+    expect(rows.nth(0).locator("td").nth(1)).to_have_text("Beloning: Paint waste bin bin-1")
     expect(rows.nth(0).locator("td").nth(2)).to_have_text("+25,00")
 
     # Pay the bakery 7,50 through the form: 25,00 - 7,50 = 17,50 left.
@@ -132,6 +133,10 @@ def test_citizen_logs_in_and_pays_a_shop(
     shop_select.select_option(label="Winkel Bakker")
     p.get_by_label(re.compile("^Bedrag")).fill("7,50")
     p.get_by_role("button", name="Betalen").click()
+    expect(p.locator("#confirm-shop")).to_have_text("Winkel Bakker")
+    expect(p.locator("#confirm-amount")).to_have_text("7,50 munten")
+    assert api.chain_balance("anna") == 2500  # nothing moves before the confirmation
+    p.get_by_role("button", name="Bevestigen").click()
     expect(p.get_by_role("status")).to_have_text("Betaald: 7,50 munten aan Winkel Bakker.")
     assert api.chain_balance("anna") == 1750
     assert api.chain_balance("bakker") == 750
@@ -139,9 +144,9 @@ def test_citizen_logs_in_and_pays_a_shop(
     expect(rows).to_have_count(2)
     expect(rows.nth(0).locator("td").nth(1)).to_have_text("Betaald aan Winkel Bakker")
     expect(rows.nth(0).locator("td").nth(2)).to_have_text("-7,50")
-    expect(rows.nth(1).locator("td").nth(1)).to_have_text("Beloning")
+    expect(rows.nth(1).locator("td").nth(1)).to_have_text("Beloning: Paint waste bin bin-1")
 
-    # More than the balance: a clear message, nothing paid.
+    # More than the balance: a clear message (before the confirmation), nothing paid.
     p.get_by_label(re.compile("^Bedrag")).fill("17.51")
     p.get_by_role("button", name="Betalen").click()
     expect(p.get_by_role("alert")).to_have_text("Uw saldo is niet hoog genoeg.")

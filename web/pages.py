@@ -1,41 +1,52 @@
-"""The server-rendered pages: log in, balance, history, pay a shop; the language switch, the
-statements (accessibility, privacy) and the municipality's theme files.
+"""The server-rendered pages: log in, balance and history (with the tasks of rewards and what
+is left of this year's cap); the language switch, the statements (accessibility, privacy)
+and the municipality's theme files. Sign-up (`web.signup`) and paying a shop (`web.pay`, from
+a link a shop's QR code holds, with a confirmation step) are included in `router`; what they
+share with these is in `web.forms`.
 
 The HTML face of `domain`: cookie sessions (HttpOnly, SameSite=Lax) and a CSRF token in every
 form that posts (`csrf_token`: a synchronizer token derived from the session; on the login
-form, before any session, a double-submit cookie); the same domain functions as the JSON API
-(`domain.sessions`, `domain.accounts`, `domain.wallet`, `domain.payments`). Pages come in
-Dutch (default) and English (`web.i18n`, `web.templating`). Messages on a page come from
-fixed lists of codes (`ERRORS`, `NOTICES`): a query string names a code, never the text, and
-an unknown code shows nothing.
+and sign-up forms, before any session, a double-submit cookie); the same domain functions as
+the JSON API (`domain.sessions`, `domain.accounts`, `domain.wallet`, `domain.payments`). Pages
+come in Dutch (default) and English (`web.i18n`, `web.templating`). Messages on a page come
+from fixed lists of codes (`ERRORS`, `NOTICES`): a query string names a code, never the
+text, and an unknown code shows nothing.
 """
 
 from __future__ import annotations
 
 import hmac
-import secrets
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 import segno
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from domain import accounts, payments, sessions, wallet
-from domain.context import Caller, Context, Services
-from domain.schemas import PaymentCreate
+from domain.context import Caller, Context
 from domain.security import SESSION_COOKIE, csrf_token, session_cookie
-from heitje.errors import HeitjeError, InvalidAmount, Refused, Throttled
-from heitje.money import format_heit, parse_typed_heit, units_of
+from heitje.errors import Refused, Throttled
+from heitje.money import units_of
 from indexer.errors import MirrorBehind
-from web import i18n
+from web import i18n, pay, signup
+from web.forms import LOGIN_CSRF_COOKIE as LOGIN_CSRF_COOKIE
+from web.forms import (
+    LOGIN_ERRORS,
+    PageCtx,
+    login_page,
+    pre_session_csrf_ok,
+    safe_next,
+    user_of,
+)
 from web.i18n import N_
+from web.pay import ERRORS, FIELD_ERRORS
 from web.templating import language_of, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+router.include_router(pay.router)
+router.include_router(signup.router)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 """The pages' static files (served at `/static`): style sheets, scripts, vendor files
@@ -45,96 +56,20 @@ THEME_FILES = {"theme.css": "text/css", "logo.svg": "image/svg+xml"}
 """The theme's files, served at `/theme/<name>` from HEITJE_THEME_DIR when it has them, else
 from `static/theme` (README: How a municipality sets its theme)."""
 
-LOGIN_CSRF_COOKIE = "heitje_login_csrf"
-"""The double-submit cookie of the login form (login CSRF, before any session exists)."""
-
 ACCESSIBILITY_CHECKED = date(2026, 12, 2)
 """When the pages were last checked for the accessibility statement (update it with the
 statement, after a new check)."""
 
-ERRORS = {
-    "insufficient_balance": N_("Your balance is too low."),
-    "invalid_amount": N_("Type an amount like 4,50 or 4. Use at most two digits after the comma."),
-    "unknown_account": N_("We do not know that shop."),
-    "transfer_not_allowed": N_("You can only pay shops."),
-    "shop_not_approved": N_("This shop cannot take payments yet. Choose another shop."),
-    "account_not_ready": N_("Your account is still being set up. Try again in a moment."),
-    "payment_failed": N_("The payment did not work. Try again later."),
-    "csrf_failed": N_("The form has expired. Please try again."),
-}
-"""Error code (`/?error=<code>`, or a refusal of the pay form) -> message id of the text a
-page shows."""
-FIELD_ERRORS = {
-    "invalid_amount": "amount",
-    "insufficient_balance": "amount",
-    "shop_not_approved": "to",
-}
-"""Error codes shown next to a field of the pay form (and in the summary at the top)."""
-
-LOGIN_ERRORS = {
-    "no_wallet": N_("This account cannot hold coins."),
-    "invalid_credentials": N_("Unknown username or wrong password."),
-    "account_disabled": N_("This account is switched off. Ask the administrator for help."),
-    "csrf_failed": N_("The form has expired. Please try again."),
-}
-"""Refusal code -> message id of the text the login form shows (`login_throttled`:
-`_throttled`)."""
-
 NOTICES = {"paid": N_("Paid: %(amount)s to %(payee)s.")}
 """Notice code -> message id; its values come from the database, never the URL."""
 
-_KINDS = {
+_KINDS: dict[str, tuple[str, str]] = {
     "reward": (N_("Reward"), "+"),
     "received": (N_("Received from %(who)s"), "+"),
     "sent": (N_("Paid to %(who)s"), "-"),
     "redemption": (N_("Exchanged for euros"), "-"),
 }
 """History kind -> (message id of its label, sign)."""
-
-
-def _context(request: Request) -> Iterator[Context]:
-    services: Services = request.app.state.services
-    ctx = services.context(datetime.now(UTC))
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
-
-PageCtx = Annotated[Context, Depends(_context)]
-
-
-def _login_page(
-    request: Request,
-    error: str | None = None,
-    status: int = 200,
-    *,
-    error_text: str | None = None,
-) -> HTMLResponse:
-    """The login form with its CSRF token (kept from its cookie, or new and set). `error`: a
-    message id; `error_text`: a message already in the reader's language."""
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    fresh = len(token) < 22
-    if fresh:
-        token = secrets.token_urlsafe(24)
-    response = render(
-        request,
-        "login.html",
-        status,
-        title=N_("Log in"),
-        error=error,
-        error_text=error_text,
-        csrf_token=token,
-    )
-    if fresh:
-        response.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            httponly=True,
-            secure=request.app.state.services.settings.cookie_secure,
-            samesite="strict",
-        )
-    return response
 
 
 def _throttled(request: Request, wait: int) -> str:
@@ -175,12 +110,13 @@ def _wallet_page(
     try:
         balance = units_of(wallet.balance(ctx, user, min_block).balance)
         names = wallet.display_names(ctx)
-        for h in wallet.history(ctx, user, limit=50, min_block=min_block):
+        for h, title in wallet.history_with_titles(ctx, user, limit=50, min_block=min_block):
             label, sign = _KINDS.get(h.kind, (h.kind, ""))
             units = units_of(h.amount)
             items.append(
                 {
                     "label": label,
+                    "title": title if h.kind == "reward" else None,
                     "units": -units if sign == "-" else units,
                     "counterparty": names.get(h.counterparty or "", h.counterparty),
                     "timestamp": h.timestamp,
@@ -188,6 +124,7 @@ def _wallet_page(
             )
     except MirrorBehind:  # not there yet: say so rather than show the balance before the payment
         balance, items = None, []
+    cap_left = wallet.cap_left(ctx, user) if user.role == "citizen" else None
     qr = ""
     if user.role == "shop":
         qr = segno.make(f"heitje:{user.username}").svg_inline(
@@ -201,6 +138,8 @@ def _wallet_page(
         user=user,
         csrf_token=csrf_token(token),
         balance=balance,
+        cap_left=cap_left,
+        cap=ctx.settings.cap_units(),
         history=items,
         shop_options=[(s.username, s.name) for s in accounts.list_shops(ctx)],
         qr=qr,
@@ -224,13 +163,16 @@ def home(
     `NOTICES`; an unknown one shows nothing); `notice=paid` shows the caller's own payment
     `payment`. `min_block` (set by `/pay`: the payment's block) shows the wallet as of that
     block or later, so a payer never sees the old balance; when the mirror does not get there
-    in time, the page says the balance is being updated."""
+    in time, the page says the balance is being updated. A shop goes to its own page,
+    `/shop` (303)."""
     token = request.cookies.get(SESSION_COOKIE)
     user = sessions.session_caller(ctx, token)
     if user is None or token is None:
-        return _login_page(request)
+        return login_page(request)
     if user.address is None:
-        return _login_page(request, LOGIN_ERRORS["no_wallet"])
+        return login_page(request, LOGIN_ERRORS["no_wallet"])
+    if user.role == "shop":
+        return RedirectResponse("/shop", status_code=303)
     paid = None
     if notice == "paid" and payment is not None:
         paid = _paid_notice(ctx, user, payment)
@@ -246,26 +188,27 @@ def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     csrf: Annotated[str, Form(alias="csrf_token", max_length=64)] = "",
+    next_path: Annotated[str, Form(alias="next", max_length=2048)] = "",
 ) -> Response:
-    """Form login: sets the session cookie and goes to the wallet. The form's CSRF token
+    """Form login: sets the session cookie and goes to `next` (a page on this site, e.g. the
+    pay page a shop's QR code opened; `web.forms.safe_next`), else the wallet. The form's CSRF token
     must equal its double-submit cookie (login CSRF), else 403 and the form again. Throttled
     as `POST /auth/token` (429 with Retry-After and the wait in the message); 401 wrong
     name or password, 403 disabled account: the form again with the message."""
-    given = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    if not given or not hmac.compare_digest(given.encode(), csrf.encode()):
-        return _login_page(request, LOGIN_ERRORS["csrf_failed"], status=403)
+    if not pre_session_csrf_ok(request, csrf):
+        return login_page(request, LOGIN_ERRORS["csrf_failed"], status=403, next_path=next_path)
     client = request.client.host if request.client else None
     try:
         _, token, ttl = sessions.log_in(ctx, username, password, client)
     except Throttled as e:
         text = _throttled(request, e.retry_after)
-        page = _login_page(request, status=e.http_status, error_text=text)
+        page = login_page(request, status=e.http_status, error_text=text, next_path=next_path)
         page.headers["Retry-After"] = str(e.retry_after)
         return page
     except Refused as e:
         error = LOGIN_ERRORS.get(e.code, LOGIN_ERRORS["invalid_credentials"])
-        return _login_page(request, error, e.http_status)
-    response = RedirectResponse("/", status_code=303)
+        return login_page(request, error, e.http_status, next_path=next_path)
+    response = RedirectResponse(safe_next(next_path), status_code=303)
     response.set_cookie(**session_cookie(token, ttl, secure=ctx.settings.cookie_secure))
     return response
 
@@ -291,53 +234,11 @@ def logout(
     return response
 
 
-@router.post("/pay")
-def pay(
-    request: Request,
-    ctx: PageCtx,
-    to: Annotated[str, Form(max_length=64)],
-    amount: Annotated[str, Form(max_length=64)],
-    csrf: Annotated[str, Form(alias="csrf_token", max_length=64)],
-) -> Response:
-    """Form payment to a shop. The amount as people type it ("4,50", "4.50", "4"); a refusal
-    shows the wallet page again with the message (next to the amount where it is about the
-    amount) and what was typed; a payment goes to the wallet page as of the payment's block
-    (`min_block`) with the "paid" notice."""
-    token = _check_csrf(request, csrf)
-    user: Caller | None = sessions.session_caller(ctx, token)
-    if user is None or user.address is None:  # no wallet: "/" says so
-        return RedirectResponse("/", status_code=303)
-    typed = {"to": to, "amount": amount}
-    try:
-        units = parse_typed_heit(amount)
-        p = payments.pay(ctx, user, PaymentCreate(to=to, amount=format_heit(units)))
-    except InvalidAmount:
-        return _wallet_page(
-            request, ctx, user, token, status=422, error="invalid_amount", typed=typed
-        )
-    except HeitjeError as e:
-        code = e.code if e.code in ERRORS else "payment_failed"
-        return _wallet_page(
-            request, ctx, user, token, status=e.http_status, error=code, typed=typed
-        )
-    query: dict[str, str | int] = {"notice": "paid", "payment": p.id}
-    if p.block_number is not None:
-        query["min_block"] = p.block_number
-    return RedirectResponse(f"/?{urlencode(query)}", status_code=303)
-
-
-def _safe_next(target: str | None) -> str:
-    """A path on this site to go back to (never another host)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 @router.get("/lang/{language}")
 def switch_language(request: Request, language: str, next: str | None = None) -> Response:
     """The language switch: remembers `language` (nl, en) in a cookie for a year and goes
     back to `next` (a path on this site)."""
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     if language in i18n.LANGUAGES:
         response.set_cookie(
             i18n.LANG_COOKIE,
@@ -350,13 +251,9 @@ def switch_language(request: Request, language: str, next: str | None = None) ->
     return response
 
 
-def _user_of(request: Request, ctx: Context) -> Caller | None:
-    return sessions.session_caller(ctx, request.cookies.get(SESSION_COOKIE))
-
-
 def _statement(request: Request, ctx: Context, name: str, title: str) -> HTMLResponse:
     token = request.cookies.get(SESSION_COOKIE)
-    user = _user_of(request, ctx)
+    user = user_of(request, ctx)
     language = language_of(request)
     return render(
         request,
