@@ -40,6 +40,7 @@ from tests.apiclient import Api
 from tests.browser import axe_violations, browser_test, expect, phone_context, screenshot
 from tests.conftest import poll
 from web import i18n
+from web._shop_export import spreadsheet_safe
 from web.shop import pay_link
 
 if TYPE_CHECKING:
@@ -406,3 +407,20 @@ def test_not_a_shop_is_sent_home(module_stack: Stack, people: Future[Api]) -> No
         assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
         r = client.post("/shop/redeem", data={"amount": "1", "csrf_token": "x"})
         assert r.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ("Anna de Vries", "Anna de Vries"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+31 6", "'+31 6"),
+        ("-1+1", "'-1+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tTab", "'\tTab"),
+    ],
+)
+def test_a_payer_name_never_starts_a_formula_in_the_csv(name: str, cell: str) -> None:
+    """Display names are chosen by people: a name a spreadsheet would run as a formula is
+    written as text (OWASP CSV injection)."""
+    assert spreadsheet_safe(name) == cell

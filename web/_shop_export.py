@@ -41,6 +41,16 @@ def _local(moment: datetime) -> tuple[str, str]:
     return local.date().isoformat(), local.strftime("%H:%M:%S")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters a spreadsheet reads as a formula (OWASP CSV injection)."""
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a CSV cell a spreadsheet shows as text: a cell that would start a formula
+    (a display name people choose, e.g. "=HYPERLINK(...)") gets a leading apostrophe."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def export_csv(ctx: Context, shop: Caller, what: str, start: date, end: date, language: str) -> str:
     """The CSV text of the shop's payments or redemptions on days `start`..`end` (Dutch
     time): a header row (column names in `language`, saying amounts are euros with a decimal
@@ -68,7 +78,7 @@ def export_csv(ctx: Context, shop: Caller, what: str, start: date, end: date, la
                 [
                     *_local(p.at),
                     p.id,
-                    p.payer_name,
+                    spreadsheet_safe(p.payer_name),
                     format_heit(p.amount),
                     format_heit(p.refunded),
                     p.status,
