@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
-    for module in (auth, accounts, tasks, wallet, relay, recovery, audit):
+    # wallet first: the most frequent reads are matched first (routes are tried in order)
+    for module in (wallet, auth, accounts, tasks, relay, recovery, audit):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.include_router(task_pages.router)  # the task pages (browsers: api.routes.tasks)
