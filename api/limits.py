@@ -31,6 +31,7 @@ import re
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.security import SESSION_COOKIE
 from heitje.jsonguard import JsonNotUtf8, JsonTooDeep, check_json_depth
 
 DRAIN_FACTOR = 4
@@ -42,7 +43,19 @@ UPLOAD_BODY_BYTES = 32 * 1024 * 1024
 """Largest body of a photo upload: three photos of at most 10 MiB each, a note, the form."""
 UPLOAD_ROUTES = (("POST", re.compile(r"/tasks/[^/]+(?:/proof)?")),)
 """(method, path) of the routes that take photos: `POST /tasks/{ref}/proof` (API) and
-`POST /tasks/{ref}` (the task page's forms)."""
+`POST /tasks/{ref}` (the task page's forms). Their larger limit applies only to requests that
+show a bearer token or a session cookie."""
+
+
+def _credentialed(headers: Headers) -> bool:
+    """The request shows a bearer token or a session cookie (checked later by the route; here
+    it only decides whether a photo upload's larger body limit applies)."""
+    if headers.get("authorization", "").lower().startswith("bearer "):
+        return True
+    return any(
+        part.strip().startswith(SESSION_COOKIE + "=")
+        for part in headers.get("cookie", "").split(";")
+    )
 
 
 def _may_be_json(content_type: str | None) -> bool:
@@ -64,12 +77,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
-        if any(
+        headers = Headers(scope=scope)
+        if _credentialed(headers) and any(
             scope.get("method") == method and pattern.fullmatch(scope.get("path", ""))
             for method, pattern in UPLOAD_ROUTES
-        ):
+        ):  # only a caller who shows a session may send photos (anonymous: 1 MiB, as ever)
             limit = max(limit, UPLOAD_BODY_BYTES)
-        headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None:
             try:

@@ -99,8 +99,9 @@ def signup_client(client: str) -> str:
 
 
 def _throttle_signup(ctx: Context, client: str) -> None:
-    """Count a citizen's or shop's sign-up from `client` (inside the sign-up's transaction),
-    or refuse it: at most `signup_per_address_per_hour` from one client address (an IPv6
+    """Count a citizen's or shop's sign-up attempt from `client` (in a transaction of its own,
+    so a refused one counts too: probing which usernames are taken costs a sign-up), or refuse
+    it: at most `signup_per_address_per_hour` from one client address (an IPv6
     client by its /64, `signup_client`) and `signup_per_hour` from all together in the last
     hour (real time, not business time), citizens and shops counted together.
 
@@ -136,8 +137,9 @@ def sign_up_citizen(ctx: Context, body: CitizenCreate, client: str = "") -> Acco
     when the KEK is missing.
     """
     ctx.settings.key_encryption_key()
-    with transaction(ctx.db):
+    with transaction(ctx.db):  # counted even when the sign-up is refused (no free probing)
         _throttle_signup(ctx, client)
+    with transaction(ctx.db):
         user_id, address = _create(
             ctx,
             username=body.username,
@@ -209,8 +211,9 @@ def sign_up_shop(ctx: Context, body: ShopCreate, client: str = "") -> AccountPub
         derived = IBAN(creditor.iban).bic
         bic = None if derived is None else str(derived)
     ctx.settings.key_encryption_key()
-    with transaction(ctx.db):
+    with transaction(ctx.db):  # counted even when the sign-up is refused (no free probing)
         _throttle_signup(ctx, client)
+    with transaction(ctx.db):
         user_id, address = _create(
             ctx,
             username=body.username,

@@ -11,6 +11,7 @@ them in and staff (`PROOF_READERS`) may see them.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from io import BytesIO
 from pathlib import Path
@@ -30,7 +31,13 @@ PHOTOS_MAX = 3
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 """Largest photo file taken (10 MiB, as uploaded)."""
 PIXELS_MAX = 64_000_000
-"""Most pixels of a photo taken (width x height; a 50-megapixel phone camera fits)."""
+"""Most pixels of a JPEG taken (width x height; a 50-megapixel phone camera fits): a JPEG is
+decoded at 1/2, 1/4 or 1/8 of its size, so it never fills memory with its full size."""
+PIXELS_MAX_OTHER = 16_000_000
+"""Most pixels of a PNG or WebP taken: those are decoded at full size (16 MP RGBA with its
+copies is about 250 MB; a tiny plain-colour PNG can claim 64 MP)."""
+DECODING = threading.BoundedSemaphore(2)
+"""Photos decoded at once by this process (each may take a few hundred MB for a moment)."""
 LONGEST_SIDE = 1600
 """Longest side in pixels of a stored photo (larger ones are scaled down, never up)."""
 JPEG_QUALITY = 85
@@ -47,7 +54,8 @@ def clean_photo(data: bytes) -> bytes:
     """The photo `data` (JPEG, PNG or WebP bytes) as a new JPEG without any metadata: upright
     (EXIF orientation applied), RGB, longest side at most `LONGEST_SIDE` px.
 
-    Errors: 413 `photo_too_large` (more than `PHOTO_MAX_BYTES` bytes or `PIXELS_MAX` pixels);
+    Errors: 413 `photo_too_large` (more than `PHOTO_MAX_BYTES` bytes, or pixels: `PIXELS_MAX` for a
+    JPEG, `PIXELS_MAX_OTHER` for PNG and WebP);
     422 `invalid_photo` (not an image Pillow reads as JPEG, PNG or WebP, or a broken one).
     """
     if len(data) > PHOTO_MAX_BYTES:
@@ -55,11 +63,10 @@ def clean_photo(data: bytes) -> bytes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(BytesIO(data), formats=FORMATS) as im:
-                if im.width * im.height > PIXELS_MAX:
-                    raise Refused(
-                        413, "photo_too_large", f"a photo has at most {PIXELS_MAX} pixels"
-                    )
+            with DECODING, Image.open(BytesIO(data), formats=FORMATS) as im:
+                most = PIXELS_MAX if im.format == "JPEG" else PIXELS_MAX_OTHER
+                if im.width * im.height > most:
+                    raise Refused(413, "photo_too_large", f"a photo has at most {most} pixels")
                 longest = max(im.width, im.height, 1)
                 if im.format == "JPEG" and longest > LONGEST_SIDE:  # decode at 1/2, 1/4, 1/8
                     wanted = (

@@ -280,8 +280,17 @@ def test_a_shop_signs_up_is_approved_is_paid_refunds_redeems_and_exports(
         )
         expect(page.locator("#amount")).to_have_value("4,51")
         page.locator("#amount").fill("1,50")
+        form = {
+            name: str(page.locator(f"#main input[name={name}]").get_attribute("value"))
+            for name in ("csrf_token", "key")
+        }
         page.get_by_role("button", name="Terugbetalen").click()
         expect(page.locator("#notice")).to_have_text("Terugbetaald: 1,50 munten.")
+        # The same form sent again (a double click) pays back once (found by review).
+        twice = page.request.post(
+            f"{url}/shop/refund/{paid_id}", form={**form, "amount": "1,50"}, max_redirects=0
+        )
+        assert twice.status == 303
         received = api.request("GET", "/payments/received?payer=wendy", "kaas").json()
         assert [(p["id"], p["refunded"], p["refundable"]) for p in received] == [
             (paid_id, "1.50", "3.00")
@@ -347,6 +356,10 @@ def test_a_shop_signs_up_is_approved_is_paid_refunds_redeems_and_exports(
         expect(page.locator("#to-error")).to_have_text(
             "De eerste dag mag niet na de laatste dag zijn."
         )
+        # Days at the calendar's ends are refused, not a 500 (found by review).
+        for edge in ("9999-12-31", "0001-01-01"):
+            page.goto(f"{url}/shop/export.csv?from={edge}&to={edge}")
+            expect(page.locator("#from-error")).to_have_text("Vul een datum in, zoals 2026-12-31.")
     finally:
         context.close()
 
@@ -424,3 +437,27 @@ def test_a_payer_name_never_starts_a_formula_in_the_csv(name: str, cell: str) ->
     """Display names are chosen by people: a name a spreadsheet would run as a formula is
     written as text (OWASP CSV injection)."""
     assert spreadsheet_safe(name) == cell
+
+
+def test_over_long_address_fields_are_refused_next_to_them(module_stack: Stack) -> None:
+    """A street, house number or town longer than the payee file takes is a form error next
+    to the field (was a 500: found by review); nothing is made."""
+    fields = {"street": "s" * 71, "house_number": "1" * 17, "town": "t" * 36}
+    with httpx.Client(base_url=module_stack.api_url) as http:
+        http.get("/shop/signup")
+        token = http.cookies["heitje_login_csrf"]
+        r = http.post(
+            "/shop/signup",
+            data={
+                **SIGNUP,
+                "kvk": "12345678",
+                "postcode": "6411 AB",
+                "username": "lang",
+                **fields,
+                "csrf_token": token,
+            },
+        )
+    assert r.status_code == 422, r.text[:300]
+    for field in fields:
+        assert f'id="{field}-error"' in r.text
+    assert _shop_row(module_stack, "lang") is None

@@ -27,13 +27,18 @@ router = APIRouter(include_in_schema=False)
 _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+"""Years an export may name (outside them the day bounds in UTC would overflow)."""
+
+
 def _day(text: str | None) -> date | None:
     if text is None or _DAY.match(text.strip()) is None:
         return None
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         return None
+    return day if FIRST_YEAR <= day.year <= LAST_YEAR else None  # year 1 or 9999: no overflow
 
 
 def _local(moment: datetime) -> tuple[str, str]:

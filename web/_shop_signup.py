@@ -144,10 +144,10 @@ def signup(
             name=clean["name"],
             iban=clean["iban"],
             kvk=clean["kvk"] if "kvk" not in problems else None,
-            street=clean["street"] or None,
-            house_number=clean["house_number"] or None,
+            street=(clean["street"] or None) if "street" not in problems else None,
+            house_number=(clean["house_number"] or None) if "house_number" not in problems else None,
             postcode=clean["postcode"] if "postcode" not in problems else None,
-            town=clean["town"] or None,
+            town=(clean["town"] or None) if "town" not in problems else None,
         )
         for field, code in shops.signup_problems(body).items():
             problems.setdefault(field, code)

@@ -14,6 +14,7 @@ rendering `web._shop_home` and what they share `web._shop_common`; `router` hold
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -159,6 +160,7 @@ def _refund_page(
             "at": p.at,
         },
         typed=typed if typed is not None else _typable(p.refundable, language_of(request)),
+        refund_key=secrets.token_urlsafe(18),
         field_error=field_error,
         error=None if field_error else ERRORS.get(error or ""),
     )
@@ -182,10 +184,13 @@ def refund(
     payment_id: int,
     amount: Annotated[str, Form(max_length=64)],
     csrf: Annotated[str, Form(alias="csrf_token", max_length=64)],
+    key: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Pay back `amount` ("4,50", "4.50", "4") of the payment to its payer: a refund naming
     that payment (`domain.payments.pay` with `refund_of`; never more than is left of it).
-    Refused: the confirm page again with the message next to the amount."""
+    `key` (new on each refund page) is the refund's idempotency key: the form sent twice (a
+    double click) pays back once. Refused: the confirm page again with the message next to
+    the amount."""
     token = check_csrf(request, csrf)
     shop = sessions.session_caller(ctx, token)
     if shop is None or shop.role != "shop" or not 1 <= payment_id <= 2**63 - 1:
@@ -200,6 +205,7 @@ def refund(
             ctx,
             shop,
             PaymentCreate(to=p.payer, amount=format_heit(units), refund_of=[p.id]),
+            f"refund-page-{key}" if key else None,
         )
     except InvalidAmount:
         return _refund_page(

@@ -85,12 +85,8 @@ def _signup_errors(
             found["username"] = ("username_required", 0)
         elif not re.fullmatch(USERNAME_PATTERN, username):
             found["username"] = ("username_invalid", 0)
-        else:
-            try:
-                accounts.user_by_username(ctx, username)
-                found["username"] = ("username_taken", 0)
-            except Refused:
-                pass
+        # Whether it is taken is answered by the sign-up itself, which counts against the
+        # throttle: a form that is wrong elsewhere never tells (no free probing of usernames).
     if "password" not in found:
         if len(password) < PASSWORD_MIN:
             found["password"] = ("password_short", 0)
