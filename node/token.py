@@ -7,6 +7,7 @@ Each write goes through a `node.signer.Signer` (local key, nonce journal); a rev
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -71,14 +72,33 @@ class RewardPeriod:
 
 @dataclass(frozen=True)
 class SettlementRecord:
-    """A settlement batch as recorded on chain: sha256 of the payment file, time recorded,
-    number of redemptions, burned base units they total, euro cents paid."""
+    """A settlement batch as recorded on chain: sha256 of the payment file, time its first part
+    was recorded (0: not recorded), number of redemptions recorded so far, parts recorded, the
+    highest redemption id recorded (parts ascend), whether the last part closed it, burned base
+    units of its redemptions, euro cents paid."""
 
     file_hash: bytes
     recorded_at: int
     redemptions: int
+    parts: int
+    last_id: int
+    closed: bool
     total_units: BaseUnits
     total_cents: int
+
+
+@dataclass(frozen=True)
+class SettlementPart:
+    """A `SettlementPartRecorded` event: part `part` (from 1) of batch `batch_id` (bytes32)
+    recorded the redemption id `ranges` ((first, last), both included, ascending), `redemptions`
+    ids of `total_units` base units, in block `block`."""
+
+    batch_id: bytes
+    part: int
+    ranges: tuple[tuple[int, int], ...]
+    redemptions: int
+    total_units: BaseUnits
+    block: int
 
 
 def batch_id_bytes(batch_id: str) -> bytes:
@@ -174,11 +194,48 @@ class Token:
         return bytes(fn.call(block_identifier=block))
 
     def settlement(self, batch_id: bytes, block: BlockIdentifier = "latest") -> SettlementRecord:
-        """The on-chain record of settlement batch `batch_id` (recorded_at 0: not recorded)."""
-        fh, at, n, units, cents = self.contract.functions.settlement(batch_id).call(
-            block_identifier=block
+        """The on-chain record of settlement batch `batch_id` (recorded_at 0: not recorded;
+        closed False while parts are missing)."""
+        fh, at, n, parts, last_id, closed, units, cents = self.contract.functions.settlement(
+            batch_id
+        ).call(block_identifier=block)
+        return SettlementRecord(
+            bytes(fh),
+            int(at),
+            int(n),
+            int(parts),
+            int(last_id),
+            bool(closed),
+            BaseUnits(int(units)),
+            int(cents),
         )
-        return SettlementRecord(bytes(fh), int(at), int(n), BaseUnits(int(units)), int(cents))
+
+    def settlement_parts(self, from_block: int, to_block: BlockIdentifier) -> list[SettlementPart]:
+        """Every `SettlementPartRecorded` event from `from_block` to `to_block`, in chain order:
+        which ranges of redemption ids each part of each batch recorded."""
+        events = self.contract.events.SettlementPartRecorded().get_logs(
+            from_block=from_block, to_block=to_block
+        )
+        return [
+            SettlementPart(
+                batch_id=bytes(ev["args"]["batchId"]),
+                part=int(ev["args"]["part"]),
+                ranges=tuple((int(r["first"]), int(r["last"])) for r in ev["args"]["ranges"]),
+                redemptions=int(ev["args"]["redemptions"]),
+                total_units=BaseUnits(int(ev["args"]["totalUnits"])),
+                block=int(ev["blockNumber"]),
+            )
+            for ev in events
+        ]
+
+    def redeemed_through(self, redemption_id: int, block: BlockIdentifier = "latest") -> BaseUnits:
+        """Base units redeemed by redemptions 1..`redemption_id` together (0 for id 0)."""
+        fn = self.contract.functions.redeemedThrough(redemption_id)
+        return BaseUnits(int(fn.call(block_identifier=block)))
+
+    def block_gas_limit(self) -> int:
+        """The gas limit of the latest block: what one transaction can use at most."""
+        return int(self.w3.eth.get_block("latest")["gasLimit"])
 
     def redemption_count(self, block: BlockIdentifier = "latest") -> int:
         """Number of redemptions so far (ids run 1..count)."""
@@ -222,12 +279,20 @@ class Token:
         DEFAULT_ADMIN_ROLE."""
         return self._tx(self.contract.functions.openRewardPeriod(start, budget, cap_per_citizen))
 
-    def record_settlement_tx(
-        self, batch_id: bytes, redemption_ids: list[int], total_cents: int, file_hash: bytes
+    def record_settlement_part_tx(
+        self,
+        batch_id: bytes,
+        ranges: Sequence[tuple[int, int]],
+        total_cents: int,
+        file_hash: bytes,
+        *,
+        last: bool,
     ) -> TxParams:
-        """recordSettlement(batchId, redemptionIds, totalCents, fileHash): needs SETTLER_ROLE."""
-        fn = self.contract.functions.recordSettlement(
-            batch_id, redemption_ids, total_cents, file_hash
+        """recordSettlementPart(batchId, ranges, totalCents, fileHash, last): record the id
+        `ranges` ((first, last), both included, ascending, after the batch's earlier parts) of
+        batch `batch_id`; `last` closes it. Needs SETTLER_ROLE."""
+        fn = self.contract.functions.recordSettlementPart(
+            batch_id, [(int(a), int(b)) for a, b in ranges], total_cents, file_hash, last
         )
         return self._tx(fn)
 

@@ -8,8 +8,10 @@ a few blocks behind is not a difference:
 - the settlement ledger and pain.001 files agree with the mirror: each redemption settled at
   most once, each settled amount equal to what was burned
   (`domain.settlement.reconcile_settlements`);
-- every ledger batch is recorded on chain (`recordSettlement`) with the same redemption ids,
-  burned total, euro cents and file sha256, and the chain records no batch the ledger lacks.
+- every ledger batch is recorded and closed on chain (`recordSettlementPart`) with the same
+  redemption ids (the ranges of its `SettlementPartRecorded` events, tied to the chain's state
+  by `settlementOf` at each range's ends), burned total, euro cents and file sha256, and the
+  chain records no batch the ledger lacks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.settlement import ledger_batches, reconcile_settlements
+from domain.settlement.anchor import id_ranges
 from heitje.datadir import DataDir
 from heitje.errors import HeitjeError
 from heitje.money import format_eur, format_heit
@@ -64,11 +67,43 @@ def _settled_cents(service_db: Path) -> int:
         return ledger.settled_cents(conn)
 
 
+def _chain_ranges(
+    token: Token, deploy_block: int, block: int
+) -> dict[bytes, list[tuple[int, int]]]:
+    """Every batch's recorded id ranges, from its parts' events up to `block`, adjacent ranges
+    merged (a part may cut a range in two)."""
+    out: dict[bytes, list[tuple[int, int]]] = {}
+    for part in token.settlement_parts(deploy_block, block):
+        ranges = out.setdefault(part.batch_id, [])
+        for first, last in part.ranges:
+            if ranges and ranges[-1][1] + 1 == first:
+                ranges[-1] = (ranges[-1][0], last)
+            else:
+                ranges.append((first, last))
+    return out
+
+
+def _ids_differ(batch_id: str, ledger_ids: list[int], chain: list[tuple[int, int]]) -> list[str]:
+    """The ids a batch holds in the ledger but not on chain and the other way round (a few)."""
+    on_chain = {rid for first, last in chain for rid in range(first, last + 1)}
+    in_ledger = set(ledger_ids)
+    diffs = [
+        f"redemption {rid} is in {batch_id} in the ledger, not on chain"
+        for rid in sorted(in_ledger - on_chain)[:10]
+    ]
+    diffs += [
+        f"redemption {rid} is in {batch_id} on chain, not in the ledger"
+        for rid in sorted(on_chain - in_ledger)[:10]
+    ]
+    return diffs
+
+
 def _anchor_diffs(
     token: Token, deploy_block: int, block: int, data_dir: Path, mirrored: dict[int, Redemption]
 ) -> list[str]:
-    """Ledger batches against their on-chain records (recordSettlement), both ways."""
+    """Ledger batches against their on-chain records (recordSettlementPart), both ways."""
     diffs: list[str] = []
+    chain_ranges = _chain_ranges(token, deploy_block, block)
     known = set()
     for batch in ledger_batches(data_dir):
         batch_id, ids = batch.batch_id, batch.redemption_ids
@@ -78,6 +113,11 @@ def _anchor_diffs(
         if rec.recorded_at == 0:
             diffs.append(f"settlement {batch_id} is not recorded on chain")
             continue
+        if not rec.closed:
+            diffs.append(
+                f"settlement {batch_id} is recorded on chain only in part ({rec.redemptions} of"
+                f" {len(ids)} redemptions): `heitje anchor` records the rest"
+            )
         if rec.file_hash.hex() != batch.file_sha256:
             diffs.append(
                 f"settlement {batch_id}: file sha256 {batch.file_sha256},"
@@ -89,21 +129,25 @@ def _anchor_diffs(
                 f"{format_eur(rec.total_cents)} EUR on chain"
             )
         units = sum(mirrored[i].amount for i in ids if i in mirrored)
-        if rec.redemptions != len(ids) or rec.total_units != units:
+        if rec.closed and (rec.redemptions != len(ids) or rec.total_units != units):
             diffs.append(
                 f"settlement {batch_id}: {len(ids)} redemptions of "
                 f"{format_heit(units)} HEIT in the ledger, {rec.redemptions} of "
                 f"{format_heit(rec.total_units)} HEIT on chain"
             )
-        for rid in ids:
-            if token.settlement_of(rid, block) != key:
-                diffs.append(f"redemption {rid} is in {batch_id} in the ledger, not on chain")
-    events = token.contract.events.SettlementRecorded().get_logs(
-        from_block=deploy_block, to_block=block
-    )
-    for ev in events:
-        if bytes(ev["args"]["batchId"]) not in known:
-            name = bytes(ev["args"]["batchId"]).rstrip(b"\x00").decode("ascii", "replace")
+        ranges = chain_ranges.get(key, [])
+        if rec.closed and ranges != id_ranges(ids):
+            diffs += _ids_differ(batch_id, ids, ranges)
+        for first, last in ranges:  # the events against the contract's state
+            for rid in {first, last}:
+                if token.settlement_of(rid, block) != key:
+                    diffs.append(
+                        f"redemption {rid} is in {batch_id} by the chain's events, not by"
+                        " settlementOf"
+                    )
+    for batch_key in chain_ranges:
+        if batch_key not in known:
+            name = batch_key.rstrip(b"\x00").decode("ascii", "replace")
             diffs.append(f"settlement {name} is recorded on chain but not in the ledger")
     return diffs
 

@@ -242,14 +242,16 @@ def settle_cmd(
     ] = "1.00",
     rpc_url: RpcUrl = "http://127.0.0.1:8545",
     anchor: Annotated[
-        bool, typer.Option(help="Record each batch on chain (settler key, recordSettlement).")
+        bool,
+        typer.Option(help="Record each batch on chain (settler key, recordSettlementPart)."),
     ] = True,
 ) -> None:
     """Pay shops for redeemed HEIT: one ISO 20022 pain.001.001.03 file (one credit transfer per
     shop, debtor the municipality) plus a CSV summary in DIR/settlements, and record the batch on
-    chain (batch id, redemption ids, total cents, file sha256). Redemptions already settled are
-    never paid again; batches not yet recorded on chain are recorded. Prints the batch as JSON,
-    or nothing when nothing is due.
+    chain (batch id, redemption id ranges, total cents, file sha256), in as many transactions as
+    the block gas limit needs. Redemptions already settled are never paid again; batches not yet
+    recorded on chain (or recorded in part) are recorded. Prints the batch as JSON, or nothing
+    when nothing is due.
 
     A shop whose payee cannot go into the file (no payee, bad IBAN or BIC, a name SEPA cannot
     carry) is held: its redemptions stay due, listed under `held` (and one line on stderr per
@@ -310,10 +312,11 @@ def _anchor_failed(e: AnchorFailed, data_dir: Path) -> NoReturn:
 def anchor_cmd(
     data_dir: DataDirOpt = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545"
 ) -> None:
-    """Record on chain (settler key, recordSettlement) every settlement batch of the ledger the
-    chain does not know yet: what `heitje settle` does after writing a batch, and the retry
-    when that failed. Prints {"anchored": [batch ids]}. Exit 2 (one line naming the RPC URL)
-    when the manifest, settler key or chain is not fit, 3 when the chain refuses a record."""
+    """Record on chain (settler key, recordSettlementPart) every settlement batch of the ledger
+    the chain has not closed yet, going on after the parts it has: what `heitje settle` does
+    after writing a batch, and the retry when that failed. Prints {"anchored": [batch ids]}.
+    Exit 2 (one line naming the RPC URL) when the manifest, settler key or chain is not fit, 3
+    when the chain refuses a record."""
     from domain.settlement import AnchorFailed, anchor_settlements
 
     with _reported(rpc_url):

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from heitje.errors import Conflict, HeitjeError, NotFound
 
@@ -29,6 +30,7 @@ __all__ = [
     "LedgerBatch",
     "SettledRedemption",
     "anchor_batches",
+    "batch_redemption_ids",
     "batch_sha256",
     "batches",
     "ensure_schema",
@@ -121,10 +123,10 @@ class LedgerBatch:
     eur_per_heitje: str | None
 
 
-@dataclass(frozen=True)
-class SettledRedemption:
+class SettledRedemption(NamedTuple):
     """A row of `settled_redemptions`: redemption `redemption_id` (base units `amount` burned by
-    `shop`) paid in batch `batch_id` by payment `end_to_end_id` (None in old ledgers)."""
+    `shop`) paid in batch `batch_id` by payment `end_to_end_id` (None in old ledgers). A named
+    tuple, not a dataclass: a batch makes one per redemption (100,000 of them in a big batch)."""
 
     redemption_id: int
     batch_id: str
@@ -256,7 +258,7 @@ def record_batch(
         conn.executemany(
             "INSERT INTO settled_redemptions (redemption_id, batch_id, shop, amount,"
             " end_to_end_id) VALUES (?, ?, ?, ?, ?)",
-            [astuple(r) for r in redemptions],
+            redemptions,  # rows already: named tuples in column order
         )
     except BaseException as e:
         conn.execute("ROLLBACK TO record_batch")
@@ -272,13 +274,18 @@ def record_holds(
 ) -> None:
     """A run's verdict on the due redemptions `seen` (inside the caller's transaction): their
     earlier holds go, `holds` (a subset of `seen`) are recorded."""
-    conn.executemany(
-        "DELETE FROM held_redemptions WHERE redemption_id = ?", [(rid,) for rid in seen]
+    held = {int(row[0]) for row in conn.execute("SELECT redemption_id FROM held_redemptions")}
+    conn.executemany(  # only those held: `seen` may be every due redemption (100,000s)
+        "DELETE FROM held_redemptions WHERE redemption_id = ?",
+        [(rid,) for rid in seen if rid in held],
     )
     conn.executemany(
         "INSERT INTO held_redemptions (redemption_id, shop, shop_id, amount, code, reason,"
         " held_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [astuple(h) for h in holds],
+        [
+            (h.redemption_id, h.shop, h.shop_id, h.amount, h.code, h.reason, h.held_at)
+            for h in holds
+        ],
     )
 
 
@@ -324,8 +331,8 @@ def settled_redemptions(conn: sqlite3.Connection) -> list[SettledRedemption]:
 
 
 def anchor_batches(conn: sqlite3.Connection) -> list[AnchorBatch]:
-    """Every batch as the chain records it (`recordSettlement`), by batch id; [] when the
-    service database has no ledger yet."""
+    """Every batch as the chain records it (`recordSettlementPart`: its ids as ranges), by batch
+    id; [] when the service database has no ledger yet."""
     if not has_ledger(conn):
         return []
     ids: dict[str, list[int]] = {}
@@ -337,6 +344,19 @@ def anchor_batches(conn: sqlite3.Connection) -> list[AnchorBatch]:
         AnchorBatch(str(batch_id), str(sha), int(cents), ids.get(str(batch_id), []))
         for batch_id, sha, cents in conn.execute(
             "SELECT batch_id, file_sha256, total_cents FROM settlement_batches ORDER BY batch_id"
+        )
+    ]
+
+
+def batch_redemption_ids(conn: sqlite3.Connection, batch_id: str) -> list[int]:
+    """The redemption ids batch `batch_id` paid, ascending ([] for an unknown batch): what its
+    chain record must hold."""
+    return [
+        int(row[0])
+        for row in conn.execute(
+            "SELECT redemption_id FROM settled_redemptions WHERE batch_id = ?"
+            " ORDER BY redemption_id",
+            (batch_id,),
         )
     ]
 

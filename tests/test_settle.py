@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import itertools
+import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,27 +23,40 @@ from typing import Any, cast
 
 import pytest
 import sepaxml
+from eth_account import Account
 from eth_typing import ChecksumAddress
 from lxml import etree
+from web3 import Web3
+from web3.types import RPCEndpoint
 
 from domain.settlement import (
     AlreadySettled,
+    AnchorFailed,
     FilePayment,
     InvalidLedger,
     MirrorBehind,
     Municipality,
     SettlementResult,
     ShopPayee,
+    anchor,
     ledger_batches,
     read_pain001,
     reconcile_settlements,
     run_settlement,
     settle,
 )
+from domain.settlement.anchor import anchor_settlements, id_ranges, plan_parts
+from heitje.datadir import DataDir
 from heitje.errors import NotFound
 from heitje.money import BaseUnits, EuroCents
 from indexer.decoder import Block, Redeemed
 from indexer.writer import Writer
+from node.anvil import Anvil
+from node.contract import AccountKind
+from node.keys import service_key
+from node.signer import Signer
+from node.token import Token, batch_id_bytes, connect
+from scripts.deploy import deploy, ensure_dev_keys
 from store import accounts, db, ledger
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
@@ -762,3 +777,199 @@ def test_run_settlement_without_a_service_database_writes_nothing(data_dir: Path
     assert err.value.code == "database_not_found"
     assert sorted(p.name for p in data_dir.iterdir()) == ["mirror.sqlite"]
     assert ledger_batches(data_dir) == []
+
+
+# --- anchoring on chain: ranges, parts, resuming --------------------------------------------
+
+
+def test_id_ranges_merge_adjacent_ids() -> None:
+    assert id_ranges([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]
+    assert id_ranges([]) == []
+    with pytest.raises(ValueError):
+        id_ranges([3, 2])
+    with pytest.raises(ValueError):
+        id_ranges([0, 1])
+
+
+def _model(ranges: list[tuple[int, int]]) -> int:
+    """The gas model of one part, worked out from the constants (words counted once a part)."""
+    gas, words, starts = anchor.PART_GAS, set(), set()
+    for first, last in ranges:
+        gas += anchor.RANGE_GAS
+        if first >> 8 not in starts:
+            gas += anchor.START_WORD_GAS
+        starts.add(first >> 8)
+        for word in range(first >> 8, (last >> 8) + 1):
+            if word not in words:
+                gas += anchor.WORD_GAS
+            words.add(word)
+    return gas
+
+
+@pytest.mark.parametrize("budget", [300_000, 1_000_000, 20_000_000])
+def test_plan_parts_keep_every_id_once_within_the_budget(budget: int) -> None:
+    # 100,000 ids with every 97th held back, and one more run of 5,000 after a gap.
+    ids = [i for i in range(1, 100_001) if i % 97] + list(range(100_500, 105_500))
+    parts = plan_parts(ids, budget)
+    assert [rid for part in parts for a, b in part for rid in range(a, b + 1)] == ids
+    assert all(part and len(part) <= anchor.MAX_RANGES_PER_PART for part in parts)
+    assert all(_model(part) <= budget for part in parts)
+    # Parts are full: the next part's first range would not have fitted.
+    for part, after in itertools.pairwise(parts):
+        assert len(part) == anchor.MAX_RANGES_PER_PART or _model([*part, after[0]]) > budget
+
+
+def test_plan_parts_cut_a_long_range_at_a_bitmap_word() -> None:
+    budget = anchor.PART_GAS + anchor.RANGE_GAS + anchor.START_WORD_GAS + 10 * anchor.WORD_GAS
+    parts = plan_parts(list(range(1, 6_001)), budget)
+    assert parts[0] == [(1, 10 * 256 - 1)]  # ten words: ids 1..2559
+    assert parts[1] == [(2_560, 20 * 256 - 1)]
+    assert all(part[0][0] % 256 == 0 for part in parts[1:])
+    assert parts[-1][-1] == (5_120, 6_000)
+    with pytest.raises(ValueError):
+        plan_parts([1], anchor.PART_GAS)
+
+
+BULK_REDEEMER = (
+    Path(__file__).resolve().parents[1] / "contracts/out/BulkRedeemer.sol/BulkRedeemer.json"
+)
+
+
+@pytest.fixture(scope="module")
+def redeemed_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, Token]]:
+    """Anvil with the token deployed and 60 redemptions (ids 1..60, 1 + (i % 5) base units) by
+    one shop: a BulkRedeemer test contract, registered as a shop, which a citizen paid."""
+    data_dir = tmp_path_factory.mktemp("anchor")
+    with Anvil(data_dir) as chain:
+        w3 = connect(chain.rpc_url)
+        ensure_dev_keys(data_dir)
+        manifest = deploy(w3, data_dir)
+        token = Token(w3, manifest.token)
+        paths = DataDir(data_dir)
+        admin, minter, registrar = (
+            Signer(w3, service_key(paths.keys, r), paths.nonce_journal)
+            for r in ("admin", "minter", "registrar")
+        )
+        citizen = Account.create()
+        w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [citizen.address, hex(10**20)])
+        paying = Signer(w3, citizen, paths.nonce_journal)
+        art = json.loads(BULK_REDEEMER.read_text())
+        factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]["object"])
+        data = factory.constructor(manifest.token).build_transaction(
+            {"from": citizen.address, "gas": 1_000_000, "gasPrice": 0, "nonce": 0}
+        )["data"]
+        shop = str(paying.transact({"data": data, "gas": 1_000_000})["contractAddress"])
+        admin.transact(token.open_reward_period_tx(0, 10**9, 10**9))
+        registrar.transact(token.register_account_tx(citizen.address, AccountKind.CITIZEN))
+        registrar.transact(token.register_account_tx(shop, AccountKind.SHOP))
+        minter.transact(token.mint_reward_tx(citizen.address, 500, b"\x01" * 32))
+        paying.transact(token._tx(token.contract.functions.transfer(shop, 500)))
+        bulk = w3.eth.contract(address=Web3.to_checksum_address(shop), abi=art["abi"])
+        fn = bulk.functions.redeemMany(60, 0)
+        paying.transact({"to": bulk.address, "data": fn._encode_transaction_data()})
+        assert token.redemption_count() == 60
+        yield data_dir, chain.rpc_url, token
+
+
+def _ledger_batch(
+    data_dir: Path, batch_id: str, ids: list[int], token: Token
+) -> ledger.LedgerBatch:
+    """A batch of `ids` in the ledger of `data_dir`, as `settle` records it."""
+    paths = DataDir(data_dir)
+    shop = token.redemption(ids[0])[0]
+    amounts = {rid: int(token.redemption(rid)[2]) for rid in ids}
+    batch = ledger.LedgerBatch(
+        batch_id=batch_id,
+        created_at=CREATED.isoformat(),
+        through=None,
+        through_block=1,
+        execution_date=EXECUTION.isoformat(),
+        file_path=f"settlements/{batch_id}.xml",
+        csv_path=f"settlements/{batch_id}.csv",
+        file_sha256=hashlib.sha256(batch_id.encode()).hexdigest(),
+        total_cents=sum(amounts.values()),
+        payment_count=1,
+        eur_per_heitje="1.00",
+    )
+    conn = db.connect(paths.service_db)
+    try:
+        with db.transaction(conn):
+            ledger.ensure_schema(conn)
+            ledger.record_batch(
+                conn,
+                batch,
+                [
+                    ledger.SettledRedemption(rid, batch_id, shop, amounts[rid], f"{batch_id}-01")
+                    for rid in ids
+                ],
+            )
+    finally:
+        conn.close()
+    return batch
+
+
+def test_anchoring_in_parts_resumes_after_a_crash_and_records_each_id_once(
+    redeemed_chain: tuple[Path, str, Token], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir, rpc_url, token = redeemed_chain
+    held = {5, 11, 21, 22, 40}  # their shops' payees could not be paid: gaps in the batch
+    ids = [rid for rid in range(1, 51) if rid not in held]
+    batch = _ledger_batch(data_dir, "HEIT-20220331-0001", ids, token)
+    key = batch_id_bytes(batch.batch_id)
+    # A block fits a part of two ranges (budget 2/3 of the limit, by the model): 3 parts.
+    limit = 430_000
+    assert _model([(1, 4), (6, 10)]) <= limit * 2 // 3 < _model([(1, 4), (6, 10), (12, 20)])
+    token.w3.provider.make_request(RPCEndpoint("evm_setBlockGasLimit"), [hex(limit)])
+    token.w3.provider.make_request(RPCEndpoint("evm_mine"), [])  # the latest block has it
+    try:
+        expected = plan_parts(ids, limit * 2 // 3)
+        assert expected == [[(1, 4), (6, 10)], [(12, 20), (23, 39)], [(41, 50)]]
+
+        real = Signer.transact
+        sent: list[int] = []
+
+        def crash_after_one_part(self: Signer, tx: Any, timeout: float = 60.0) -> Any:
+            if sent:
+                raise RuntimeError("the process died between two parts")
+            sent.append(1)
+            return real(self, tx, timeout)
+
+        monkeypatch.setattr(Signer, "transact", crash_after_one_part)
+        with pytest.raises(AnchorFailed) as failed:
+            anchor_settlements(data_dir, rpc_url)
+        assert failed.value.files == [batch.file_path]
+        record = token.settlement(key)
+        assert (record.parts, record.redemptions, record.last_id, record.closed) == (
+            1,
+            9,
+            10,
+            False,
+        )
+        assert token.settlement_of(10) == key and token.settlement_of(12) == bytes(32)
+
+        monkeypatch.setattr(Signer, "transact", real)
+        assert anchor_settlements(data_dir, rpc_url) == [batch.batch_id]
+    finally:
+        token.w3.provider.make_request(RPCEndpoint("evm_setBlockGasLimit"), [hex(30_000_000)])
+        token.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+    record = token.settlement(key)
+    units = sum(1 + ((rid - 1) % 5) for rid in ids)  # redemption i (from 0) burned 1 + i % 5
+    assert (record.parts, record.redemptions, record.last_id, record.closed) == (3, 45, 50, True)
+    assert (record.total_units, record.total_cents) == (units, units)
+    assert record.file_hash.hex() == batch.file_sha256
+    assert [token.settlement_of(rid) == key for rid in range(1, 61)] == [
+        rid in ids for rid in range(1, 61)
+    ]
+    parts = token.settlement_parts(0, "latest")
+    assert [p.ranges for p in parts if p.batch_id == key] == [
+        ((1, 4), (6, 10)),
+        ((12, 20), (23, 39)),
+        ((41, 50),),
+    ]
+    # Nothing left to do; and a second batch of the held ids goes in one part of its own.
+    assert anchor_settlements(data_dir, rpc_url) == []
+    later = _ledger_batch(data_dir, "HEIT-20220430-0001", sorted(held), token)
+    assert anchor_settlements(data_dir, rpc_url) == [later.batch_id]
+    assert token.settlement(batch_id_bytes(later.batch_id)).parts == 1
+    assert token.settlement_of(22) == batch_id_bytes(later.batch_id)
+    assert token.settlement_of(23) == key

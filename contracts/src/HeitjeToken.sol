@@ -8,6 +8,8 @@ import {
 } from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IHeitjeToken} from "./IHeitjeToken.sol";
 
 /// @title HeitjeToken
@@ -46,13 +48,27 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
     mapping(address account => AccountKind) private _kinds;
     mapping(bytes32 taskRef => bool) private _rewarded;
     mapping(address authorizer => mapping(bytes32 nonce => bool)) private _authorizations;
-    Redemption[] private _redemptions;
+    StoredRedemption[] private _redemptions;
     uint256 private _totalMinted;
     uint256 private _totalRedeemed;
     RewardPeriod[] private _periods;
     mapping(uint256 periodId => mapping(address citizen => uint256)) private _periodRewards;
-    mapping(uint256 redemptionId => bytes32 batchId) private _settledIn;
     mapping(bytes32 batchId => Settlement) private _settlements;
+    /// @dev Settled redemption ids: bit `id % 256` of word `id / 256`.
+    mapping(uint256 word => uint256 bits) private _settledBits;
+    /// @dev The first id of every recorded settlement range, as a bitmap like `_settledBits`.
+    mapping(uint256 word => uint256 bits) private _rangeStarts;
+    /// @dev The batch of the recorded range that starts at `firstId`.
+    mapping(uint256 firstId => bytes32 batchId) private _rangeBatch;
+
+    /// @dev A redemption as stored: two slots, as `Redemption` took, with the running total of
+    /// every redemption up to and including this one beside the amount.
+    struct StoredRedemption {
+        address shop;
+        uint64 timestamp;
+        uint128 amount;
+        uint128 redeemedThrough;
+    }
 
     /// @param adminDelay Seconds a new admin must wait before accepting the role (two-step
     /// handover, AccessControlDefaultAdminRules).
@@ -211,7 +227,13 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
 
     /// @inheritdoc IHeitjeToken
     function redemption(uint256 redemptionId) external view returns (Redemption memory) {
-        return _redemptions[redemptionId - 1];
+        StoredRedemption storage r = _redemptions[redemptionId - 1];
+        return Redemption({shop: r.shop, timestamp: r.timestamp, amount: r.amount});
+    }
+
+    /// @inheritdoc IHeitjeToken
+    function redeemedThrough(uint256 redemptionId) public view returns (uint256) {
+        return redemptionId == 0 ? 0 : _redemptions[redemptionId - 1].redeemedThrough;
     }
 
     /// @inheritdoc IHeitjeToken
@@ -222,39 +244,50 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
     // ----- settlement anchoring -----
 
     /// @inheritdoc IHeitjeToken
-    function recordSettlement(bytes32 batchId, uint256[] calldata redemptionIds, uint256 totalCents, bytes32 fileHash)
-        external
-        onlyRole(SETTLER_ROLE)
-        whenNotPaused
-    {
-        if (batchId == bytes32(0) || _settlements[batchId].recordedAt != 0) {
-            revert HeitjeInvalidSettlementBatch(batchId);
+    function recordSettlementPart(
+        bytes32 batchId,
+        RedemptionRange[] calldata ranges,
+        uint256 totalCents,
+        bytes32 fileHash,
+        bool last
+    ) external onlyRole(SETTLER_ROLE) whenNotPaused {
+        if (batchId == bytes32(0)) revert HeitjeInvalidSettlementBatch(batchId);
+        Settlement storage s = _settlements[batchId];
+        if (s.recordedAt == 0) {
+            s.fileHash = fileHash;
+            s.totalCents = totalCents;
+            s.recordedAt = uint64(block.timestamp);
+        } else {
+            if (s.closed) revert HeitjeInvalidSettlementBatch(batchId);
+            if (s.fileHash != fileHash || s.totalCents != totalCents) revert HeitjeSettlementMismatch(batchId);
         }
-        uint256 n = redemptionIds.length;
-        if (n == 0) revert HeitjeInvalidBatch();
-        uint256 count = _redemptions.length;
-        uint256 totalUnits = 0;
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 id = redemptionIds[i];
-            if (id == 0 || id > count) revert HeitjeUnknownRedemption(id);
-            bytes32 earlier = _settledIn[id];
-            if (earlier != bytes32(0)) revert HeitjeRedemptionAlreadySettled(id, earlier);
-            _settledIn[id] = batchId;
-            totalUnits += _redemptions[id - 1].amount;
+        if (ranges.length == 0) revert HeitjeInvalidBatch();
+        (uint256 ids, uint256 units, uint256 previous) = _recordRanges(batchId, ranges, s.lastId);
+        uint32 parts = s.parts + 1;
+        s.redemptions = SafeCast.toUint32(s.redemptions + ids);
+        s.parts = parts;
+        s.lastId = SafeCast.toUint64(previous);
+        s.totalUnits += units;
+        emit SettlementPartRecorded(batchId, parts, ranges, ids, units);
+        if (last) {
+            s.closed = true;
+            emit SettlementRecorded(batchId, s.redemptions, s.totalUnits, totalCents, fileHash);
         }
-        _settlements[batchId] = Settlement({
-            fileHash: fileHash,
-            recordedAt: uint64(block.timestamp),
-            redemptions: uint32(n),
-            totalUnits: totalUnits,
-            totalCents: totalCents
-        });
-        emit SettlementRecorded(batchId, n, totalUnits, totalCents, fileHash);
     }
 
     /// @inheritdoc IHeitjeToken
-    function settlementOf(uint256 redemptionId) external view returns (bytes32 batchId) {
-        return _settledIn[redemptionId];
+    function settlementOf(uint256 redemptionId) public view returns (bytes32 batchId) {
+        uint256 word = redemptionId >> 8;
+        uint256 bit = redemptionId & 255;
+        if (redemptionId == 0 || (_settledBits[word] >> bit) & 1 == 0) return bytes32(0);
+        // The nearest range start at or below the id is its range's: ranges are disjoint and
+        // contiguous, and a settled id lies in one.
+        uint256 starts = _rangeStarts[word] & (type(uint256).max >> (255 - bit));
+        while (starts == 0) {
+            --word;
+            starts = _rangeStarts[word];
+        }
+        return _rangeBatch[(word << 8) | Math.log2(starts)];
     }
 
     /// @inheritdoc IHeitjeToken
@@ -395,10 +428,59 @@ contract HeitjeToken is IHeitjeToken, ERC20, ERC20Permit, AccessControlDefaultAd
         if (amount == 0) revert HeitjeZeroAmount();
         if (_kinds[shop] != AccountKind.Shop) revert HeitjeNotShop(shop);
         _burn(shop, amount);
-        _totalRedeemed += amount;
-        _redemptions.push(Redemption({shop: shop, timestamp: uint64(block.timestamp), amount: amount}));
+        uint256 total = _totalRedeemed + amount;
+        _totalRedeemed = total;
+        _redemptions.push(
+            StoredRedemption({
+                shop: shop,
+                timestamp: uint64(block.timestamp),
+                amount: uint128(amount), // amount <= total, checked below
+                redeemedThrough: SafeCast.toUint128(total)
+            })
+        );
         redemptionId = _redemptions.length;
         emit Redeemed(redemptionId, shop, amount);
+    }
+
+    /// @dev Record `ranges` for `batchId` (each after `previous`, the batch's last id so far):
+    /// the number of ids, their burned units and the new last id.
+    function _recordRanges(bytes32 batchId, RedemptionRange[] calldata ranges, uint256 previous)
+        private
+        returns (uint256 ids, uint256 units, uint256 lastId)
+    {
+        uint256 count = _redemptions.length;
+        uint256 n = ranges.length;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 first = ranges[i].first;
+            lastId = ranges[i].last;
+            if (first == 0) revert HeitjeUnknownRedemption(0);
+            if (first > lastId || first <= previous) revert HeitjeInvalidRedemptionRange(first, lastId);
+            if (lastId > count) revert HeitjeUnknownRedemption(first > count ? first : count + 1);
+            _markSettled(batchId, first, lastId);
+            units += _redemptions[lastId - 1].redeemedThrough - redeemedThrough(first - 1);
+            ids += lastId - first + 1;
+            previous = lastId;
+        }
+    }
+
+    /// @dev Mark ids `first`..`last` settled by `batchId`, word by word; reverts naming the first
+    /// id recorded before.
+    function _markSettled(bytes32 batchId, uint256 first, uint256 last) private {
+        uint256 lastWord = last >> 8;
+        for (uint256 word = first >> 8; word <= lastWord; ++word) {
+            uint256 lo = word == first >> 8 ? first & 255 : 0;
+            uint256 hi = word == lastWord ? last & 255 : 255;
+            uint256 mask = (type(uint256).max >> (255 - hi)) & (type(uint256).max << lo);
+            uint256 bits = _settledBits[word];
+            uint256 clash = bits & mask;
+            if (clash != 0) {
+                uint256 id = (word << 8) | Math.log2(clash & (~clash + 1));
+                revert HeitjeRedemptionAlreadySettled(id, settlementOf(id));
+            }
+            _settledBits[word] = bits | mask;
+        }
+        _rangeBatch[first] = batchId;
+        _rangeStarts[first >> 8] |= 1 << (first & 255);
     }
 
     function _useAuthorization(

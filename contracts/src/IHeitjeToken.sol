@@ -37,12 +37,24 @@ interface IHeitjeToken {
     }
 
     /// @notice A settlement batch recorded on chain: which redemptions one payment file paid.
+    /// @dev Recorded in one or more parts (`recordSettlementPart`): `fileHash` and `totalCents`
+    /// are set by the first part, `redemptions`, `totalUnits`, `parts` and `lastId` grow with
+    /// each part, `closed` is set by the last. `recordedAt` is the time of the first part.
     struct Settlement {
         bytes32 fileHash;
         uint64 recordedAt;
         uint32 redemptions;
+        uint32 parts;
+        uint64 lastId;
+        bool closed;
         uint256 totalUnits;
         uint256 totalCents;
+    }
+
+    /// @notice Redemption ids `first` to `last`, both included.
+    struct RedemptionRange {
+        uint256 first;
+        uint256 last;
     }
 
     // ----- errors -----
@@ -98,8 +110,14 @@ interface IHeitjeToken {
     /// @param redemptionId The redemption.
     /// @param batchId The batch that recorded it.
     error HeitjeRedemptionAlreadySettled(uint256 redemptionId, bytes32 batchId);
-    /// @notice A batch with this id was recorded before, or the id is zero.
+    /// @notice The batch id is zero, or the batch was closed (its last part recorded) before.
     error HeitjeInvalidSettlementBatch(bytes32 batchId);
+    /// @notice A later part of batch `batchId` names another payment file or euro total than its
+    /// first part.
+    error HeitjeSettlementMismatch(bytes32 batchId);
+    /// @notice The range is empty (`first` > `last`) or does not start after the batch's previous
+    /// range: a batch's ranges ascend and are disjoint, across its parts too.
+    error HeitjeInvalidRedemptionRange(uint256 first, uint256 last);
     /// @notice Recovery needs two different registered accounts of the same kind, the new one
     /// holding nothing and rewarded nothing in the current period.
     error HeitjeInvalidRecovery(address from, address to);
@@ -119,9 +137,15 @@ interface IHeitjeToken {
     /// @notice Reward period `periodId` (from 1) was opened.
     event RewardPeriodOpened(uint256 indexed periodId, uint64 start, uint256 budget, uint256 capPerCitizen);
     /// @notice Settlement batch `batchId` paid `redemptions` redemptions (`totalUnits` burned HEIT)
-    /// with `totalCents` euro cents in the payment file whose sha256 is `fileHash`.
+    /// with `totalCents` euro cents in the payment file whose sha256 is `fileHash`. Emitted once,
+    /// by the part that closes the batch, with the batch's totals.
     event SettlementRecorded(
         bytes32 indexed batchId, uint256 redemptions, uint256 totalUnits, uint256 totalCents, bytes32 fileHash
+    );
+    /// @notice Part `part` (from 1) of settlement batch `batchId` recorded the redemption ids in
+    /// `ranges`: `redemptions` ids of `totalUnits` burned base units in all.
+    event SettlementPartRecorded(
+        bytes32 indexed batchId, uint256 part, RedemptionRange[] ranges, uint256 redemptions, uint256 totalUnits
     );
     /// @notice The registrar moved `amount` from `from` to `to` and deregistered `from`.
     event AccountRecovered(address indexed from, address indexed to, uint256 amount, RecoveryReason reason);
@@ -183,7 +207,9 @@ interface IHeitjeToken {
 
     /// @notice Hand `amount` base units back for euros: they are burned and a
     /// redemption id is issued for settlement.
-    /// @dev Requirements: caller is a registered shop holding `amount`; `amount` > 0; not paused.
+    /// @dev Requirements: caller is a registered shop holding `amount`; `amount` > 0; not paused;
+    /// all redemptions together stay below 2^128 base units (else OpenZeppelin SafeCast's
+    /// `SafeCastOverflowedUintDowncast`).
     /// @return redemptionId The new redemption's id (ids count from 1).
     function redeem(uint256 amount) external returns (uint256 redemptionId);
 
@@ -244,18 +270,44 @@ interface IHeitjeToken {
 
     // ----- settlement anchoring -----
 
-    /// @notice Record that payment file `fileHash` (sha256) of batch `batchId` paid
-    /// `redemptionIds` with `totalCents` euro cents.
-    /// @dev Requirements: caller has SETTLER_ROLE; not paused; `batchId` new and non-zero
-    /// (else `HeitjeInvalidSettlementBatch`); every id exists (else `HeitjeUnknownRedemption`)
-    /// and was never recorded before, in this or another batch (else
-    /// `HeitjeRedemptionAlreadySettled`); at least one id (else `HeitjeInvalidBatch`).
-    function recordSettlement(bytes32 batchId, uint256[] calldata redemptionIds, uint256 totalCents, bytes32 fileHash)
-        external;
+    /// @notice Record part of settlement batch `batchId`: payment file `fileHash` (sha256) paid
+    /// the redemption ids in `ranges` with `totalCents` euro cents for the whole batch; `last`
+    /// closes the batch. A batch of any size is recorded in as many parts as the block gas limit
+    /// needs (one `SettlementPartRecorded` each; the closing part also emits `SettlementRecorded`).
+    /// @dev The batch's burned units are summed on chain from each redemption's running total
+    /// (`range` total = redeemedThrough(last) - redeemedThrough(first - 1)); settled ids are kept
+    /// as a bitmap (one storage word per 256 ids) and each range's start with its batch, so the
+    /// cost is about one storage write per 256 ids plus one per range, not one per id.
+    /// Requirements: caller has SETTLER_ROLE; not paused; `batchId` non-zero and not closed
+    /// (else `HeitjeInvalidSettlementBatch`); a later part names the first part's `fileHash` and
+    /// `totalCents` (else `HeitjeSettlementMismatch`); at least one range (else
+    /// `HeitjeInvalidBatch`); each range non-empty and starting after the batch's previous range,
+    /// in this or an earlier part (else `HeitjeInvalidRedemptionRange`); every id exists (else
+    /// `HeitjeUnknownRedemption`, naming the first unknown id) and was never recorded before, in
+    /// this or another batch (else `HeitjeRedemptionAlreadySettled`, naming the first such id).
+    /// @param batchId The batch (the ledger's batch id as bytes32).
+    /// @param ranges Ascending, disjoint id ranges, each after the batch's previous one.
+    /// @param totalCents Euro cents the batch's file pays in all (the same in every part).
+    /// @param fileHash sha256 of the batch's payment file (the same in every part).
+    /// @param last True for the batch's last part: it closes the batch.
+    function recordSettlementPart(
+        bytes32 batchId,
+        RedemptionRange[] calldata ranges,
+        uint256 totalCents,
+        bytes32 fileHash,
+        bool last
+    ) external;
 
     /// @notice The batch that settled `redemptionId`, or zero.
+    /// @dev Reads the bitmap, then looks back from the id to the start of its recorded range
+    /// (one storage read per 256 ids of that range).
     /// @return batchId The id of the settlement batch; zero when not settled (or unknown).
     function settlementOf(uint256 redemptionId) external view returns (bytes32 batchId);
+
+    /// @notice Base units redeemed by redemptions 1 to `redemptionId` together (0 for id 0).
+    /// @dev A settlement range's burned units are redeemedThrough(last) - redeemedThrough(first - 1).
+    /// Reverts with a Solidity panic (0x32) for an id past the end.
+    function redeemedThrough(uint256 redemptionId) external view returns (uint256);
 
     /// @notice The record of settlement batch `batchId` (all zero if unknown).
     function settlement(bytes32 batchId) external view returns (Settlement memory);

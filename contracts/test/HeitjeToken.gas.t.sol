@@ -124,10 +124,110 @@ contract HeitjeTokenGasTest is Test {
     }
 
     function test_RecordSettlement10() public {
-        uint256[] memory ids = new uint256[](REDEMPTIONS);
-        for (uint256 i; i < REDEMPTIONS; ++i) {
-            ids[i] = i + 1;
+        IHeitjeToken.RedemptionRange[] memory ranges = new IHeitjeToken.RedemptionRange[](1);
+        ranges[0] = IHeitjeToken.RedemptionRange(1, REDEMPTIONS);
+        token.recordSettlementPart(
+            keccak256("gas: settlement 1"), ranges, 1_000, keccak256("gas: payment file 1"), true
+        );
+    }
+}
+
+/// @notice Anchoring at scale: `n` redemptions (made in setUp with gas metering paused) settled in
+/// one `recordSettlementPart`, and what that costs per redemption as a transaction would pay it:
+/// the call's own gas (measured) plus 21,000 and the calldata (EIP-2028 prices). Each must stay
+/// under 1,000 gas per redemption; run with -vv to see the figures (`log_named_uint`).
+abstract contract SettlementScaleTest is Test {
+    uint256 internal constant NOW = 1_700_000_000;
+    uint256 internal constant MAX_GAS_PER_REDEMPTION = 1_000;
+
+    event log_named_uint(string key, uint256 val);
+
+    HeitjeToken internal token;
+
+    function _redemptions() internal pure virtual returns (uint256);
+
+    function setUp() public {
+        vm.warp(NOW);
+        address admin = makeAddr("admin");
+        token = new HeitjeToken(2 days, admin, address(this), address(this), makeAddr("pauser"), address(this));
+        vm.prank(admin);
+        token.openRewardPeriod(uint64(NOW), type(uint256).max, type(uint256).max);
+        address citizen = makeAddr("citizen");
+        token.registerAccount(citizen, IHeitjeToken.AccountKind.Citizen);
+        token.registerAccount(address(this), IHeitjeToken.AccountKind.Shop);
+        uint256 n = _redemptions();
+        token.mintReward(citizen, 3 * n, keccak256("scale: task"));
+        vm.prank(citizen);
+        assertTrue(token.transfer(address(this), 3 * n));
+        vm.pauseGasMetering();
+        for (uint256 i; i < n; ++i) {
+            token.redeem(1 + (i % 5));
         }
-        token.recordSettlement(keccak256("gas: settlement 1"), ids, 1_000, keccak256("gas: payment file 1"));
+        vm.resumeGasMetering();
+    }
+
+    /// @dev Record `ranges` as one closing part; the transaction's gas per redemption (logged).
+    function _anchor(IHeitjeToken.RedemptionRange[] memory ranges, uint256 ids) internal returns (uint256 perId) {
+        bytes32 batchId = keccak256("scale: batch");
+        bytes32 fileHash = keccak256("scale: file");
+        bytes memory data =
+            abi.encodeCall(IHeitjeToken.recordSettlementPart, (batchId, ranges, 123_456, fileHash, true));
+        uint256 before = gasleft();
+        token.recordSettlementPart(batchId, ranges, 123_456, fileHash, true);
+        uint256 used = before - gasleft();
+        uint256 txGas = 21_000 + _calldataGas(data) + used;
+        perId = txGas / ids;
+        emit log_named_uint("redemptions", ids);
+        emit log_named_uint("ranges", ranges.length);
+        emit log_named_uint("transaction gas", txGas);
+        emit log_named_uint("gas per redemption", perId);
+        assertEq(token.settlement(batchId).redemptions, ids);
+        assertLe(perId, MAX_GAS_PER_REDEMPTION, "anchoring costs more than 1,000 gas per redemption");
+    }
+
+    function _calldataGas(bytes memory data) internal pure returns (uint256 gas) {
+        for (uint256 i; i < data.length; ++i) {
+            gas += data[i] == 0 ? 4 : 16;
+        }
+    }
+
+    /// @dev Every id in one range.
+    function test_AnchorWholeBatch() public {
+        uint256 n = _redemptions();
+        IHeitjeToken.RedemptionRange[] memory ranges = new IHeitjeToken.RedemptionRange[](1);
+        ranges[0] = IHeitjeToken.RedemptionRange(1, n);
+        _anchor(ranges, n);
+        assertEq(token.settlementOf(n), keccak256("scale: batch"));
+    }
+
+    /// @dev Every 100th id held back (its shop's payee could not be paid): one range per 99 ids.
+    function test_AnchorWithEveryHundredthHeld() public {
+        uint256 n = _redemptions();
+        uint256 count = n / 100;
+        IHeitjeToken.RedemptionRange[] memory ranges = new IHeitjeToken.RedemptionRange[](count);
+        for (uint256 i; i < count; ++i) {
+            ranges[i] = IHeitjeToken.RedemptionRange(100 * i + 1, 100 * i + 99);
+        }
+        _anchor(ranges, 99 * count);
+        assertEq(token.settlementOf(100), bytes32(0));
+        assertEq(token.settlementOf(n - 1), keccak256("scale: batch"));
+    }
+}
+
+contract SettlementScale1kTest is SettlementScaleTest {
+    function _redemptions() internal pure override returns (uint256) {
+        return 1_000;
+    }
+}
+
+contract SettlementScale10kTest is SettlementScaleTest {
+    function _redemptions() internal pure override returns (uint256) {
+        return 10_000;
+    }
+}
+
+contract SettlementScale100kTest is SettlementScaleTest {
+    function _redemptions() internal pure override returns (uint256) {
+        return 100_000;
     }
 }

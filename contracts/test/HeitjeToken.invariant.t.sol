@@ -37,6 +37,9 @@ contract HeitjeHandler is TestBase {
         uint256 totalUnits;
         uint256 totalCents;
         bytes32 fileHash;
+        uint256 parts;
+        uint256 lastId;
+        bool closed;
     }
 
     HeitjeToken public immutable token;
@@ -68,7 +71,7 @@ contract HeitjeHandler is TestBase {
 
     // ----- ghosts: settlements -----
     mapping(uint256 redemptionId => bytes32 batchId) public ghostSettledIn;
-    mapping(bytes32 batchId => bool) internal _batchUsed;
+    mapping(bytes32 batchId => uint256 indexPlusOne) internal _batchIndex;
     GhostBatch[] internal _batches;
     uint256 public ghostSettledCount; // redemptions recorded in some settlement
     uint256 public ghostDoubleSettlements; // a redemption recorded a second time (must stay 0)
@@ -246,73 +249,152 @@ contract HeitjeHandler is TestBase {
         }
     }
 
-    /// @dev The settler records a batch of up to MAX_SETTLEMENT redemption ids. By `seed % 4`: a
-    /// clean subset of the unsettled ones; random ids (settled or not, repeats possible); a clean
-    /// subset plus one id settled before or repeated; a clean subset plus an unknown id (0 or
-    /// count + 1). Now and then the list is empty, or the batch id is zero or used before.
+    /// @dev The settler records a part of a batch: up to MAX_SETTLEMENT redemption ids as ranges.
+    /// By `seed % 4`: a clean ascending subset of the unsettled ids after the batch's last one;
+    /// random ranges (settled or not, empty, descending, overlapping); a clean subset plus one id
+    /// settled before; a clean subset plus an unknown id (0 or count + 1). The batch is new, an open
+    /// one continued, or now and then zero or a closed one; a continued batch now and then names
+    /// another file or euro total. The part closes the batch or leaves it open.
     function recordSettlement(uint256 seed, uint256 n, uint256 batchSeed) external useTime {
         uint256 count = ghostRedemptionCount;
-        uint256[] memory open = _unsettled();
-        uint256 mode = seed % 4;
-        n = bound(n, 0, MAX_SETTLEMENT);
-        if (mode != 1 && n > open.length) n = open.length; // a clean subset is at most all open ids
-        uint256[] memory ids = new uint256[](n);
-        uint256 offset = uint256(keccak256(abi.encode(seed, "offset")));
-        for (uint256 i; i < n; ++i) {
-            if (mode == 1) {
-                ids[i] = count == 0 ? 1 : 1 + uint256(keccak256(abi.encode(seed, i))) % count;
-            } else {
-                ids[i] = open[(offset + i) % open.length]; // distinct: consecutive entries
-            }
-        }
-        if (n > 0 && mode == 2) {
-            uint256 settled = count - open.length;
-            // One id settled before (when there is one), else a repeat inside the batch.
-            ids[offset % n] = settled > 0 ? _settledId(offset) : ids[(offset + 1) % n];
-            if (settled == 0 && n == 1) ids[0] = count + 1; // a lone id cannot repeat: unknown instead
-        } else if (n > 0 && mode == 3) {
-            ids[offset % n] = (offset >> 8) % 2 == 0 ? 0 : count + 1;
-        }
-        bytes32 batchId;
-        if (batchSeed % 16 == 0) {
-            batchId = bytes32(0);
-        } else if (batchSeed % 16 == 1 && _batches.length > 0) {
-            batchId = _batches[(batchSeed >> 8) % _batches.length].batchId;
-        } else {
-            batchId = keccak256(abi.encode("settlement batch", ++_batchCounter));
-        }
-        uint256 totalCents = uint256(keccak256(abi.encode(seed, "cents"))) % 1e12;
-        bytes32 fileHash = keccak256(abi.encode(seed, "payment file"));
+        (bytes32 batchId, GhostBatch memory g) = _pickBatch(seed, batchSeed);
+        IHeitjeToken.RedemptionRange[] memory ranges = _pickRanges(seed, bound(n, 0, MAX_SETTLEMENT), g.lastId);
+        bool last = (seed >> 16) % 2 == 0;
 
         // What the rules say, from the ghosts.
-        bool expectOk = !ghostPaused && batchId != bytes32(0) && !_batchUsed[batchId] && n > 0;
-        uint256 totalUnits;
-        for (uint256 i; i < n && expectOk; ++i) {
-            uint256 id = ids[i];
-            if (id == 0 || id > count || ghostSettledIn[id] != bytes32(0)) expectOk = false;
-            for (uint256 j; j < i && expectOk; ++j) {
-                if (ids[j] == id) expectOk = false;
+        bool expectOk = !ghostPaused && batchId != bytes32(0) && !g.closed && ranges.length > 0;
+        if (_batchIndex[batchId] != 0) {
+            GhostBatch storage known = _batches[_batchIndex[batchId] - 1];
+            if (known.fileHash != g.fileHash || known.totalCents != g.totalCents) expectOk = false;
+        }
+        uint256 previous = g.lastId;
+        uint256 ids;
+        uint256 units;
+        for (uint256 i; i < ranges.length && expectOk; ++i) {
+            (uint256 first, uint256 lastId) = (ranges[i].first, ranges[i].last);
+            if (first == 0 || first > lastId || first <= previous || lastId > count) {
+                expectOk = false;
+                break;
             }
-            if (expectOk) totalUnits += _redemptionAmounts[id - 1];
+            for (uint256 id = first; id <= lastId; ++id) {
+                if (ghostSettledIn[id] != bytes32(0)) expectOk = false;
+                units += _redemptionAmounts[id - 1];
+            }
+            ids += lastId - first + 1;
+            previous = lastId;
         }
 
         vm.prank(settler);
-        try token.recordSettlement(batchId, ids, totalCents, fileHash) {
+        try token.recordSettlementPart(batchId, ranges, g.totalCents, g.fileHash, last) {
             if (!expectOk) ++ghostWrongAccepts;
-            for (uint256 i; i < n; ++i) {
-                if (ghostSettledIn[ids[i]] != bytes32(0)) ++ghostDoubleSettlements;
-                ghostSettledIn[ids[i]] = batchId;
-            }
-            ghostSettledCount += n;
-            _batchUsed[batchId] = true;
-            _batches.push(
-                GhostBatch({
-                    batchId: batchId, redemptions: n, totalUnits: totalUnits, totalCents: totalCents, fileHash: fileHash
-                })
-            );
+            _bookPart(batchId, g, ranges, ids, units, last);
         } catch {
             if (expectOk) ++ghostWrongRefusals;
         }
+    }
+
+    /// @dev The batch a part goes to, as the settler would send it (its file hash and cents).
+    function _pickBatch(uint256 seed, uint256 batchSeed) internal returns (bytes32 batchId, GhostBatch memory g) {
+        uint256 kind = batchSeed % 16;
+        if (kind == 0) {
+            g.fileHash = keccak256(abi.encode(seed, "payment file"));
+            return (bytes32(0), g);
+        }
+        if (kind <= 8 && _batches.length > 0) {
+            // An earlier batch: open ones mostly (continue it), closed ones now and then.
+            uint256 start = (batchSeed >> 8) % _batches.length;
+            uint256 pick = start;
+            for (uint256 i; i < _batches.length; ++i) {
+                uint256 j = (start + i) % _batches.length;
+                if (!_batches[j].closed || kind == 1) {
+                    pick = j;
+                    break;
+                }
+            }
+            g = _batches[pick];
+            if ((seed >> 24) % 8 == 0) g.fileHash = keccak256(abi.encode(seed, "another file"));
+            if ((seed >> 24) % 8 == 1) g.totalCents += 1;
+            return (g.batchId, g);
+        }
+        batchId = keccak256(abi.encode("settlement batch", ++_batchCounter));
+        g.batchId = batchId;
+        g.totalCents = uint256(keccak256(abi.encode(seed, "cents"))) % 1e12;
+        g.fileHash = keccak256(abi.encode(seed, "payment file"));
+    }
+
+    /// @dev Ranges of up to `n` ids, by `seed % 4` (see `recordSettlement`); clean ids come after `after`.
+    function _pickRanges(uint256 seed, uint256 n, uint256 after_)
+        internal
+        view
+        returns (IHeitjeToken.RedemptionRange[] memory ranges)
+    {
+        uint256 count = ghostRedemptionCount;
+        uint256 mode = seed % 4;
+        if (mode == 1) {
+            ranges = new IHeitjeToken.RedemptionRange[](n);
+            for (uint256 i; i < n; ++i) {
+                uint256 a = uint256(keccak256(abi.encode(seed, "first", i))) % (count + 2);
+                uint256 b = a + uint256(keccak256(abi.encode(seed, "length", i))) % 4;
+                if (uint256(keccak256(abi.encode(seed, "swap", i))) % 8 == 0) (a, b) = (b, a);
+                ranges[i] = IHeitjeToken.RedemptionRange(a, b);
+            }
+            return ranges;
+        }
+        // A clean ascending subset of the open ids after `after_`: consecutive open ids, every
+        // other one skipped now and then, merged into ranges where they are adjacent.
+        uint256[] memory open = _unsettled();
+        uint256[] memory ids = new uint256[](n + 1);
+        uint256 k;
+        uint256 skip = (seed >> 8) % 3;
+        for (uint256 i; i < open.length && k < n; ++i) {
+            if (open[i] <= after_ || (skip == 2 && i % 2 == 1)) continue;
+            ids[k++] = open[i];
+        }
+        if (k > 0 && mode == 2 && count > open.length) {
+            ids[k++] = _settledId(seed); // one settled before (possibly out of order: also refused)
+        } else if (k > 0 && mode == 3) {
+            ids[k++] = (seed >> 32) % 2 == 0 ? 0 : count + 1;
+        }
+        ranges = new IHeitjeToken.RedemptionRange[](k);
+        uint256 r;
+        for (uint256 i; i < k; ++i) {
+            if (r > 0 && ids[i] != 0 && ids[i] == ranges[r - 1].last + 1) {
+                ranges[r - 1].last = ids[i];
+            } else {
+                ranges[r++] = IHeitjeToken.RedemptionRange(ids[i], ids[i]);
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(ranges, r)
+        }
+    }
+
+    /// @dev Book a recorded part in the ghosts.
+    function _bookPart(
+        bytes32 batchId,
+        GhostBatch memory g,
+        IHeitjeToken.RedemptionRange[] memory ranges,
+        uint256 ids,
+        uint256 units,
+        bool last
+    ) internal {
+        for (uint256 i; i < ranges.length; ++i) {
+            for (uint256 id = ranges[i].first; id <= ranges[i].last; ++id) {
+                if (ghostSettledIn[id] != bytes32(0)) ++ghostDoubleSettlements;
+                ghostSettledIn[id] = batchId;
+            }
+        }
+        ghostSettledCount += ids;
+        if (_batchIndex[batchId] == 0) {
+            _batches.push(g);
+            _batchIndex[batchId] = _batches.length;
+        }
+        GhostBatch storage b = _batches[_batchIndex[batchId] - 1];
+        b.redemptions += ids;
+        b.totalUnits += units;
+        b.parts += 1;
+        b.lastId = ranges[ranges.length - 1].last;
+        b.closed = last;
     }
 
     /// @dev The registrar moves an account to a fresh key of the same kind (up to MAX_ACTORS
@@ -733,6 +815,9 @@ contract HeitjeTokenInvariantTest is Test {
             assertEq(s.totalUnits, g.totalUnits, "settlement units != sum of its redemptions");
             assertEq(s.totalCents, g.totalCents, "settlement cents != ghost");
             assertEq(s.fileHash, g.fileHash, "settlement file hash != ghost");
+            assertEq(s.parts, g.parts, "settlement parts != ghost");
+            assertEq(s.lastId, g.lastId, "settlement last id != ghost");
+            assertEq(s.closed, g.closed, "settlement closed != ghost");
             inBatches += s.redemptions;
         }
         assertEq(inBatches, settled, "redemptions in batches != settled redemptions");

@@ -8,6 +8,8 @@
 - `run`: `run_settlement` (the finance officer's run: chain checked before anything is written,
   payees that cannot be paid held and listed) and `anchor_settlements` (record batches on chain
   with the settler key; `AnchorFailed` names the files left to record);
+- `anchor`: a batch's redemption ids as ranges, split into parts that fit the block gas
+  limit (`recordSettlementPart`), resumed from what the chain already recorded;
 - `sepa`: build, validate and parse pain.001.001.03 documents.
 
 The ledger itself (tables, single payment by PRIMARY KEY) is `store.ledger`; shops' payee data

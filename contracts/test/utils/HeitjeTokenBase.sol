@@ -219,9 +219,42 @@ abstract contract HeitjeTokenBase is Test {
         assertEq(token.redeem(11 * HEIT), 3);
     }
 
-    function _settle(bytes32 batchId, uint256[] memory redemptionIds, uint256 totalCents, bytes32 fileHash) internal {
+    /// @dev Record batch `batchId` in one part that closes it.
+    function _settle(
+        bytes32 batchId,
+        IHeitjeToken.RedemptionRange[] memory ranges,
+        uint256 totalCents,
+        bytes32 fileHash
+    ) internal {
+        _settlePart(batchId, ranges, totalCents, fileHash, true);
+    }
+
+    function _settlePart(
+        bytes32 batchId,
+        IHeitjeToken.RedemptionRange[] memory ranges,
+        uint256 totalCents,
+        bytes32 fileHash,
+        bool last
+    ) internal {
         vm.prank(settler);
-        token.recordSettlement(batchId, redemptionIds, totalCents, fileHash);
+        token.recordSettlementPart(batchId, ranges, totalCents, fileHash, last);
+    }
+
+    /// @dev One range `first`..`last`.
+    function _ranges(uint256 first, uint256 last) internal pure returns (IHeitjeToken.RedemptionRange[] memory list) {
+        list = new IHeitjeToken.RedemptionRange[](1);
+        list[0] = IHeitjeToken.RedemptionRange(first, last);
+    }
+
+    /// @dev Two ranges `a0`..`a1` and `b0`..`b1`.
+    function _ranges(uint256 a0, uint256 a1, uint256 b0, uint256 b1)
+        internal
+        pure
+        returns (IHeitjeToken.RedemptionRange[] memory list)
+    {
+        list = new IHeitjeToken.RedemptionRange[](2);
+        list[0] = IHeitjeToken.RedemptionRange(a0, a1);
+        list[1] = IHeitjeToken.RedemptionRange(b0, b1);
     }
 
     function _register(address account, IHeitjeToken.AccountKind kind) internal {

@@ -41,6 +41,12 @@ interface Vm {
     function addr(uint256 privateKey) external pure returns (address keyAddr);
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
 
+    // ----- gas -----
+    /// Stop charging gas (set-up loops that would pass the test's gas limit).
+    function pauseGasMetering() external;
+    /// Charge gas again.
+    function resumeGasMetering() external;
+
     // ----- fuzzing and debugging -----
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
