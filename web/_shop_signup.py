@@ -102,6 +102,12 @@ def _form_problems(typed: dict[str, str]) -> dict[str, str]:
     return problems
 
 
+def _unless(problems: dict[str, str], field: str, clean: dict[str, str]) -> str | None:
+    """The typed `field`, or None when it is empty or already has a problem (too long: it
+    must not reach `ShopCreate`, which would refuse it with a 500)."""
+    return None if field in problems else (clean[field] or None)
+
+
 @router.post("/shop/signup")
 def signup(
     request: Request,
@@ -144,10 +150,10 @@ def signup(
             name=clean["name"],
             iban=clean["iban"],
             kvk=clean["kvk"] if "kvk" not in problems else None,
-            street=(clean["street"] or None) if "street" not in problems else None,
-            house_number=(clean["house_number"] or None) if "house_number" not in problems else None,
+            street=_unless(problems, "street", clean),
+            house_number=_unless(problems, "house_number", clean),
             postcode=clean["postcode"] if "postcode" not in problems else None,
-            town=(clean["town"] or None) if "town" not in problems else None,
+            town=_unless(problems, "town", clean),
         )
         for field, code in shops.signup_problems(body).items():
             problems.setdefault(field, code)
