@@ -17,6 +17,7 @@ sent as every caller, so each operation is tried both refused and allowed. Examp
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -34,7 +35,30 @@ from tests.conftest import fresh
 MAX_EXAMPLES = 6
 """Generated cases per operation (each sent as every caller)."""
 
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+WAITS = frozenset({"mirror_behind"})
+"""503 codes that are a documented answer, not a fault: a read with `min_block` past what the
+mirror reached within HEITJE_READ_WAIT (docs/api.md; the client retries)."""
+
+
+def no_server_error_but_a_documented_wait(ctx: Any, response: Any, case: Any) -> bool | None:
+    """schemathesis' `not_a_server_error`, except a 503 whose code is in WAITS (a generated
+    `min_block` is often far ahead of the chain)."""
+    if response.status_code == 503:
+        try:
+            code = response.json().get("code")
+        except Exception:
+            code = None
+        if code in WAITS:
+            return None
+    result: bool | None = not_a_server_error(ctx, response, case)
+    return result
+
+
+CHECKS = [
+    no_server_error_but_a_documented_wait,
+    status_code_conformance,
+    response_schema_conformance,
+]
 ROLES = ("admin", "coordinator", "citizen", "shop", "auditor")
 
 
