@@ -1,4 +1,4 @@
-"""The mirror's schema (sqlite-utils), shared by the writer and the readers.
+"""The mirror's schema (plain SQLite DDL), shared by the writer and the readers.
 
 Tables hold one row per kept event, keyed by (tx_hash, log_index) (`redemptions` by its id),
 with the block number and block timestamp; addresses EIP-55 checksummed, amounts INTEGER base
@@ -9,9 +9,8 @@ reorg can be found. `meta` records which token and chain the file mirrors.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
-
-from sqlite_utils import Database
 
 from indexer.decoder import ZERO_ADDRESS
 
@@ -102,18 +101,48 @@ class Checkpoint:
     block_hash: str
 
 
-def ensure_schema(db: Database) -> None:
-    """Create missing tables, indexes and views (idempotent); views are redefined each time."""
-    with db.atomic():
-        for name, (columns, pk) in _TABLES.items():
-            db.table(name).create(columns, pk=pk, not_null=set(columns), if_not_exists=True)
-        for table, indexed, unique in _INDEXES:
-            db.table(table).create_index(
-                indexed,
-                index_name=f"{table}_{'_'.join(indexed)}",
-                unique=unique,
-                if_not_exists=True,
-            )
-        for name, sql in _VIEWS.items():
-            db.create_view(name, sql.strip(), replace=True)
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+def _create_table(name: str, columns: dict[str, type], pk: str | tuple[str, ...]) -> str:
+    # the same DDL sqlite-utils wrote for the files made before: NOT NULL everywhere, a single
+    # primary key inline, a composite one at the end
+    sql_type = {str: "TEXT", int: "INTEGER"}
+    parts = [
+        f'"{col}" {sql_type[kind]}' + (" PRIMARY KEY" if pk == col else "") + " NOT NULL"
+        for col, kind in columns.items()
+    ]
+    if isinstance(pk, tuple):
+        parts.append("PRIMARY KEY (" + ", ".join(f'"{col}"' for col in pk) + ")")
+    body = ",\n   ".join(parts)
+    return f'CREATE TABLE IF NOT EXISTS "{name}" (\n   {body}\n)'
+
+
+def insert_sql(table: str) -> str:
+    """`INSERT OR REPLACE` of one full row of `table`, columns in schema order (`?` markers)."""
+    columns = _TABLES[table][0]
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT OR REPLACE INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create missing tables, indexes and views (idempotent, one transaction); views are
+    redefined each time. Leaves no transaction open."""
+    statements = [_create_table(name, columns, pk) for name, (columns, pk) in _TABLES.items()]
+    for table, indexed, unique in _INDEXES:
+        statements.append(
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS "
+            f'"{table}_{"_".join(indexed)}"\n    ON "{table}" '
+            f"({', '.join(f'{chr(34)}{c}{chr(34)}' for c in indexed)})"
+        )
+    for name, sql in _VIEWS.items():
+        statements.append(f'DROP VIEW IF EXISTS "{name}"')
+        statements.append(f'CREATE VIEW "{name}" AS {sql.strip()}')
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("BEGIN")
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -13,7 +13,7 @@ Logs of other events of the contract (AccessControl `RoleGranted`, `Paused`, ...
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeAlias
@@ -152,16 +152,24 @@ def _hash(value: Any, field: str) -> str:
     raise DecodeError(f"{field}: {value!r} is not a 32-byte hex value")
 
 
-@lru_cache(maxsize=65_536)
-def _checksum(hex40: str) -> ChecksumAddress:
-    return to_checksum_address("0x" + hex40)
+@lru_cache(maxsize=16_384)
+def _address_word(topic: str) -> ChecksumAddress | None:
+    # one keccak per distinct address (EIP-55), not per log; None for a word that is not an
+    # ABI-encoded address. The cache is bounded: memory does not grow with the chain.
+    if len(topic) != 66 or topic[:2] not in ("0x", "0X") or topic[2:26] != "0" * 24:
+        return None
+    try:
+        bytes.fromhex(topic[26:])
+    except ValueError:
+        return None
+    return to_checksum_address("0x" + topic[26:].lower())
 
 
-def _topic_address(topic: str, field: str) -> ChecksumAddress:
-    word = _hash(topic, field)
-    if word[2:26] != "0" * 24:
-        raise DecodeError(f"{field}: {topic} is not an ABI-encoded address")
-    return _checksum(word[26:])
+def _topic_address(topic: Any, field: str) -> ChecksumAddress:
+    address = _address_word(topic) if isinstance(topic, str) else None
+    if address is None:
+        raise DecodeError(f"{field}: {topic!r} is not an ABI-encoded address")
+    return address
 
 
 def _words(data: Any, count: int) -> list[int]:
@@ -174,6 +182,17 @@ def _words(data: Any, count: int) -> list[int]:
         return [int(body[i : i + 64], 16) for i in range(0, len(body), 64)]
     except ValueError:
         raise DecodeError(f"data: {data!r} is not hex") from None
+
+
+def _word(data: Any) -> int:
+    # the common case of `_words(data, 1)`, checked as strictly
+    if isinstance(data, str) and len(data) == 66 and data[:2] in ("0x", "0X"):
+        try:
+            return int(data[2:], 16)
+        except ValueError:
+            pass
+    (value,) = _words(data, 1)
+    return value
 
 
 def _amount(value: int) -> BaseUnits:
@@ -193,65 +212,111 @@ def _event(raw: RawLog) -> tuple[int, str, str, int]:
     )
 
 
+# ----- event fields, in mirror-row form; one function per kept event -----
+
+Fields: TypeAlias = tuple[Any, ...]
+
+
+def _transfer(topics: list[Any], data: Any) -> Fields:
+    # (from_address, to_address, amount)
+    return (
+        _topic_address(topics[1], "from"),
+        _topic_address(topics[2], "to"),
+        _amount(_word(data)),
+    )
+
+
+def _reward(topics: list[Any], data: Any) -> Fields:
+    # (to_address, amount, task_ref)
+    return (_topic_address(topics[1], "to"), _amount(_word(data)), _hash(topics[2], "taskRef"))
+
+
+def _redeemed(topics: list[Any], data: Any) -> Fields:
+    # (redemption_id, shop, amount)
+    return (
+        hex_int(topics[1], "redemptionId"),
+        _topic_address(topics[2], "shop"),
+        _amount(_word(data)),
+    )
+
+
+def _registered(topics: list[Any], data: Any) -> Fields:
+    # (account, kind name)
+    kind = _word(data)
+    try:
+        name = KIND_NAMES[AccountKind(kind)]
+    except ValueError:
+        raise DecodeError(f"AccountRegistered: unknown kind {kind}") from None
+    return (_topic_address(topics[1], "account"), name)
+
+
+def _authorization(state: str) -> Callable[[list[Any], Any], Fields]:
+    def fields(topics: list[Any], data: Any) -> Fields:
+        # (authorizer, nonce, state)
+        _words(data, 0)
+        return (_topic_address(topics[1], "authorizer"), _hash(topics[2], "nonce"), state)
+
+    return fields
+
+
+_KINDS: dict[str, tuple[str, int, Callable[[list[Any], Any], Fields]]] = {
+    TOPICS["Transfer"]: ("transfers", 3, _transfer),
+    TOPICS["RewardMinted"]: ("rewards", 3, _reward),
+    TOPICS["Redeemed"]: ("redemptions", 3, _redeemed),
+    TOPICS["AccountRegistered"]: ("registrations", 2, _registered),
+    TOPICS["AuthorizationUsed"]: ("authorizations", 3, _authorization("used")),
+    TOPICS["AuthorizationCanceled"]: ("authorizations", 3, _authorization("canceled")),
+}
+"""topic 0 -> (mirror table, number of topics, fields decoder)."""
+
+ROW_TABLES = ("transfers", "rewards", "redemptions", "registrations", "authorizations")
+"""The tables `decode_rows` fills (the mirror's event tables)."""
+
+
+def _kind_of(raw: RawLog) -> tuple[str, list[Any], Callable[[list[Any], Any], Fields]] | None:
+    topics = raw.get("topics")
+    if not isinstance(topics, list) or not topics:
+        return None  # anonymous events: not ours
+    topic0 = topics[0]
+    kind = _KINDS.get(topic0) if isinstance(topic0, str) else None
+    if kind is None:
+        kind = _KINDS.get(str(topic0).lower())
+        if kind is None:
+            return None
+    table, count, fields = kind
+    if len(topics) != count:
+        raise DecodeError(
+            f"log {raw.get('transactionHash')}:{raw.get('logIndex')}: "
+            f"expected {count} topics, got {len(topics)}"
+        )
+    return table, topics, fields
+
+
+_KIND_BY_NAME = {name: kind for kind, name in KIND_NAMES.items()}
+
+
 def decode_log(raw: RawLog) -> Record | None:
     """Decode one raw log; `None` for an event the mirror does not keep.
 
     Raises `DecodeError` when the log is malformed or a kept event has the wrong shape.
     """
-    topics = raw.get("topics")
-    if not isinstance(topics, list) or not topics:
-        return None  # anonymous events: not ours
-    topic0 = str(topics[0]).lower()
-    data = raw.get("data", "0x")
-
-    def need(n: int) -> None:
-        if len(topics) != n:
-            raise DecodeError(
-                f"log {raw.get('transactionHash')}:{raw.get('logIndex')}: "
-                f"expected {n} topics, got {len(topics)}"
-            )
-
-    if topic0 == TOPICS["Transfer"]:
-        need(3)
-        (value,) = _words(data, 1)
-        return Transfer(
-            *_event(raw),
-            _topic_address(topics[1], "from"),
-            _topic_address(topics[2], "to"),
-            _amount(value),
-        )
-    if topic0 == TOPICS["RewardMinted"]:
-        need(3)
-        (value,) = _words(data, 1)
-        return RewardMinted(
-            *_event(raw),
-            _topic_address(topics[1], "to"),
-            _amount(value),
-            _hash(topics[2], "taskRef"),
-        )
-    if topic0 == TOPICS["Redeemed"]:
-        need(3)
-        (value,) = _words(data, 1)
-        return Redeemed(
-            *_event(raw),
-            hex_int(topics[1], "redemptionId"),
-            _topic_address(topics[2], "shop"),
-            _amount(value),
-        )
-    if topic0 == TOPICS["AccountRegistered"]:
-        need(2)
-        (kind,) = _words(data, 1)
-        try:
-            account_kind = AccountKind(kind)
-        except ValueError:
-            raise DecodeError(f"AccountRegistered: unknown kind {kind}") from None
-        return AccountRegistered(*_event(raw), _topic_address(topics[1], "account"), account_kind)
-    if topic0 in (TOPICS["AuthorizationUsed"], TOPICS["AuthorizationCanceled"]):
-        need(3)
-        _words(data, 0)
-        cls = AuthorizationUsed if topic0 == TOPICS["AuthorizationUsed"] else AuthorizationCanceled
-        return cls(*_event(raw), _topic_address(topics[1], "authorizer"), _hash(topics[2], "nonce"))
-    return None
+    kind = _kind_of(raw)
+    if kind is None:
+        return None
+    table, topics, decode = kind
+    f = decode(topics, raw.get("data", "0x"))
+    event = _event(raw)
+    if table == "transfers":
+        return Transfer(*event, f[0], f[1], f[2])
+    if table == "rewards":
+        return RewardMinted(*event, f[0], f[1], f[2])
+    if table == "redemptions":
+        return Redeemed(*event, f[0], f[1], f[2])
+    if table == "registrations":
+        return AccountRegistered(*event, f[0], _KIND_BY_NAME[f[1]])
+    if f[2] == "used":
+        return AuthorizationUsed(*event, f[0], f[1])
+    return AuthorizationCanceled(*event, f[0], f[1])
 
 
 def decode_logs(raws: Iterable[RawLog], token: str | None = None) -> list[Record]:

@@ -12,6 +12,11 @@ class ChainUnavailable(HeitjeError, ConnectionError):
     http_status = 503
 
 
+class RangeRefused(ChainUnavailable):
+    """The node refused an `eth_getLogs` range (too many results, a response-size or range
+    limit, any JSON-RPC error) or did not answer it in time. Ask again with a smaller range."""
+
+
 class ChainMoved(HeitjeError, RuntimeError):
     """The chain changed while a block range was being fetched (a reorg in progress).
 

@@ -10,11 +10,14 @@ import itertools
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -36,7 +39,7 @@ from indexer.decoder import (
 )
 from indexer.errors import ChainUnavailable, DecodeError, MirrorBehind, MirrorMismatch
 from indexer.fetcher import Fetcher
-from indexer.index import Indexer
+from indexer.index import Indexer, _chunk_end
 from indexer.mirror import Mirror
 from indexer.writer import Writer
 from node.anvil import Anvil, free_port
@@ -214,7 +217,7 @@ class Chain:
         assert "error" not in reply, reply
         return reply["result"]
 
-    def indexer(self, path: Path, **options: int) -> Indexer:
+    def indexer(self, path: Path, **options: Any) -> Indexer:
         return Indexer(self.w3, self.token.address, path, self.deploy_block, **options)
 
     def activity(self, rounds: int = 1) -> None:
@@ -508,30 +511,24 @@ def test_readers_see_committed_state_while_the_writer_writes(chain: Chain, tmp_p
     indexer.close()
 
 
-def test_rows_and_checkpoint_commit_together(
-    chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rows_and_checkpoint_commit_together(chain: Chain, tmp_path: Path) -> None:
     fetcher = Fetcher(chain.w3, chain.token.address)
     head = chain.head()
     fetched = fetcher.fetch(chain.deploy_block, head)
     records = decode_logs(fetched.logs, chain.token.address)
     blocks = {n: decode_block(raw) for n, raw in fetched.blocks.items() if raw is not None}
     writer = Writer(tmp_path / "mirror.sqlite")
-    table = writer.db.table
-
-    class Broken:
-        def insert(self, *args: Any, **kwargs: Any) -> None:
-            raise sqlite3.OperationalError("disk went away")
-
-    monkeypatch.setattr(
-        writer.db, "table", lambda name: Broken() if name == "checkpoint" else table(name)
+    # the checkpoint write fails after every row went in: the whole write must go
+    writer.conn.execute(
+        "CREATE TEMP TRIGGER broken BEFORE INSERT ON main.checkpoint "
+        "BEGIN SELECT RAISE(ABORT, 'disk went away'); END"
     )
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(sqlite3.IntegrityError, match="disk went away"):
         writer.write(records, blocks, blocks[head])
     assert writer.checkpoint() is None
     assert all(rows == [] for name, rows in dump(tmp_path / "mirror.sqlite").items()
                if name != "meta")  # fmt: skip
-    monkeypatch.undo()
+    writer.conn.execute("DROP TRIGGER broken")
     writer.write(records, blocks, blocks[head])
     assert writer.checkpoint() is not None
     writer.close()
@@ -539,12 +536,12 @@ def test_rows_and_checkpoint_commit_together(
 
 def test_fetcher_splits_ranges_the_node_refuses(chain: Chain) -> None:
     class Picky(Fetcher):
-        def _request(self, method: str, params: list[Any]) -> Any:
+        def _request(self, method: str, params: list[Any], timeout: float | None = None) -> Any:
             if method == "eth_getLogs":
                 span = int(params[0]["toBlock"], 16) - int(params[0]["fromBlock"], 16)
                 if span > 2:
                     raise ChainUnavailable("eth_getLogs: query returned more than 10000 results")
-            return super()._request(method, params)
+            return super()._request(method, params, timeout)
 
     head = chain.head()
     plain = Fetcher(chain.w3, chain.token.address).logs(chain.deploy_block, head)
@@ -574,3 +571,265 @@ def test_a_mirror_of_another_token_is_refused(chain: Chain, tmp_path: Path) -> N
     chain.indexer(path).close()
     with pytest.raises(MirrorMismatch):
         Indexer(chain.w3, "0x" + "12" * 20, path, chain.deploy_block)
+
+
+# ----- adaptive ranges and chunked writes -----
+
+
+class PickyNode:
+    """A real HTTP JSON-RPC proxy in front of the anvil that behaves like a node with limits:
+    an `eth_getLogs` whose result would hold more than `max_results` logs is answered with
+    geth's and anvil's "query returned more than N results" error, and one spanning more than
+    `slow_span` blocks is answered only after `delay` seconds (a node that times out)."""
+
+    def __init__(self, upstream: str, max_results: int = 10**9, slow_span: int = 10**9) -> None:
+        self.upstream = upstream
+        self.max_results = max_results
+        self.slow_span = slow_span
+        self.delay = 6.0
+        self.served: list[tuple[int, int, int]] = []  # (from, to, logs) answered in time
+        self.refused: list[tuple[int, int]] = []
+        self.slow: list[tuple[int, int]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a node does
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                reply = (
+                    [proxy.answer(r) for r in body]
+                    if isinstance(body, list)
+                    else proxy.answer(body)
+                )
+                data = json.dumps(reply).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up waiting (a timeout)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.client = httpx.Client(timeout=30)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, request: dict[str, Any]) -> Any:
+        with self.lock:
+            reply = self.client.post(self.upstream, json=request).json()
+        if request.get("method") != "eth_getLogs" or "result" not in reply:
+            return reply
+        lo, hi = (int(request["params"][0][k], 16) for k in ("fromBlock", "toBlock"))
+        if hi - lo + 1 > self.slow_span:
+            self.slow.append((lo, hi))
+            time.sleep(self.delay)
+            return reply
+        if len(reply["result"]) > self.max_results:
+            self.refused.append((lo, hi))
+            return {
+                "jsonrpc": "2.0",
+                "id": request.get("id"),
+                "error": {
+                    "code": -32602,
+                    "message": f"query returned more than {self.max_results} results",
+                },
+            }
+        self.served.append((lo, hi, len(reply["result"])))
+        return reply
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.client.close()
+
+
+def assert_mirror_equals_logs(path: Path, chain: Chain, start: int) -> None:
+    """The mirror of blocks `start..head` holds a row for every kept log of the chain there and
+    nothing else, checkpoint at the head, every column as a plain indexer without limits
+    writes them."""
+    head = chain.head()
+    kept = decode_logs(Fetcher(chain.w3, chain.token.address).logs(start, head))
+    tables = dump(path)
+    keys = [(r[0], r[1]) for t in ("transfers", "rewards", "registrations", "authorizations")
+            for r in tables[t]] + [(r[5], r[6]) for r in tables["redemptions"]]  # fmt: skip
+    assert sorted(keys) == sorted((r.tx_hash, r.log_index) for r in kept) and kept
+    header = chain.w3.eth.get_block(head)
+    assert tables["checkpoint"] == [(1, head, "0x" + bytes(header["hash"]).hex())]
+    reference = path.with_name("reference.sqlite")
+    plain = Indexer(chain.w3, chain.token.address, reference, start)
+    plain.sync_once()
+    plain.close()
+    expected = dump(reference)
+    # headers kept: those of the event blocks and of the checkpoints, which differ with ranges
+    assert {t: rows for t, rows in tables.items() if t != "blocks"} == {
+        t: rows for t, rows in expected.items() if t != "blocks"
+    }
+    event_blocks = {r[2] for t in ("transfers", "rewards", "registrations") for r in tables[t]}
+    assert event_blocks <= {r[0] for r in tables["blocks"]}
+    for number, block_hash, _, _ in tables["blocks"]:
+        assert block_hash == "0x" + bytes(chain.w3.eth.get_block(number)["hash"]).hex()
+
+
+def test_ranges_shrink_when_the_node_refuses_them_and_grow_again(
+    chain: Chain, tmp_path: Path
+) -> None:
+    start = chain.head() + 1
+    chain.activity(rounds=2)
+    chain.rpc("anvil_mine", [hex(300)])  # then a long stretch without events
+    node = PickyNode(chain.w3.provider.endpoint_uri, max_results=6)  # type: ignore[attr-defined]
+    try:
+        path = tmp_path / "mirror.sqlite"
+        indexer = Indexer(connect(node.url), chain.token.address, path, start, log_target=1_000)
+        assert indexer.sync_once() == chain.head() - start + 1
+        assert_mirror_equals_logs(path, chain, start)
+        # it was refused, asked for smaller ranges, and never got more than the limit
+        assert node.refused and indexer.fetcher.refusals == len(node.refused)
+        assert all(logs <= 6 for _, _, logs in node.served)
+        served = [(lo, hi) for lo, hi, _ in node.served]
+        assert served[0][0] == start and served[-1][1] == chain.head()
+        for (_, hi), (lo, _) in itertools.pairwise(served):
+            assert lo == hi + 1  # no gap, no overlap
+        # after the refusals, ranges grew again over the empty stretch
+        last_refused = max(hi - lo + 1 for lo, hi in node.refused)
+        assert max(hi - lo + 1 for lo, hi, n in node.served if n == 0) > last_refused
+        indexer.close()
+    finally:
+        node.close()
+
+
+def test_ranges_shrink_when_the_node_times_out(chain: Chain, tmp_path: Path) -> None:
+    start = chain.head() + 1
+    chain.activity()
+    chain.rpc("anvil_mine", [hex(40)])
+    node = PickyNode(chain.w3.provider.endpoint_uri, slow_span=6)  # type: ignore[attr-defined]
+    try:
+        path = tmp_path / "mirror.sqlite"
+        indexer = Indexer(connect(node.url), chain.token.address, path, start,
+                          batch_size=32, logs_timeout=2.0)  # fmt: skip
+        assert indexer.sync_once() == chain.head() - start + 1
+        assert_mirror_equals_logs(path, chain, start)
+        assert node.slow and indexer.fetcher.refusals >= len(node.slow)
+        assert all(hi - lo + 1 <= 6 for lo, hi, _ in node.served)
+        indexer.close()
+    finally:
+        node.close()
+
+
+def test_a_single_block_the_node_refuses_is_reported(chain: Chain, tmp_path: Path) -> None:
+    alice = chain.new_account(AccountKind.CITIZEN)
+    chain.mint(alice, 5)  # a block with two logs
+    node = PickyNode(chain.w3.provider.endpoint_uri, max_results=1)  # type: ignore[attr-defined]
+    try:
+        indexer = Indexer(connect(node.url), chain.token.address, tmp_path / "m.sqlite",
+                          chain.deploy_block)  # fmt: skip
+        with pytest.raises(ChainUnavailable, match="more than 1 results"):
+            indexer.sync_once()
+        indexer.close()
+    finally:
+        node.close()
+
+
+def test_a_range_is_written_in_chunks_each_with_its_checkpoint(
+    chain: Chain, tmp_path: Path
+) -> None:
+    chain.activity(rounds=2)
+    path = tmp_path / "mirror.sqlite"
+    indexer = chain.indexer(path, log_target=10_000, chunk_logs=3, commit_logs=1)
+    head = chain.head()
+    seen = sqlite3.connect(path)
+    commits: list[tuple[int, int, int]] = []  # (checkpoint, rows at or below it, rows above)
+    write_rows = indexer.writer.write_rows
+
+    def watched(rows: Any, headers: Any, checkpoint: Any) -> None:
+        assert sum(len(r) for r in rows.values()) <= 3 or len({h.number for h in headers}) == 1
+        write_rows(rows, headers, checkpoint)
+        top = seen.execute("SELECT block_number FROM checkpoint").fetchone()[0]
+        below = above = 0
+        for table in ("transfers", "rewards", "redemptions", "registrations", "authorizations"):
+            below += seen.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE block_number <= ?", [top]
+            ).fetchone()[0]
+            above += seen.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE block_number > ?", [top]
+            ).fetchone()[0]
+        commits.append((top, below, above))
+
+    ranges: list[int] = []  # logs per eth_getLogs range
+    next_logs = indexer.fetcher.next_logs
+
+    def counted(from_block: int, last_block: int) -> tuple[int, list[Any]]:
+        to_block, logs = next_logs(from_block, last_block)
+        ranges.append(len(logs))
+        return to_block, logs
+
+    indexer.writer.write_rows = watched  # type: ignore[method-assign]
+    indexer.fetcher.next_logs = counted  # type: ignore[method-assign]
+    assert indexer.sync_once() == head - chain.deploy_block + 1
+    assert_mirror_equals_chain(path, chain)
+    # ranges of more logs than a chunk were written in several transactions
+    assert max(ranges) > 3 * 3
+    assert len(commits) > len(ranges) + 3
+    assert [c[0] for c in commits] == sorted({c[0] for c in commits})  # always forward
+    assert all(above == 0 for _, _, above in commits)  # rows never ahead of the checkpoint
+    # each checkpoint holds exactly the rows of the blocks up to it: the chain's kept logs
+    fetcher = Fetcher(chain.w3, chain.token.address)
+    kept = [(r.block_number) for r in decode_logs(fetcher.logs(chain.deploy_block, head))]
+    for top, below, _ in commits:
+        assert below == sum(1 for n in kept if n <= top), top
+    seen.close()
+    indexer.close()
+
+
+def test_a_failed_chunk_keeps_the_chunks_before_it(chain: Chain, tmp_path: Path) -> None:
+    chain.activity()
+    path = tmp_path / "mirror.sqlite"
+    indexer = chain.indexer(path, chunk_logs=4)
+    # the third checkpoint write fails, inside its transaction, after its rows went in
+    indexer.writer.conn.executescript(
+        """
+        CREATE TEMP TABLE writes (n INTEGER);
+        CREATE TEMP TRIGGER count_writes AFTER INSERT ON main.checkpoint
+            BEGIN INSERT INTO writes VALUES (1); END;
+        CREATE TEMP TRIGGER third_fails BEFORE INSERT ON main.checkpoint
+            WHEN (SELECT COUNT(*) FROM writes) >= 2
+            BEGIN SELECT RAISE(ABORT, 'disk went away'); END;
+        """
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="disk went away"):
+        indexer.sync_once()
+    tables = dump(path)
+    checkpoint = indexer.checkpoint()
+    assert checkpoint is not None and checkpoint.block_number < chain.head()
+    kept = decode_logs(
+        Fetcher(chain.w3, chain.token.address).logs(chain.deploy_block, chain.head())
+    )
+    rows = [row for t in ("transfers", "rewards", "registrations", "authorizations")
+            for row in tables[t]] + [(r[5], r[6], r[3]) for r in tables["redemptions"]]  # fmt: skip
+    assert sorted((r[0], r[1]) for r in rows) == sorted(
+        (r.tx_hash, r.log_index) for r in kept if r.block_number <= checkpoint.block_number
+    )
+    indexer.writer.conn.executescript("DROP TRIGGER third_fails; DROP TRIGGER count_writes;")
+    indexer.sync_once()
+    assert_mirror_equals_chain(path, chain)
+    indexer.close()
+
+
+def test_chunks_never_split_a_block() -> None:
+    logs = [{"blockNumber": hex(n)} for n in (1, 1, 2, 2, 2, 3, 4, 4, 4, 4, 4)]
+    cuts = []
+    rest = list(logs)
+    while rest:
+        cut = _chunk_end(rest, 3)
+        cuts.append([int(str(x["blockNumber"]), 16) for x in rest[:cut]])
+        del rest[:cut]
+    assert cuts == [[1, 1], [2, 2, 2], [3], [4, 4, 4, 4, 4]]
+    assert _chunk_end([], 3) == 0
