@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from web import shop  # the shop's pages
 
     app.include_router(shop.router)
+    from web import office  # the municipality's staff pages (/office)
+
+    app.include_router(office.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     docs.install(app)
     # Outermost: CSP, nosniff, Referrer-Policy, frame-ancestors, HSTS on every answer.

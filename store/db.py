@@ -127,6 +127,22 @@ CREATE TABLE IF NOT EXISTS proofs (
     photos INTEGER NOT NULL CHECK (photos BETWEEN 1 AND 3),
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS staff_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,  -- ISO 8601, UTC
+    actor_id INTEGER NOT NULL REFERENCES users(id),
+    actor TEXT NOT NULL,  -- username at the time
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,  -- e.g. task.publish, task.approve, shop.approve, settlement.run
+    subject TEXT NOT NULL DEFAULT '',  -- what it was done to (task ref, username, batch id)
+    reason TEXT NOT NULL DEFAULT '',  -- why, as the staff member gave it
+    detail TEXT NOT NULL DEFAULT '{}'  -- JSON object with the figures of the action
+);
+CREATE INDEX IF NOT EXISTS staff_log_at ON staff_log (at);
+CREATE TRIGGER IF NOT EXISTS staff_log_no_update BEFORE UPDATE ON staff_log
+BEGIN SELECT RAISE(ABORT, 'the staff log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS staff_log_no_delete BEFORE DELETE ON staff_log
+BEGIN SELECT RAISE(ABORT, 'the staff log is append-only'); END;
 CREATE TABLE IF NOT EXISTS intents (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('register','mint')),

@@ -204,6 +204,32 @@ def _m_shop_details(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE shops ADD COLUMN {column} TEXT")
 
 
+def _m_staff_log(conn: sqlite3.Connection) -> None:
+    """Staff pages (issue 11): the append-only staff log (`staff_log`, with triggers that
+    refuse UPDATE and DELETE)."""
+    for statement in _statements(SCHEMA):
+        if "staff_log" in statement:
+            conn.execute(statement)
+
+
+def _m_second_factor(conn: sqlite3.Connection) -> None:
+    """Staff second factor (issue 11): TOTP secrets and recovery codes."""
+
+
+def _m_task_planning(conn: sqlite3.Connection) -> None:
+    """Coordinator pages (issue 11): a task's estimated hours, people needed, description,
+    withdrawal."""
+
+
+def _m_bank_feedback(conn: sqlite3.Connection) -> None:
+    """Finance pages (issue 11): bank statements (camt.053) and status reports (pain.002)
+    imported, and when each redemption was paid."""
+
+
+def _m_staff_admin(conn: sqlite3.Connection) -> None:
+    """Admin pages (issue 11): spare slot."""
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m1_blocked_intents,
     _m_login_and_sessions,
@@ -214,6 +240,11 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m_task_details,
     _m_citizen_consent,
     _m_shop_details,
+    _m_staff_log,
+    _m_second_factor,
+    _m_task_planning,
+    _m_bank_feedback,
+    _m_staff_admin,
 ]
 """Migration i + 1 brings a database from user_version i to i + 1 (append only)."""
 

@@ -42,7 +42,7 @@ from web.forms import (
 )
 from web.i18n import N_
 from web.pay import ERRORS, FIELD_ERRORS
-from web.templating import language_of, render
+from web.templating import STAFF_ROLES, language_of, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 router.include_router(pay.router)
@@ -164,11 +164,13 @@ def home(
     `payment`. `min_block` (set by `/pay`: the payment's block) shows the wallet as of that
     block or later, so a payer never sees the old balance; when the mirror does not get there
     in time, the page says the balance is being updated. A shop goes to its own page,
-    `/shop` (303)."""
+    `/shop` (303), staff to theirs, `/office`."""
     token = request.cookies.get(SESSION_COOKIE)
     user = sessions.session_caller(ctx, token)
     if user is None or token is None:
         return login_page(request)
+    if user.role in STAFF_ROLES:
+        return RedirectResponse("/office", status_code=303)
     if user.address is None:
         return login_page(request, LOGIN_ERRORS["no_wallet"])
     if user.role == "shop":

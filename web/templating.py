@@ -25,6 +25,7 @@ from jinja2.runtime import Context as JinjaContext
 from markupsafe import Markup
 
 from web import i18n
+from web.i18n import N_
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 CSRF_FIELD = "csrf_token"
@@ -49,6 +50,52 @@ def coins(units: int, language: str) -> str:
     return str(text) % {"amount": amount}
 
 
+STAFF_ROLES = ("coordinator", "admin", "finance", "auditor")
+"""The municipality's staff roles: their pages are under /office (`web.office`)."""
+
+OFFICE_MENU: dict[str, list[tuple[str, str]]] = {
+    "coordinator": [
+        ("/office", N_("Overview")),
+        ("/office/tasks", N_("Tasks")),
+        ("/office/review", N_("Work to review")),
+        ("/office/dashboard", N_("Dashboard")),
+    ],
+    "admin": [
+        ("/office", N_("Overview")),
+        ("/office/staff", N_("Staff")),
+        ("/office/shops", N_("Shops")),
+        ("/office/periods", N_("Reward periods")),
+        ("/office/log", N_("Staff log")),
+        ("/office/dashboard", N_("Dashboard")),
+    ],
+    "finance": [
+        ("/office", N_("Overview")),
+        ("/office/settlement", N_("Settlement")),
+        ("/office/bank", N_("Bank statements")),
+        ("/office/dashboard", N_("Dashboard")),
+    ],
+    "auditor": [
+        ("/office", N_("Overview")),
+        ("/office/audit", N_("Audit")),
+        ("/office/log", N_("Staff log")),
+        ("/office/dashboard", N_("Dashboard")),
+    ],
+}
+"""A staff role -> its menu: (path, message id). The page whose path is the longest prefix of
+the current one is marked current."""
+
+
+def office_menu(role: str, path: str) -> list[tuple[str, str, bool]]:
+    """The menu of staff `role` on the page at `path`: (href, message id, current)."""
+    items = OFFICE_MENU.get(role, [])
+    best = max(
+        (href for href, _ in items if path == href or path.startswith(href + "/")),
+        key=len,
+        default=None,
+    )
+    return [(href, text, href == best) for href, text in items]
+
+
 def _environment(language: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -65,6 +112,8 @@ def _environment(language: str) -> Environment:
         format_amount=partial(i18n.format_amount, language=language),
         format_when=partial(i18n.format_when, language=language),
         language_names=i18n.LANGUAGE_NAMES,
+        office_menu=office_menu,
+        staff_roles=STAFF_ROLES,
     )
     return env
 
