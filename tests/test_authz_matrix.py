@@ -331,6 +331,13 @@ def test_cell(callers: Callers, row: Row, caller: str) -> None:
             f"{row.name} allows {caller} (docs: {row.who!r}) but answered {got}: {r.text[:200]}"
         )
         assert r.status_code != 500, f"{row.name} as {caller}: {got}"
+    elif row.kind == "page" and "text/html" in r.headers.get("content-type", ""):
+        # A page refuses with a page: the login form (401) or the page saying it is not for
+        # the caller's role (403), in HTML, so with no `code`.
+        expected = 401 if caller == "anonymous" else 403
+        assert r.status_code in (expected, 403), (
+            f"{row.name} is not for {caller} (docs: {row.who!r}) but answered {got}"
+        )
     elif caller == "anonymous":
         # A page form without a session cannot carry its CSRF token: 403 `csrf_failed` (docs).
         refusals = {(401, "unauthorized")} | (

@@ -40,15 +40,15 @@ def office_session(
     request: Request, ctx: Context, roles: tuple[str, ...] = STAFF_ROLES
 ) -> Staff | Response:
     """The signed-in staff member when their role is one of `roles`; else the answer to
-    give: the login form (coming back here after it) when nobody is signed in, a 403 page for
-    anyone else."""
+    give: the login form with 401 (coming back here after it) when nobody is signed in, a
+    403 page for anyone else."""
     token = request.cookies.get(SESSION_COOKIE)
     user = sessions.session_caller(ctx, token)
     if user is None or token is None:
         path = request.url.path
         if request.url.query:
             path += "?" + request.url.query
-        return login_page(request, next_path=path)
+        return login_page(request, status=401, next_path=path)
     if user.role not in roles:
         return render(
             request,
