@@ -18,6 +18,7 @@ from store.db import connect, init_db
 
 if TYPE_CHECKING:
     from domain.outbox import Dispatcher
+    from domain.payments import PaymentFollower
 
 
 POOL_SIZE = 16
@@ -98,6 +99,7 @@ class Services:
         self.settings = settings
         self.chain: ChainService | None = None
         self.dispatcher: Dispatcher | None = None
+        self.follower: PaymentFollower | None = None
         self._pool: list[sqlite3.Connection] = []  # idle connections to service_db
         self._lock = threading.Lock()
         self._local = threading.local()  # each thread's own Mirror (no shared lock)
@@ -107,6 +109,7 @@ class Services:
         """Database, bootstrap admin, chain, dispatcher (see the class docstring)."""
         from domain.accounts import bootstrap_admin
         from domain.outbox import Dispatcher
+        from domain.payments import PaymentFollower
 
         settings = self.settings
         init_db(settings.service_db)
@@ -121,6 +124,8 @@ class Services:
             finally:
                 ctx.close()
         self.chain = ChainService.from_settings(settings)
+        self.follower = PaymentFollower(lambda: self.context(datetime.now(UTC)))
+        self.follower.start()  # payments and redemptions nobody follows any more
         if settings.dispatcher:
             self.dispatcher = Dispatcher(
                 settings.service_db,
@@ -133,7 +138,10 @@ class Services:
             threading.Thread(target=self.chain.recover, name="heitje-recover", daemon=True).start()
 
     def stop(self) -> None:
-        """Stop the dispatcher and close the mirror."""
+        """Stop the dispatcher and the payment follower and close the mirror."""
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower = None
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None

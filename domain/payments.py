@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 
@@ -81,8 +82,10 @@ def _follow(
     tx_hash: str | None,
     sign_again: Callable[[], TxParams],
     record_tx: Callable[[str], None],
+    patience: float | None = None,
 ) -> tuple[str, str | None, int | None, str | None]:
-    """Move one authorization on until it is final or the receipt timeout passes.
+    """Move one authorization on until it is final or `patience` seconds pass (default: the
+    receipt timeout; 0: one look, and a send when nothing relays it).
 
     Returns (state, tx hash, block number, error code): state `confirmed`, `pending` or
     `failed`. `sign_again()` gives the transaction that relays the same authorization again;
@@ -90,7 +93,8 @@ def _follow(
     """
     chain = ctx.chain
     relayer = chain.relayer
-    deadline = time.monotonic() + ctx.settings.receipt_timeout
+    wait = ctx.settings.receipt_timeout if patience is None else patience
+    deadline = time.monotonic() + wait
     resent = 0
     while True:
         found = chain.token.authorization_use(key.address, nonce, chain.manifest.deploy_block)
@@ -133,6 +137,20 @@ def _follow(
         time.sleep(0.05)
 
 
+RETRY_PATIENCE = 2.0
+"""Longest wait (s) of a retry or a look (`GET /payments/{id}`): it answers what is known and
+moves the payment on, then `pending` with the tx hash; the client asks again later (docs/api.md:
+client retry rules). Only the first request waits up to the receipt timeout."""
+
+FOLLOW_AFTER = 10.0
+"""Seconds after its receipt timeout from which a payment or redemption still pending is moved
+on by the service itself (`follow_pending`), without a client asking."""
+
+
+def _retry_patience(ctx: Context) -> float:
+    return min(RETRY_PATIENCE, ctx.settings.receipt_timeout)
+
+
 def _payment_public(
     ctx: Context, row: sqlite3.Row, payer: str, block: int | None = None
 ) -> PaymentPublic:
@@ -151,9 +169,11 @@ def _payment_public(
     )
 
 
-def _move_payment(ctx: Context, caller: Caller, row: sqlite3.Row) -> PaymentPublic:
-    """Follow a pending payment (module docstring); a final one is answered as stored, a
-    failed one raises its refusal again."""
+def _move_payment(
+    ctx: Context, caller: Caller, row: sqlite3.Row, patience: float | None = None
+) -> PaymentPublic:
+    """Follow a pending payment (module docstring) for at most `patience` seconds (`_follow`);
+    a final one is answered as stored, a failed one raises its refusal again."""
     if row["status"] == "failed":
         raise ChainError(
             f"payment {row['id']} was refused: {row['error_code']}",
@@ -186,6 +206,7 @@ def _move_payment(ctx: Context, caller: Caller, row: sqlite3.Row) -> PaymentPubl
         row["tx_hash"],
         sign_again,
         lambda h: payments.set_payment_tx(ctx.db, payment_id, h),
+        patience,
     )
     if state == "confirmed":
         payments.confirm_payment(ctx.db, payment_id)
@@ -223,7 +244,7 @@ def pay(
     if idempotency_key:
         prior = payments.by_idempotency_key(ctx.db, caller.id, idempotency_key)
         if prior is not None:
-            return _move_payment(ctx, caller, _full(ctx, prior["id"]))
+            return _move_payment(ctx, caller, _full(ctx, prior["id"]), _retry_patience(ctx))
     amount = parse_heit(body.amount)
     payee = user_by_username(ctx, body.to)
     if (caller.role, payee.role) not in POLICY:
@@ -260,7 +281,7 @@ def pay(
         prior = payments.by_idempotency_key(ctx.db, caller.id, idempotency_key or "")
         if prior is None:
             raise
-        return _move_payment(ctx, caller, _full(ctx, prior["id"]))
+        return _move_payment(ctx, caller, _full(ctx, prior["id"]), _retry_patience(ctx))
     _crash_point("payment_after_record")
     try:  # a payment the contract refuses now (balance, policy, pause) is refused, and stays so
         chain.relayer.simulate(chain.token.transfer_with_authorization_tx(auth))
@@ -285,7 +306,7 @@ def get_payment(ctx: Context, caller: Caller, payment_id: int) -> PaymentPublic:
     row = payments.payment(ctx.db, payment_id)
     if row is None or row["payer_id"] != caller.id:
         raise Refused(404, "payment_not_found", f"you made no payment {payment_id}")
-    return _move_payment(ctx, caller, row)
+    return _move_payment(ctx, caller, row, _retry_patience(ctx))
 
 
 def redeem(ctx: Context, caller: Caller, body: RedemptionCreate) -> RedemptionPublic:
@@ -310,17 +331,34 @@ def redeem(ctx: Context, caller: Caller, body: RedemptionCreate) -> RedemptionPu
         payments.fail_redemption(ctx.db, row_id, e.code)
         raise
 
+    row = payments.redemption(ctx.db, row_id)
+    assert row is not None
+    return _move_redemption(ctx, caller.id, row, None)
+
+
+def _move_redemption(
+    ctx: Context, shop_id: int, row: sqlite3.Row, patience: float | None
+) -> RedemptionPublic:
+    """Follow a pending redemption request `row` of shop `shop_id` as `_move_payment` does a
+    payment. Raises `ChainError` with the contract's reason when the chain refused it."""
+    chain = ctx.chain
+    key = custodial_key(ctx, shop_id)
+    amount = int(row["amount"])
+    nonce = bytes.fromhex(row["nonce"][2:])
+    row_id = int(row["id"])
+
     def sign_again() -> TxParams:
-        again = chain.token.authorize_redemption(key, amount, nonce=auth.nonce)
+        again = chain.token.authorize_redemption(key, amount, nonce=nonce)
         return chain.token.redeem_with_authorization_tx(again)
 
     state, tx_hash, block, code = _follow(
         ctx,
         key,
-        auth.nonce,
-        None,
+        nonce,
+        row["tx_hash"],
         sign_again,
         lambda h: payments.set_redemption_tx(ctx.db, row_id, h),
+        patience,
     )
     if state == "failed":
         payments.fail_redemption(ctx.db, row_id, code or "chain_reverted")
@@ -337,6 +375,57 @@ def redeem(ctx: Context, caller: Caller, body: RedemptionCreate) -> RedemptionPu
         block_number=block,
         status=state,
     )
+
+
+def follow_pending(ctx: Context, limit: int = 100) -> int:
+    """Move on the payments and redemptions left `pending` that nobody follows any more (the
+    client went away, the process that took the request died): those older than the receipt
+    timeout plus FOLLOW_AFTER, oldest first, at most `limit`, each with one look (`_follow`
+    with patience 0: confirmed, failed, or relayed again with the same nonce). Run by the
+    service in the background (`PaymentFollower`); returns how many became final."""
+    cutoff = ctx.now.timestamp() - ctx.settings.receipt_timeout - FOLLOW_AFTER
+    done = 0
+    for kind, row in payments.unfollowed(ctx.db, cutoff, limit):
+        try:
+            if kind == "payment":
+                payer = Caller(row["payer_id"], row["payer"], row["payer_role"], "", None)
+                moved = _move_payment(ctx, payer, row, 0.0).status
+            else:
+                moved = _move_redemption(ctx, int(row["shop_id"]), row, 0.0).status
+        except (ChainError, Refused) as e:
+            moved = "failed" if isinstance(e, ChainError) and e.code != "tx_refused" else ""
+            log.info("following %s %s: %s", kind, row["id"], e)
+        done += moved in ("confirmed", "failed")
+    return done
+
+
+class PaymentFollower:
+    """A background thread that calls `follow_pending` every `every` seconds with a context
+    from `open_context` (so no payment or redemption stays pending when its client is gone)."""
+
+    def __init__(self, open_context: Callable[[], Context], every: float = 5.0) -> None:
+        self._open = open_context
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="heitje-payments", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                ctx = self._open()
+                try:
+                    follow_pending(ctx)
+                finally:
+                    ctx.close()
+            except Exception:
+                log.exception("following pending payments failed")
 
 
 def paid_notice(ctx: Context, caller: Caller, payment_id: int) -> tuple[str, str] | None:

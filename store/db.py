@@ -175,6 +175,7 @@ CREATE TABLE IF NOT EXISTS payments (
     created_at TEXT NOT NULL,
     UNIQUE (payer_id, idempotency_key)
 );
+CREATE INDEX IF NOT EXISTS payments_pending ON payments (id) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS refund_parts (
     refund_nonce TEXT NOT NULL,
     payment_id INTEGER NOT NULL REFERENCES payments(id),

@@ -9,6 +9,7 @@ follow its payment row's status (`confirm_payment`, `fail_payment`)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from store.db import now_iso
 
@@ -133,6 +134,28 @@ def received(conn: sqlite3.Connection, payee_id: int, payer_id: int) -> list[sql
         (payee_id, payer_id),
     ).fetchall()
     return rows
+
+
+def unfollowed(
+    conn: sqlite3.Connection, before: float, limit: int
+) -> list[tuple[str, sqlite3.Row]]:
+    """Pending payments (as `payment` gives them, plus the payer's username and role) and
+    pending redemption requests created before Unix time `before`, oldest first, at most
+    `limit` of each: ("payment" | "redemption", row)."""
+    cutoff = datetime.fromtimestamp(before, UTC).isoformat()
+    pays = conn.execute(
+        "SELECT p.*, u.username AS payee, u.address AS payee_address, a.username AS payer, "
+        "a.role AS payer_role FROM payments p JOIN users u ON u.id = p.payee_id "
+        "JOIN users a ON a.id = p.payer_id WHERE p.status = 'pending' AND p.created_at < ? "
+        "ORDER BY p.id LIMIT ?",
+        (cutoff, limit),
+    ).fetchall()
+    reds = conn.execute(
+        "SELECT * FROM redemption_requests WHERE status = 'pending' AND created_at < ? "
+        "ORDER BY id LIMIT ?",
+        (cutoff, limit),
+    ).fetchall()
+    return [("payment", r) for r in pays] + [("redemption", r) for r in reds]
 
 
 def insert_redemption(conn: sqlite3.Connection, shop_id: int, amount: int, nonce: str) -> int:
