@@ -131,6 +131,11 @@ async def get_current_user(request: Request, ctx: Ctx) -> Caller:
 
     Errors: 401 `unauthorized`; 403 `csrf_failed`.
     """
+    return caller_of(request, ctx)
+
+
+def caller_of(request: Request, ctx: Context) -> Caller:
+    """`get_current_user` as a plain function (for `api.direct` handlers)."""
     bearer = _bearer(request)
     cookie = None if bearer else request.cookies.get(SESSION_COOKIE)
     user = session_caller(ctx, bearer or cookie)

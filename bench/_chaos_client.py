@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -313,20 +314,23 @@ def open_intents(api: Api) -> list[dict[str, Any]]:
     return out
 
 
-def finish_payments(api: Api, model: Model, timeout: float) -> None:
-    """Retry every unfinished payment with its Idempotency-Key until final (bounded)."""
-    http = httpx.Client(base_url=api.base_url, timeout=90)
+def finish_payments(api: Api, model: Model, timeout: float, workers: int = 8) -> None:
+    """Retry every unfinished payment with its Idempotency-Key until final (bounded), as the
+    payers' many phones would: `workers` at a time."""
     deadline = time.monotonic() + timeout
+    http = httpx.Client(
+        base_url=api.base_url, timeout=90, limits=httpx.Limits(max_connections=workers)
+    )
+
+    def one(p: Payment) -> None:
+        while not p.final and time.monotonic() < deadline:
+            attempt(api, http, p)
+            if not p.final:
+                time.sleep(1.0)
+
     try:
-        while time.monotonic() < deadline:
-            left = [p for p in model.payments if not p.final]
-            if not left:
-                return
-            for p in left:
-                if time.monotonic() > deadline:
-                    return
-                attempt(api, http, p)
-            if any(not p.final for p in left):
-                time.sleep(0.5)
+        left = [p for p in model.payments if not p.final]
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, left))
     finally:
         http.close()

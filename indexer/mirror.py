@@ -8,6 +8,7 @@ Amounts are `BaseUnits`; addresses are accepted in any case and returned checksu
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -69,7 +70,18 @@ class Redemption:
 
 
 def _address(value: str) -> ChecksumAddress:
-    if not isinstance(value, str) or not is_address(value.lower()):
+    if not isinstance(value, str):
+        raise InvalidInput(f"{value!r} is not an Ethereum address")
+    return _checksummed(value)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _checksummed(value: str) -> ChecksumAddress:
+    """`value` checked and in EIP-55 form, remembered (a keccak hash per read cost about a
+    tenth of a wallet read)."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    if not is_address(value.lower()):
         raise InvalidInput(f"{value!r} is not an Ethereum address")
     return to_checksum_address(value)
 
