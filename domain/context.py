@@ -17,8 +17,8 @@ from node.chain import ChainService
 from store.db import connect, init_db
 
 if TYPE_CHECKING:
+    from domain.follower import PaymentFollower
     from domain.outbox import Dispatcher
-    from domain.payments import PaymentFollower
 
 
 POOL_SIZE = 16
@@ -108,8 +108,8 @@ class Services:
     def start(self) -> None:
         """Database, bootstrap admin, chain, dispatcher (see the class docstring)."""
         from domain.accounts import bootstrap_admin
+        from domain.follower import PaymentFollower
         from domain.outbox import Dispatcher
-        from domain.payments import PaymentFollower
 
         settings = self.settings
         init_db(settings.service_db)

@@ -17,7 +17,8 @@ paid at most once. Its truth is the token's `AuthorizationUsed(authorizer, nonce
   expired) -> the same authorization (same nonce) is signed again and relayed.
 
 A retry with the same Idempotency-Key (or `GET /payments/{id}`) looks again and moves the
-payment on; it never pays twice and never stays pending without a transaction in flight.
+payment on; it never pays twice and never stays pending without a transaction in flight. What
+no client follows any more, the service follows itself (`domain.follower`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 
@@ -141,10 +141,6 @@ RETRY_PATIENCE = 2.0
 """Longest wait (s) of a retry or a look (`GET /payments/{id}`): it answers what is known and
 moves the payment on, then `pending` with the tx hash; the client asks again later (docs/api.md:
 client retry rules). Only the first request waits up to the receipt timeout."""
-
-FOLLOW_AFTER = 10.0
-"""Seconds after its receipt timeout from which a payment or redemption still pending is moved
-on by the service itself (`follow_pending`), without a client asking."""
 
 
 def _retry_patience(ctx: Context) -> float:
@@ -375,57 +371,6 @@ def _move_redemption(
         block_number=block,
         status=state,
     )
-
-
-def follow_pending(ctx: Context, limit: int = 100) -> int:
-    """Move on the payments and redemptions left `pending` that nobody follows any more (the
-    client went away, the process that took the request died): those older than the receipt
-    timeout plus FOLLOW_AFTER, oldest first, at most `limit`, each with one look (`_follow`
-    with patience 0: confirmed, failed, or relayed again with the same nonce). Run by the
-    service in the background (`PaymentFollower`); returns how many became final."""
-    cutoff = ctx.now.timestamp() - ctx.settings.receipt_timeout - FOLLOW_AFTER
-    done = 0
-    for kind, row in payments.unfollowed(ctx.db, cutoff, limit):
-        try:
-            if kind == "payment":
-                payer = Caller(row["payer_id"], row["payer"], row["payer_role"], "", None)
-                moved = _move_payment(ctx, payer, row, 0.0).status
-            else:
-                moved = _move_redemption(ctx, int(row["shop_id"]), row, 0.0).status
-        except (ChainError, Refused) as e:
-            moved = "failed" if isinstance(e, ChainError) and e.code != "tx_refused" else ""
-            log.info("following %s %s: %s", kind, row["id"], e)
-        done += moved in ("confirmed", "failed")
-    return done
-
-
-class PaymentFollower:
-    """A background thread that calls `follow_pending` every `every` seconds with a context
-    from `open_context` (so no payment or redemption stays pending when its client is gone)."""
-
-    def __init__(self, open_context: Callable[[], Context], every: float = 5.0) -> None:
-        self._open = open_context
-        self._every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="heitje-payments", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                ctx = self._open()
-                try:
-                    follow_pending(ctx)
-                finally:
-                    ctx.close()
-            except Exception:
-                log.exception("following pending payments failed")
 
 
 def paid_notice(ctx: Context, caller: Caller, payment_id: int) -> tuple[str, str] | None:

@@ -204,6 +204,28 @@ def test_a_payment_interrupted_before_its_broadcast_is_finished_by_a_retry(
     api.close()
 
 
+def test_a_payment_nobody_retries_is_finished_by_the_service(stack: Stack) -> None:
+    """Issue 8: a payment recorded by a process that then died, whose client never comes back,
+    is finished by the service itself (`domain.follower`): no retry, and still paid once."""
+    api = _api(stack)
+    citizen, shop = _people(api, "20.00")
+    stack.restart_api(HEITJE_CRASH_AT="payment_after_record")
+    api.tokens.clear()
+    body: dict[str, Any] = {"to": shop, "amount": "3.00"}
+    with pytest.raises(httpx.HTTPError):  # the API dies with the request in hand
+        api.request("POST", "/payments", citizen, json=body, headers={"Idempotency-Key": "k"})
+    assert api.chain_balance(citizen) == 2000  # nothing was sent
+    # Followed from 1 + 10 s after it was made (receipt timeout + FOLLOW_AFTER), every 5 s.
+    stack.restart_api(HEITJE_RECEIPT_TIMEOUT="1")
+    api.tokens.clear()
+    poll(lambda: api.chain_balance(shop) == 300, "the service finishing the payment", 90)
+    assert api.chain_balance(citizen) == 2000 - 300
+    r = api.request("POST", "/payments", citizen, json=body, headers={"Idempotency-Key": "k"})
+    assert r.status_code == 201 and r.json()["status"] == "confirmed", r.text
+    assert api.chain_balance(citizen) == 2000 - 300  # once
+    api.close()
+
+
 def test_a_lost_relayer_transaction_does_not_jam_later_payments(
     proxied: tuple[Stack, FaultProxy],
 ) -> None:
