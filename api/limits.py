@@ -14,9 +14,9 @@ hands the app exactly those bytes:
   that is not UTF-8 (RFC 8259 section 8.1): 400 `json_not_utf8`, since its depth cannot be
   counted byte by byte.
 
-The routes that take photos (`UPLOAD_ROUTES`: a task sent in with proof) may have bodies up
-to `UPLOAD_BODY_BYTES` (or `max_body_bytes`, when that is larger); the photos' own limits are
-`domain.proofs`'.
+The routes that take files (`UPLOAD_ROUTES`: a task sent in with proof, a bank statement) may
+have bodies up to `UPLOAD_BODY_BYTES` (or `max_body_bytes`, when that is larger); the files' own
+limits are `domain.proofs`' and `domain.settlement.bank`'s.
 
 Refusals are `{"code", "message"}` JSON like every other (`api.errors`). A refused body that
 is still arriving is read on (and dropped) up to `DRAIN_FACTOR` times the limit, so that a
@@ -41,10 +41,14 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 UPLOAD_BODY_BYTES = 32 * 1024 * 1024
 """Largest body of a photo upload: three photos of at most 10 MiB each, a note, the form."""
-UPLOAD_ROUTES = (("POST", re.compile(r"/tasks/[^/]+(?:/proof)?")),)
-"""(method, path) of the routes that take photos: `POST /tasks/{ref}/proof` (API) and
-`POST /tasks/{ref}` (the task page's forms). Their larger limit applies only to requests that
-show a bearer token or a session cookie."""
+UPLOAD_ROUTES = (
+    ("POST", re.compile(r"/tasks/[^/]+(?:/proof)?")),
+    ("POST", re.compile(r"/office/bank")),
+)
+"""(method, path) of the routes that take files: photos with `POST /tasks/{ref}/proof` (API)
+and `POST /tasks/{ref}` (the task page's forms), a bank statement with `POST /office/bank`
+(finance; the file's own limit is `domain.settlement.bank`'s). Their larger limit applies only
+to requests that show a bearer token or a session cookie."""
 
 
 def _credentialed(headers: Headers) -> bool:

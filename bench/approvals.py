@@ -212,11 +212,13 @@ def main() -> None:
         tmp / "data",
         env={
             "HEITJE_ANNUAL_REWARD_CAP": "1000000000.00",
+            "HEITJE_MONTHLY_REWARD_CAP": "",  # no monthly cap: the figures are the point
             # every citizen signs up from this machine: the throttle raised, not off
             "HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR": "100000",
             "HEITJE_SIGNUP_PER_HOUR": "100000",
             # one approval per reward: the bench measures minting, not review (four-eyes)
             "HEITJE_FOUR_EYES_THRESHOLD": "",
+            "HEITJE_STAFF_SECOND_FACTOR": "false",  # staff log in by API, password only
         },
     )
     try:

@@ -219,6 +219,7 @@ def main() -> None:
             confirmations=plan.confirmations,
             env={
                 "HEITJE_ANNUAL_REWARD_CAP": "1000000000.00",
+                "HEITJE_MONTHLY_REWARD_CAP": "",  # no monthly cap: the figures are the point
                 "HEITJE_INTENT_RETRY_MAX": "5",
                 "HEITJE_RECEIPT_TIMEOUT": "30",
                 # every client signs up from this machine: the throttle raised, not off
@@ -226,6 +227,7 @@ def main() -> None:
                 "HEITJE_SIGNUP_PER_HOUR": "1000",
                 # one approval per reward: the bench measures minting, not review (four-eyes)
                 "HEITJE_FOUR_EYES_THRESHOLD": "",
+                "HEITJE_STAFF_SECOND_FACTOR": "false",  # staff log in by API, password only
             },
         )
         api = Api(stack.api_url)

@@ -105,6 +105,7 @@ def main() -> None:
             "HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR": "100000",
             "HEITJE_SIGNUP_PER_HOUR": "100000",
             "HEITJE_FOUR_EYES_THRESHOLD": "",
+            "HEITJE_STAFF_SECOND_FACTOR": "false",  # staff log in by API, password only
         },
     )
     bare: subprocess.Popen[bytes] | None = None

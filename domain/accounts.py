@@ -8,6 +8,7 @@ import ipaddress
 import math
 import re
 import time
+from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -15,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from schwifty import IBAN
 from web3 import Web3
 
-from domain import shops
+from domain import shops, staff_log
 from domain.context import Caller, Context
 from domain.keyring import open_sealed, seal_new_key
 from domain.schemas import (
@@ -32,7 +33,7 @@ from domain.security import (
 )
 from domain.settlement.sepa import check_creditor
 from heitje.errors import ConfigError, InvalidInput, Refused, Throttled
-from store import accounts, outbox, payees
+from store import accounts, outbox, payees, staff_admin
 from store.db import transaction
 
 WALLET_ROLES = ("citizen", "shop")
@@ -233,8 +234,12 @@ def sign_up_shop(ctx: Context, body: ShopCreate, client: str = "") -> AccountPub
     )
 
 
-def create_staff(ctx: Context, body: StaffCreate) -> AccountPublic:
-    """Create a coordinator, finance, auditor or admin account (no wallet).
+def create_staff(
+    ctx: Context, body: StaffCreate, caller: Caller | None = None, reason: str = ""
+) -> AccountPublic:
+    """Create a coordinator, finance, auditor or admin account (no wallet). With `caller`
+    (the admin) `staff.create` goes in the staff log in the same transaction, with `reason`
+    and the role.
 
     Errors: 409 `username_taken`.
     """
@@ -247,6 +252,8 @@ def create_staff(ctx: Context, body: StaffCreate) -> AccountPublic:
             role=body.role,
             custodial=False,
         )
+        if caller is not None:
+            staff_log.record(ctx, caller, "staff.create", body.username, reason, role=body.role)
     return AccountPublic(username=body.username, role=body.role, name=body.name, address=None)
 
 
@@ -293,15 +300,18 @@ def shop_applications(ctx: Context, status: str | None = "pending") -> list[Shop
 
 
 def review_shop(
-    ctx: Context, caller: Caller | None, username: str, *, approve: bool
+    ctx: Context, caller: Caller | None, username: str, *, approve: bool, reason: str = ""
 ) -> ShopApplication:
     """An admin approves or rejects the pending shop `username`. Approval queues its wallet's
     registration on chain as a shop (outbox, same transaction); from then on it is listed, and
-    payable once registered. Rejection keeps it off chain for good. `caller` is the admin
-    (None from the command line, which runs with the data directory's own authority).
+    payable once registered. Rejection keeps it off chain for good; its `reason` (when given)
+    is kept and the shop reads it on its page (`decline_reason`). `caller` is the admin (None
+    from the command line, which runs with the data directory's own authority); with an admin
+    the decision goes in the staff log (`shop.approve`, `shop.reject`) in the same transaction.
 
     Errors: 404 `unknown_shop`; 409 `shop_not_pending` (already approved or rejected).
     """
+    reason = " ".join(reason.split())
     with transaction(ctx.db):
         row = accounts.by_username(ctx.db, username)
         status = accounts.shop_status(ctx.db, row["id"]) if row is not None else None
@@ -314,9 +324,36 @@ def review_shop(
         accounts.set_shop_status(ctx.db, row["id"], decision, reviewer)
         if approve and row["address"] is not None:
             outbox.add_registration(ctx.db, row["id"], row["address"], "shop")
+        if not approve and reason:
+            staff_admin.set_decline_reason(ctx.db, row["id"], reason)
+        if caller is not None:
+            action = "shop.approve" if approve else "shop.reject"
+            staff_log.record(ctx, caller, action, row["username"], reason)
     if approve:
         ctx.wake()
     return next(s for s in shop_applications(ctx, None) if s.username == row["username"])
+
+
+def shop_reviews(ctx: Context) -> list[dict[str, Any]]:
+    """Every shop application for the admin's page, pending first (oldest first), then the
+    decided ones (newest decision first): username, name, category, iban, bic, address
+    (wallet), status, created_at, reviewed_by, reviewed_at, kvk, street, house_number,
+    postcode, town, decline_reason (None for those not given)."""
+    return staff_admin.shop_applications(ctx.db)
+
+
+def decline_reason(ctx: Context, user_id: int) -> str | None:
+    """Why shop `user_id`'s application was declined ("": declined without a reason kept, as
+    from the API or the command line); None when it was not declined."""
+    return staff_admin.decline_reason(ctx.db, user_id)
+
+
+def staff_accounts(ctx: Context) -> list[dict[str, Any]]:
+    """Every staff account by role, then username: id, username, name, role, created_at,
+    `enabled` (False: switched off by an admin)."""
+    return [
+        {**row, "enabled": row["disabled_at"] is None} for row in staff_admin.staff_accounts(ctx.db)
+    ]
 
 
 def shop_payable(ctx: Context, user_id: int) -> bool:

@@ -304,6 +304,9 @@ def _rotate(
     while True:
         batch = keyring.sealed_keys(conn, key_id=old_id, limit=100)
         if not batch:
+            from domain.second_factor import reseal_all  # (it imports this module)
+
+            reseal_all(conn, old_kek, new_kek)  # staff TOTP secrets, before the switch
             with transaction(conn):  # the switch: only when no key is left under the old KEK
                 if any(k != new_id for k in keyring.key_id_counts(conn)):
                     continue

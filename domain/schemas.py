@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+from domain.health_report import ChainHealth as ChainHealth
+from domain.health_report import DispatcherHealth as DispatcherHealth
+from domain.health_report import HealthReason as HealthReason
+from domain.health_report import HealthReport as HealthReport
+from domain.health_report import IndexerHealth as IndexerHealth
+from domain.health_report import KeyHealth as KeyHealth
+from domain.task_schemas import (  # the task schemas, kept in a module of their own
+    TaskCreate as TaskCreate,
+)
+from domain.task_schemas import TaskEdit as TaskEdit
+from domain.task_schemas import TaskProofPublic as TaskProofPublic
+from domain.task_schemas import TaskPublic as TaskPublic
+from domain.task_schemas import TaskReject as TaskReject
+from domain.task_schemas import TaskWithdraw as TaskWithdraw
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$"
 """What a username may be (1..64 characters): an erased account's `#erased-<id>` never is."""
@@ -40,6 +54,12 @@ class Token(BaseModel):
 class LoginRequest(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=256)
+    otp: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Staff (while HEITJE_STAFF_SECOND_FACTOR is on): the 6-digit code of the "
+        "authenticator app, or a recovery code. Ignored for citizens and shops.",
+    )
 
 
 class CitizenCreate(BaseModel):
@@ -181,64 +201,6 @@ class ShopApplication(BaseModel):
     reviewed_at: str | None
 
 
-class TaskCreate(BaseModel):
-    """A task to publish. `reward` is a HEIT decimal string ("15.00")."""
-
-    ref: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-    kind: str = Field(min_length=1, max_length=100)
-    title: str = Field(min_length=1, max_length=300)
-    reward: str = Field(max_length=32)
-    neighbourhood: str = Field(default="", max_length=200)
-    place: str = Field(default="", max_length=300, description="Where the job is.")
-    deadline: date | None = Field(
-        default=None, description="The last day to do the job (ISO date), if there is one."
-    )
-    materials: str = Field(
-        default="", max_length=1000, description="What to pick up for the job, and where."
-    )
-
-
-class TaskReject(BaseModel):
-    """Why submitted work is rejected (shown to the citizen who sent it in)."""
-
-    reason: str = Field(default="", max_length=1000)
-
-
-class TaskProofPublic(BaseModel):
-    """What a citizen sent in with a task: `note` and `photos` (paths of the photos, JPEG,
-    readable by the citizen who sent them and by staff), when (`submitted_at`, ISO 8601)."""
-
-    note: str
-    photos: list[str]
-    submitted_at: str
-
-
-class TaskPublic(BaseModel):
-    """A task. `reward` in HEIT; `reward_status` of the mint once approved:
-    pending | sent | blocked | confirmed (null before approval); `reward_error` says, while the
-    mint is `blocked`, why (plain text; the dispatcher keeps trying). `rejection_reason` (a
-    rejected task) only for staff and the citizen who claimed it, as `claimed_by`."""
-
-    ref: str
-    kind: str
-    title: str
-    reward: str
-    neighbourhood: str
-    status: str
-    claimed_by: str | None
-    reward_status: str | None
-    reward_tx: str | None
-    reward_error: str | None = None
-    approvals: int = 0
-    """Approvals given so far (0, 1 or 2)."""
-    approvals_needed: int = 1
-    """2 when the reward is at or above the four-eyes threshold, else 1."""
-    place: str = ""
-    deadline: date | None = None
-    materials: str = ""
-    rejection_reason: str | None = None
-
-
 class PaymentCreate(BaseModel):
     """Pay `to` (a username) `amount` HEIT (decimal string); a refund names `refund_of`."""
 
@@ -327,70 +289,8 @@ class ErrorPublic(BaseModel):
 
 
 # ----- health (GET /health, `heitje status`) -----
-
-
-class HealthReason(BaseModel):
-    """Why the service is not healthy: a stable `code` (`chain_unreachable`, `mirror_missing`,
-    `indexer_lagging`, `dispatcher_backlog`, `key_low_balance`) and a human `message`."""
-
-    code: str
-    message: str
-
-
-class ChainHealth(BaseModel):
-    """The chain node: reachable or not, its head block and how old that block is (seconds)."""
-
-    ok: bool
-    reachable: bool
-    chain_id: int | None = None
-    head: int | None = None
-    head_age_seconds: int | None = None
-
-
-class IndexerHealth(BaseModel):
-    """The SQL mirror: its checkpoint block and how far it is behind the block it should have
-    reached (head - `confirmations`), in blocks and in block time (seconds); `ok` null when the
-    chain cannot be asked."""
-
-    ok: bool | None
-    checkpoint: int | None = None
-    confirmations: int
-    lag_blocks: int | None = None
-    lag_seconds: int | None = None
-    max_lag_blocks: int
-
-
-class DispatcherHealth(BaseModel):
-    """The outbox: open intents (neither confirmed nor failed) and the age of the oldest."""
-
-    ok: bool
-    open_intents: int
-    oldest_age_seconds: int | None = None
-    max_age_seconds: float
-
-
-class KeyHealth(BaseModel):
-    """A service key: its address (null: no key file in this data dir) and native balance in
-    wei (a decimal string), checked against `min_balance_wei`; `ok` null when not checked."""
-
-    role: str
-    address: str | None
-    balance_wei: str | None = None
-    min_balance_wei: str
-    ok: bool | None
-
-
-class HealthReport(BaseModel):
-    """The service's health: `ok` (and `status` "ok" or "fail") with the `reasons` of a
-    failure, and the figures of each check."""
-
-    ok: bool
-    status: Literal["ok", "fail"]
-    reasons: list[HealthReason]
-    chain: ChainHealth
-    indexer: IndexerHealth
-    dispatcher: DispatcherHealth
-    keys: list[KeyHealth]
+# HealthReport and its parts live in domain.health_report (imported above): `heitje status`
+# loads them without the rest of this module.
 
 
 class HealthPublic(HealthReport):

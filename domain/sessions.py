@@ -8,8 +8,10 @@ import hashlib
 import math
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from domain import staff_log
 from domain.context import Caller, Context
 from domain.security import DUMMY_HASH, new_session_token, token_hash, verify_password
 from heitje.errors import Refused, Throttled
@@ -19,6 +21,17 @@ from store.db import transaction
 
 STAFF_ROLES = ("admin", "coordinator", "finance", "auditor")
 """Roles without a wallet, created by admins (`create_staff`) and disabled by them."""
+
+
+PENDING_SECONDS = 1800
+"""Seconds a session waiting for its second factor lives (time to install an authenticator
+app); it gets the full `session_hours` once the code is given (`complete_session`)."""
+
+
+def needs_second_factor(settings: Settings, role: str) -> bool:
+    """True when an account of `role` needs a second factor after its password: staff, while
+    the setting `staff_second_factor` is on (`domain.second_factor`)."""
+    return settings.staff_second_factor and role in STAFF_ROLES
 
 
 def _lockout(failures: int, free: int, settings: Settings) -> float:
@@ -119,9 +132,19 @@ def _take_back(db: sqlite3.Connection, counted: _Counted) -> None:
 
 
 def log_in(
-    ctx: Context, username: str, password: str, client: str | None
+    ctx: Context,
+    username: str,
+    password: str,
+    client: str | None,
+    second_factor: Callable[[Caller], None] | None = None,
 ) -> tuple[Caller, str, int]:
     """Check a log-in and start a session: (the account, bearer token, lifetime in seconds).
+
+    A staff account that needs a second factor (`needs_second_factor`) gets a session that
+    counts for nothing yet (`session_caller` does not know it; `pending_caller` does) until
+    `domain.second_factor` completes it; or, when `second_factor` is given, that is called
+    with the account once its password is right (it checks the code sent along and raises
+    to refuse: no session then) and the session is complete at once.
 
     `username` is compared without regard to case; `client` is the client's address (IP).
     Throttled per account and per client (OWASP ASVS 2.2.1; settings `login_*`): while either
@@ -155,6 +178,7 @@ def log_in(
                 _take_back(db, c)
         raise Refused(403, "account_disabled", "this account is disabled: ask an administrator")
     caller = Caller(user["id"], user["username"], user["role"], user["name"], user["address"])
+    pending = needs_second_factor(settings, caller.role)
     now = time.time()
     with transaction(db):
         sessions.clear_login_failures(db, counted[0].subject)
@@ -162,25 +186,83 @@ def log_in(
             _take_back(db, c)
         sessions.purge_sessions(db, now)
         sessions.purge_login_failures(db, now - settings.login_failure_memory, now)
+        if not (pending and second_factor is not None):
+            token, ttl = open_session(ctx, settings, caller.id, pending=pending)
+            return caller, token, ttl
+    assert second_factor is not None
+    second_factor(caller)  # raises to refuse
+    with transaction(db):
         token, ttl = open_session(ctx, settings, caller.id)
     return caller, token, ttl
 
 
-def open_session(ctx: Context, settings: Settings, user_id: int) -> tuple[str, int]:
+def open_session(
+    ctx: Context, settings: Settings, user_id: int, *, pending: bool = False
+) -> tuple[str, int]:
     """Start a session; returns (bearer token, lifetime in seconds). Only the token's hash is
-    stored."""
+    stored. `pending`: it waits for the account's second factor (`domain.second_factor`) and
+    lives at most `PENDING_SECONDS` until then (the lifetime returned is the full one, for the
+    cookie)."""
     token = new_session_token()
     ttl = settings.session_hours * 3600
-    sessions.insert_session(ctx.db, token_hash(token), user_id, time.time() + ttl)
+    expires = time.time() + (min(ttl, PENDING_SECONDS) if pending else ttl)
+    sessions.insert_session(ctx.db, token_hash(token), user_id, expires, pending)
     return token, ttl
 
 
+def complete_session(ctx: Context, token: str) -> bool:
+    """Mark the session `token`, waiting for its second factor, complete: it counts from now
+    on, for the full `session_hours`. False when there is no such session. Run it inside the
+    transaction that took the code."""
+    expires = time.time() + ctx.settings.session_hours * 3600
+    return sessions.complete_session(ctx.db, token_hash(token), expires)
+
+
 def session_caller(ctx: Context, token: str | None) -> Caller | None:
-    """The account of a live session token, or None (also for a disabled account)."""
+    """The account of a live session token, or None (also for a disabled account, and for a
+    staff session still waiting for its second factor: every page and endpoint refuses it)."""
     if not token:
         return None
     row = sessions.session_user(ctx.db, token_hash(token), time.time())
     return None if row is None else Caller(**dict(row))
+
+
+def pending_caller(ctx: Context, token: str | None) -> Caller | None:
+    """The account of a live session token that waits for its second factor, or None (no
+    such session, a complete one, a disabled account). Only the second-factor pages use it."""
+    if not token:
+        return None
+    row = sessions.session_user(ctx.db, token_hash(token), time.time(), pending=True)
+    return None if row is None else Caller(**dict(row))
+
+
+# ----- throttling other secrets (second-factor codes) as log-ins -----
+
+
+def count_attempt(ctx: Context, key: str) -> _Counted:
+    """Count an attempt at the secret named `key` (e.g. `second_factor:<user id>`; stored as
+    its sha256) as a failure BEFORE it is checked, as log-ins are: `login_free_failures`
+    free, then locks doubling from `login_lockout_base` up to `login_lockout_max`. Follow
+    with `attempt_failed` or `attempt_succeeded`.
+
+    Errors: 429 `login_throttled` (`Throttled`, `retry_after` seconds) while locked."""
+    subject = hashlib.sha256(key.encode()).hexdigest()
+    return _count_attempt(ctx, [(subject, ctx.settings.login_free_failures)])[0]
+
+
+def attempt_failed(ctx: Context, counted: _Counted) -> None:
+    """The attempt was wrong: its count stays, its lock runs from now."""
+    now = time.time()
+    with transaction(ctx.db):
+        sessions.restamp_login_failure(
+            ctx.db, counted.subject, now, now + counted.lock if counted.lock else 0.0
+        )
+
+
+def attempt_succeeded(db: sqlite3.Connection, counted: _Counted) -> None:
+    """The attempt was right: forget the subject's failures. Run it inside the caller's
+    transaction."""
+    sessions.clear_login_failures(db, counted.subject)
 
 
 def end_session(ctx: Context, token: str) -> None:
@@ -198,16 +280,28 @@ def purge_sessions(ctx: Context) -> int:
     return sessions.purge_sessions(ctx.db, time.time())
 
 
-def set_staff_disabled(ctx: Context, username: str, disabled: bool, by: str | None = None) -> None:
+def set_staff_disabled(
+    ctx: Context,
+    username: str,
+    disabled: bool,
+    by: str | None = None,
+    *,
+    caller: Caller | None = None,
+    reason: str = "",
+) -> None:
     """Disable a staff account (it cannot log in, and its sessions end at once) or enable it
     again. Idempotent. `by`: the admin's username (an admin cannot disable themselves); None
-    from the command line. One enabled admin always remains: disabling the last enabled admin
-    is refused, from the API and the command line alike, checked inside the transaction (two
-    admins disabling each other at the same time: the second is refused).
+    from the command line. With `caller` (the admin; `by` is then theirs) a change goes in the
+    staff log (`staff.disable`, `staff.enable`, with `reason`) in the same transaction. One
+    enabled admin always remains: disabling the last enabled admin is refused, from the API
+    and the command line alike, checked inside the transaction (two admins disabling each
+    other at the same time: the second is refused).
 
     Errors: 404 `unknown_account`; 409 `not_staff` (a citizen or shop), `cannot_disable_self`,
     `last_admin`.
     """
+    if caller is not None:
+        by = caller.username
     with transaction(ctx.db):
         row = accounts.by_username(ctx.db, username)
         if row is None:
@@ -222,3 +316,6 @@ def set_staff_disabled(ctx: Context, username: str, disabled: bool, by: str | No
         if disabled and row["role"] == "admin" and row["disabled_at"] is None and not others:
             raise Refused(409, "last_admin", f"{row['username']} is the last enabled admin account")
         sessions.set_disabled(ctx.db, int(row["id"]), disabled)
+        if caller is not None and (row["disabled_at"] is None) == disabled:
+            action = "staff.disable" if disabled else "staff.enable"
+            staff_log.record(ctx, caller, action, row["username"], reason)

@@ -1,6 +1,6 @@
 """A shop's own affairs: the checks of its sign-up details (KvK number, Dutch postcode), the
 payments it received (to refund one), its redemptions and where each is in the settlement
-(waiting, or in which pain.001 file), and rows for its bookkeeper's CSV export.
+(waiting, in which pain.001 file, or paid on which day), and rows for its bookkeeper's CSV export.
 
 Amounts are integer base units (1 HEIT = 100); times are aware datetimes in UTC (the store's
 ISO 8601 text); the bookkeeper's dates are days in Dutch time (`TIMEZONE`).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import PurePosixPath
 from typing import Literal
@@ -20,7 +20,7 @@ from domain.context import Caller, Context
 from domain.schemas import ShopCreate
 from domain.settlement.sepa import check_creditor
 from heitje.errors import InvalidInput, Refused
-from store import shops
+from store import bank, shops
 
 TIMEZONE = ZoneInfo("Europe/Amsterdam")
 """The day a payment or redemption falls on, for the bookkeeper, is a day in Dutch time."""
@@ -185,7 +185,7 @@ def incoming_payment(ctx: Context, shop: Caller, payment_id: int) -> IncomingPay
 
 # ----- redemptions -----
 
-RedemptionState = Literal["processing", "waiting", "in_file"]
+RedemptionState = Literal["processing", "waiting", "in_file", "paid"]
 
 
 @dataclass(frozen=True)
@@ -196,10 +196,11 @@ class RedemptionStatus:
     - `processing`: the burn is not yet confirmed on chain (`redemption_id` None);
     - `waiting`: burned, not yet in a settlement (payment) file;
     - `in_file`: in the pain.001 file `file_name` of batch `batch_id` (its MsgId), the bank
-      transfer asked for `execution_date`.
+      transfer asked for `execution_date`;
+    - `paid`: as `in_file`, and the bank's statement (camt.053, `domain.settlement.bank`)
+      booked the payment on `paid_on`.
 
     `id` is the request's number, `amount` base units, `at` when it was asked (UTC).
-    (A "paid" state needs the bank's statement, camt.053, which is not read yet.)
     """
 
     id: int
@@ -210,6 +211,22 @@ class RedemptionStatus:
     batch_id: str | None = None
     file_name: str | None = None
     execution_date: date | None = None
+    paid_on: date | None = None
+
+
+def _with_paid(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[RedemptionStatus]:
+    """`rows` as `RedemptionStatus`, paid ones with the day the bank booked them."""
+    days = bank.redemptions_paid_on(
+        conn, (int(r["redemption_id"]) for r in rows if r["batch_id"] is not None)
+    )
+    out = []
+    for row in rows:
+        status = _redemption(row)
+        day = days.get(status.redemption_id or 0)
+        if day is not None:
+            status = replace(status, state="paid", paid_on=date.fromisoformat(day))
+        out.append(status)
+    return out
 
 
 def _redemption(row: sqlite3.Row) -> RedemptionStatus:
@@ -238,7 +255,7 @@ def redemption_statuses(ctx: Context, shop: Caller, limit: int = 50) -> list[Red
     (`RedemptionStatus`). Errors: 403 `forbidden` for anyone but a shop."""
     _shop(shop)
     limit = max(1, min(limit, 500))
-    return [_redemption(r) for r in shops.redemptions(ctx.db, shop.id, limit)]
+    return _with_paid(ctx.db, shops.redemptions(ctx.db, shop.id, limit))
 
 
 # ----- the bookkeeper's export -----
@@ -282,4 +299,4 @@ def redemptions_between(
     _shop(shop)
     check_range(start, end)
     first, after = _day_bounds(start, end)
-    return [_redemption(r) for r in shops.redemptions_between(ctx.db, shop.id, first, after)]
+    return _with_paid(ctx.db, shops.redemptions_between(ctx.db, shop.id, first, after))

@@ -1,5 +1,15 @@
-"""The task lifecycle: publish -> claim (-> give back: open again) -> submit -> approve (reward
-minted) or reject (with a reason the citizen sees). Proof sent in with a task: `domain.proofs`.
+"""The task lifecycle: publish (-> edit while open) -> claim (-> give back: open again) -> submit
+-> approve (reward minted) or reject (with a reason the citizen sees); a coordinator may
+withdraw a task while it is open or claimed (with a reason the claimant sees; edit and
+withdraw: `domain.task_changes`). Proof sent in with a task: `domain.proofs`; the review
+queue: `domain.task_review`. Every coordinator's action (publish, edit, withdraw, first
+approval, approve, reject) is written to the staff log (`domain.staff_log`) in its own
+transaction.
+
+Volunteer allowance (`domain.allowance`): a task's reward per estimated hour may not pass
+`max_reward_per_hour` (checked when it is published, edited and approved; a task without
+estimated hours is not checked), and a citizen's approved rewards in one calendar month may
+not pass `monthly_reward_cap` (checked when it is approved).
 
 Approval checks the yearly reward cap (calendar year of the approval, in the approval time's
 own offset) and the chain's reward period (one is open, its budget and its cap per citizen,
@@ -13,27 +23,27 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 
-from web3.exceptions import Web3RPCError
-
+from domain import staff_log
+from domain.allowance import check_monthly, check_per_hour
 from domain.context import Caller, Context
+from domain.reward_period import check_reward_period
 from domain.schemas import TaskCreate, TaskPublic
 from heitje.errors import Refused
 from heitje.money import format_heit, parse_heit
 from node.contract import task_ref
-from node.token import Token
 from store import outbox, tasks
 from store.db import transaction
 
-STATUSES = ("open", "claimed", "submitted", "approved", "rejected")
+STATUSES = ("open", "claimed", "submitted", "approved", "rejected", "withdrawn")
 REASON_MAX = 1000
-"""Most characters of a rejection reason."""
+"""Most characters of a rejection or withdrawal reason."""
 
 
 STAFF_ROLES = ("admin", "coordinator", "finance", "auditor")
 """Roles that see who claimed a task (besides the claimant)."""
 
 
-def _public(ctx: Context, row: sqlite3.Row, viewer: Caller | None) -> TaskPublic:
+def task_public(ctx: Context, row: sqlite3.Row, viewer: Caller | None) -> TaskPublic:
     """The task as `viewer` may see it: `claimed_by` only for staff and the claimant (a
     username next to a reward transaction would tie a person to a wallet address)."""
     threshold = ctx.settings.four_eyes_units()
@@ -58,7 +68,17 @@ def _public(ctx: Context, row: sqlite3.Row, viewer: Caller | None) -> TaskPublic
         deadline=date.fromisoformat(row["deadline"]) if row["deadline"] else None,
         materials=row["materials"],
         rejection_reason=row["rejection_reason"] if sees_claimant else None,
+        description=row["description"],
+        estimated_minutes=row["estimated_minutes"],
+        people=int(row["people"]),
+        withdrawal_reason=row["withdrawal_reason"] if sees_claimant else None,
     )
+
+
+def require_coordinator(caller: Caller) -> None:
+    """Errors: 403 `forbidden` unless `caller` is a coordinator."""
+    if caller.role != "coordinator":
+        raise Refused(403, "forbidden", "this needs the role coordinator")
 
 
 def _reason(last_error: str | None) -> str | None:
@@ -76,11 +96,14 @@ def _task(ctx: Context, ref: str) -> sqlite3.Row:
 
 
 def publish(ctx: Context, caller: Caller, body: TaskCreate) -> TaskPublic:
-    """Publish a task; `reward` is HEIT with at most two decimals.
+    """Publish a task (recorded in the staff log as `task.publish`); `reward` is HEIT with at
+    most two decimals, `estimated_minutes` whole minutes (optional). With an estimate, the
+    reward per hour may not pass `max_reward_per_hour` (`check_per_hour`).
 
-    Errors: 409 `task_already_published`; 422 `invalid_amount`.
+    Errors: 409 `task_already_published`; 422 `invalid_amount`, `reward_per_hour_exceeded`.
     """
     reward = parse_heit(body.reward)
+    check_per_hour(reward, body.estimated_minutes, ctx.settings.max_per_hour_units())
     with transaction(ctx.db):
         if tasks.exists(ctx.db, body.ref):
             raise Refused(409, "task_already_published", f"task {body.ref!r} is published")
@@ -96,8 +119,20 @@ def publish(ctx: Context, caller: Caller, body: TaskCreate) -> TaskPublic:
             place=body.place,
             deadline=body.deadline.isoformat() if body.deadline else None,
             materials=body.materials,
+            description=body.description,
+            estimated_minutes=body.estimated_minutes,
+            people=body.people,
         )
-    return _public(ctx, _task(ctx, body.ref), caller)
+        staff_log.record(
+            ctx,
+            caller,
+            "task.publish",
+            body.ref,
+            title=body.title,
+            reward=reward,
+            estimated_minutes=body.estimated_minutes,
+        )
+    return task_public(ctx, _task(ctx, body.ref), caller)
 
 
 def list_tasks(
@@ -124,7 +159,7 @@ def list_tasks(
         neighbourhood=neighbourhood,
         claimed_by=viewer.id if mine and viewer is not None else None,
     )
-    return [_public(ctx, r, viewer) for r in rows]
+    return [task_public(ctx, r, viewer) for r in rows]
 
 
 def neighbourhoods(ctx: Context, status: str = "open") -> list[str]:
@@ -135,7 +170,7 @@ def neighbourhoods(ctx: Context, status: str = "open") -> list[str]:
 def get_task(ctx: Context, ref: str, viewer: Caller | None = None) -> TaskPublic:
     """One task with its reward status; `claimed_by` as in `list_tasks`.
     Errors: 404 `task_not_found`."""
-    return _public(ctx, _task(ctx, ref), viewer)
+    return task_public(ctx, _task(ctx, ref), viewer)
 
 
 def _check_duties(ctx: Context, caller: Caller, task: sqlite3.Row, decision: str) -> None:
@@ -167,7 +202,7 @@ def claim(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
         if task["status"] != "open":
             raise Refused(409, "task_not_open", f"task {ref!r} is {task['status']}, not open")
         tasks.set_claimed(ctx.db, task["id"], caller.id, ctx.now.isoformat())
-    return _public(ctx, _task(ctx, ref), caller)
+    return task_public(ctx, _task(ctx, ref), caller)
 
 
 def give_back(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
@@ -179,7 +214,7 @@ def give_back(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     with transaction(ctx.db):
         task = claimed_task(ctx, caller, ref)
         tasks.set_open(ctx.db, task["id"])
-    return _public(ctx, _task(ctx, ref), caller)
+    return task_public(ctx, _task(ctx, ref), caller)
 
 
 def claimed_task(ctx: Context, caller: Caller, ref: str) -> sqlite3.Row:
@@ -204,31 +239,35 @@ def submit(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     with transaction(ctx.db):
         task = claimed_task(ctx, caller, ref)
         tasks.set_submitted(ctx.db, task["id"], ctx.now.isoformat())
-    return _public(ctx, _task(ctx, ref), caller)
+    return task_public(ctx, _task(ctx, ref), caller)
 
 
 def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     """Approve submitted work: the reward is minted to the citizen.
 
     Refused when the citizen's approved rewards in the calendar year of `ctx.now` plus this
-    reward would pass the yearly cap, and then, from the chain (`_check_reward_period`), when no
-    reward period is open, when the period's budget cannot pay it, or when it would take the
-    citizen past the period's cap per citizen. The task state and the mint intent are written
-    in one transaction; `reward_status` then follows the mint (pending -> sent -> confirmed, or
-    blocked with `reward_error` while the chain refuses it).
+    reward would pass the yearly cap, or those in the calendar month of `ctx.now` the monthly
+    cap (`monthly_reward_cap`; equal is allowed), or the reward per estimated hour passes
+    `max_reward_per_hour` (`check_per_hour`, with today's setting), and then, from the chain
+    (`domain.reward_period`), when no reward period is open, when the period's budget cannot
+    pay it, or when it would take the citizen past the period's cap per citizen. The task
+    state and the mint intent are written in one transaction; `reward_status` then follows the
+    mint (pending -> sent -> confirmed, or blocked with `reward_error` while the chain refuses
+    it).
 
     With `separation_of_duties` (the default) the coordinator who published the task, or
     claimed it, may not approve it (`_check_duties`). A reward at or above
     `four_eyes_threshold` (default 50 HEIT) needs two approvals by different coordinators:
     the first is recorded (`approvals` 1 of `approvals_needed` 2; the task stays
     `submitted`, nothing is minted), the second approves it and mints; every check above runs
-    at both.
+    at both. The staff log records `task.first_approval` or `task.approve` in the same
+    transaction.
 
     Errors: 404 `task_not_found`; 403 `approver_is_publisher`, `approver_is_claimant`; 409
     `task_already_approved`, `task_not_submitted`, `no_reward_period`,
     `second_approver_required` (the same coordinator approving twice); 422
-    `annual_cap_exceeded`, `period_budget_exhausted`, `citizen_cap_exceeded`; 503
-    `chain_unavailable`.
+    `annual_cap_exceeded`, `monthly_cap_exceeded`, `reward_per_hour_exceeded`,
+    `period_budget_exhausted`, `citizen_cap_exceeded`; 503 `chain_unavailable`.
     """
     with transaction(ctx.db):
         task = _task(ctx, ref)
@@ -247,13 +286,27 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
                 f"{task['claimed_by_name']} has {format_heit(earned)} HEIT in {year}; "
                 f"{format_heit(task['reward'])} more would pass the cap of {format_heit(cap)}",
             )
-        _check_reward_period(ctx, task)
+        month = ctx.now.strftime("%Y-%m")
+        check_monthly(
+            str(task["claimed_by_name"]),
+            month,
+            tasks.approved_in_month(ctx.db, task["claimed_by"], month),
+            int(task["reward"]),
+            ctx.settings.monthly_cap_units(),
+        )
+        check_per_hour(
+            int(task["reward"]), task["estimated_minutes"], ctx.settings.max_per_hour_units()
+        )
+        check_reward_period(ctx, task)
         threshold = ctx.settings.four_eyes_units()
         if threshold is not None and int(task["reward"]) >= threshold:
             first = task["first_approved_by"]
             if first is None:  # the first of two approvals: recorded, nothing minted yet
                 tasks.set_first_approval(ctx.db, task["id"], caller.id, ctx.now.isoformat())
-                return _public(ctx, _task(ctx, ref), caller)
+                staff_log.record(
+                    ctx, caller, "task.first_approval", ref, reward=int(task["reward"])
+                )
+                return task_public(ctx, _task(ctx, ref), caller)
             if first == caller.id:
                 raise Refused(
                     409,
@@ -262,6 +315,15 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
                     f"{format_heit(task['reward'])} HEIT needs a second coordinator",
                 )
         tasks.set_approved(ctx.db, task["id"], caller.id, ctx.now.isoformat(), year)
+        staff_log.record(
+            ctx,
+            caller,
+            "task.approve",
+            ref,
+            reward=int(task["reward"]),
+            citizen=task["claimed_by_name"],
+            first_approved_by=task["first_approved_by_name"],
+        )
         outbox.add_mint(
             ctx.db,
             task["claimed_by"],
@@ -271,92 +333,13 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
             "0x" + task_ref(f"{task['id']}:{task['ref']}").hex(),
         )
     ctx.wake()
-    return _public(ctx, _task(ctx, ref), caller)
-
-
-def _check_reward_period(ctx: Context, task: sqlite3.Row) -> None:
-    """Refuse the reward of `task` up front when the chain would refuse to mint it.
-
-    Counts what is on chain plus the rewards approved but not minted yet (mint intents pending,
-    sent or blocked), each once: run inside the approval's write transaction, so no intent
-    changes while it looks; the unconfirmed intents are read first and the chain at the block
-    that was the head just after, so an intent confirmed before the read is in that block's
-    state, and one that is not is counted from the database unless its transaction is already
-    in that block.
-
-    Errors: 409 `no_reward_period`; 422 `period_budget_exhausted`, `citizen_cap_exceeded`;
-    503 `chain_unavailable`.
-    """
-    token = ctx.chain.token
-    reward = int(task["reward"])
-    address = str(task["claimed_by_address"])
-    unconfirmed = outbox.unconfirmed_mints(ctx.db)
-    for attempt in range(3):  # a reorganisation may take the block away while it is read
-        try:
-            block = int(token.w3.eth.block_number)
-            period_id = token.current_period_id(block)
-            if period_id == 0:
-                raise Refused(
-                    409,
-                    "no_reward_period",
-                    "no reward period is open on chain, so no reward can be minted; "
-                    "the municipality has to open one first",
-                )
-            period = token.reward_period(period_id, block)
-            earned = int(token.rewards_in_current_period(address, block))
-            landed = _landed(token, unconfirmed, block)
-            break
-        except OSError:  # requests' connection errors and time-outs
-            raise Refused(503, "chain_unavailable", "the chain is not reachable") from None
-        except Web3RPCError:  # e.g. BlockOutOfRange: the block left the chain meanwhile
-            if attempt == 2:
-                raise Refused(
-                    503, "chain_unavailable", "the chain kept changing while it was read; retry"
-                ) from None
-    on_way = [r for r in unconfirmed if r["id"] not in landed]
-    on_way_all = sum(int(r["amount"]) for r in on_way)
-    on_way_mine = sum(
-        int(r["amount"]) for r in on_way if str(r["account"]).lower() == address.lower()
-    )
-    left = period.remaining - on_way_all
-    if left < reward:
-        raise Refused(
-            422,
-            "period_budget_exhausted",
-            f"the reward period has {format_heit(max(left, 0))} HEIT left "
-            f"({format_heit(period.remaining)} HEIT not minted yet, of which "
-            f"{format_heit(on_way_all)} HEIT is approved and on its way); a reward of "
-            f"{format_heit(reward)} HEIT does not fit",
-        )
-    if earned + on_way_mine + reward > period.cap_per_citizen:
-        raise Refused(
-            422,
-            "citizen_cap_exceeded",
-            f"{task['claimed_by_name']} has {format_heit(earned + on_way_mine)} HEIT in this "
-            f"reward period ({format_heit(earned)} HEIT minted, {format_heit(on_way_mine)} HEIT "
-            f"on its way); {format_heit(reward)} HEIT more would pass the period's cap of "
-            f"{format_heit(period.cap_per_citizen)} HEIT per citizen",
-        )
-
-
-def _landed(token: Token, intents: list[sqlite3.Row], block: int) -> set[int]:
-    """Ids of the `sent` intents among `intents` whose transaction is in the chain's state at
-    `block` (one look per transaction: a batch mints all its rewards or none)."""
-    by_tx: dict[str, list[sqlite3.Row]] = {}
-    for r in intents:
-        if r["status"] == "sent" and r["tx_hash"]:
-            by_tx.setdefault(str(r["tx_hash"]), []).append(r)
-    landed: set[int] = set()
-    for rows in by_tx.values():
-        if token.is_task_rewarded(bytes.fromhex(str(rows[0]["ref"])[2:]), block):
-            landed.update(int(r["id"]) for r in rows)
-    return landed
+    return task_public(ctx, _task(ctx, ref), caller)
 
 
 def reject(ctx: Context, caller: Caller, ref: str, reason: str = "") -> TaskPublic:
     """Close submitted work without reward, saying why (`reason`, shown to the citizen; at
     most 1000 characters, blank allowed); not by the coordinator who published or claimed it
-    while `separation_of_duties` holds.
+    while `separation_of_duties` holds. Recorded in the staff log as `task.reject`.
 
     Errors: 404 `task_not_found`; 403 `approver_is_publisher`, `approver_is_claimant`; 409
     `task_not_submitted`; 422 `reason_too_long`."""
@@ -369,4 +352,5 @@ def reject(ctx: Context, caller: Caller, ref: str, reason: str = "") -> TaskPubl
         if task["status"] != "submitted":
             raise Refused(409, "task_not_submitted", f"task {ref!r} is {task['status']}")
         tasks.set_rejected(ctx.db, task["id"], caller.id, ctx.now.isoformat(), reason)
-    return _public(ctx, _task(ctx, ref), caller)
+        staff_log.record(ctx, caller, "task.reject", ref, reason, reward=int(task["reward"]))
+    return task_public(ctx, _task(ctx, ref), caller)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +75,17 @@ class Settings(BaseSettings):
     (`HEITJE_THEME_DIR`); a file it lacks comes from the default theme (README)."""
     municipality_iban: str = ""
     municipality_bic: str = ""
+    municipality_street: str = ""
+    municipality_house_number: str = ""
+    municipality_postcode: str = ""
+    municipality_town: str = ""
+    municipality_country: str = "NL"
+    """The municipality's structured postal address (`HEITJE_MUNICIPALITY_STREET`, ...), the
+    debtor's address in pain.001 files; without a town the files carry none."""
+    sepa_pain_version: Literal["09", "03"] = "09"
+    """The pain.001 version the municipality's bank takes (`HEITJE_SEPA_PAIN_VERSION`):
+    "09" (pain.001.001.09, ISO 20022 2019, structured addresses; the default) or "03"
+    (pain.001.001.03, for a bank that still needs it)."""
     rehearsal: bool = False
     dispatcher: bool = True
     intent_retry_max: float = Field(default=300.0, gt=0)
@@ -92,6 +104,10 @@ class Settings(BaseSettings):
     login_lockout_base: float = Field(default=1.0, gt=0)
     login_lockout_max: float = Field(default=900.0, gt=0)
     login_failure_memory: float = Field(default=3600.0, gt=0)
+    staff_second_factor: bool = True
+    """Staff accounts (admin, coordinator, finance, auditor) need a second factor after their
+    password: a TOTP code (RFC 6238) or a one-time recovery code (`HEITJE_STAFF_SECOND_FACTOR`;
+    the BIO asks it of staff with privileged access). Citizens and shops are not affected."""
     public_origin: str = ""
     """The service's own origin as browsers see it (`https://heitje.example.nl`): unsafe
     requests on a cookie session must come from it (CSRF, `Origin`/`Referer`). Empty: the
@@ -128,6 +144,16 @@ class Settings(BaseSettings):
     four_eyes_threshold: str = "50.00"
     """Rewards of at least this many HEIT need the approval of two different coordinators
     (`HEITJE_FOUR_EYES_THRESHOLD`; empty: none; a scenario replay follows its `policy`)."""
+    # Volunteer allowance (vrijwilligersvergoeding; docs/api.md "Volunteer allowance"):
+    # amounts in HEIT (= EUR at the default rate), checked on publishing and approving tasks.
+    monthly_reward_cap: str = "210.00"
+    """Most HEIT a citizen's approved rewards may add up to in one calendar month
+    (`HEITJE_MONTHLY_REWARD_CAP`; the 2026 tax-free volunteer allowance: EUR 210 a month;
+    empty: none; a scenario replay follows its `policy`)."""
+    max_reward_per_hour: str = "5.90"
+    """Most HEIT of reward per estimated hour of a task (`HEITJE_MAX_REWARD_PER_HOUR`; the
+    2026 volunteer allowance for people of 21 and older: EUR 5.90 an hour; empty: none; a
+    scenario replay follows its `policy`)."""
     signup_per_address_per_hour: int = Field(default=5, ge=1)
     """Most sign-ups (citizens and shops together) from one client address (an IPv6 client:
     its /64) in an hour; more get 429."""
@@ -168,6 +194,16 @@ class Settings(BaseSettings):
         text = self.four_eyes_threshold.strip()
         return int(parse_heit(text)) if text else None
 
+    def monthly_cap_units(self) -> int | None:
+        """The monthly reward cap per citizen in base units; None when there is none."""
+        text = self.monthly_reward_cap.strip()
+        return int(parse_heit(text)) if text else None
+
+    def max_per_hour_units(self) -> int | None:
+        """The most reward per estimated hour of a task, in base units; None: no maximum."""
+        text = self.max_reward_per_hour.strip()
+        return int(parse_heit(text)) if text else None
+
     def key_encryption_key(self) -> bytes:
         """The 32-byte KEK from `kek` or the file `kek_file` (default DIR/keys/kek.key).
 
@@ -181,5 +217,7 @@ class Settings(BaseSettings):
         """Validate money settings and the KEK at start-up."""
         parse_heit(self.annual_reward_cap)
         self.four_eyes_units()
+        self.monthly_cap_units()
+        self.max_per_hour_units()
         parse_rate(self.eur_per_heitje)
         self.key_encryption_key()

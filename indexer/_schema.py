@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from indexer.decoder import ZERO_ADDRESS
+from node.addresses import ZERO_ADDRESS
 
 SCHEMA_VERSION = 1
 

@@ -15,23 +15,27 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from eth_typing import ChecksumAddress
-from eth_utils.address import is_address, to_checksum_address
+from typing import TYPE_CHECKING, Any, Literal
 
 from heitje.errors import InvalidInput
 from heitje.money import BaseUnits
 from indexer._schema import Checkpoint
-from indexer.decoder import KIND_NAMES, ZERO_ADDRESS
 from indexer.errors import IndexerTimeout, MirrorBehind
-from node.contract import AccountKind
+from node.addresses import ZERO_ADDRESS
+
+# Reading the checkpoint needs neither web3 nor eth-utils (`heitje status` starts in under
+# 0.3 s): the decoder's kinds and the checksumming are imported when first needed.
+if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress
+
+    from node.contract import AccountKind
+else:
+    ChecksumAddress = str  # eth-typing's NewType: the same value at run time
 
 __all__ = ["Checkpoint", "HistoryEntry", "Mirror", "Redemption"]
 
 HistoryKind = Literal["reward", "payment_in", "payment_out", "redemption"]
 
-_KINDS = {name: kind for kind, name in KIND_NAMES.items()}
 _CHUNK = 500  # ids per IN (...) query, well below SQLite's limit on bound parameters
 
 
@@ -67,6 +71,14 @@ class Redemption:
     block_timestamp: int
     tx_hash: str
     log_index: int
+
+
+@functools.cache
+def _kinds() -> dict[str, AccountKind]:
+    """Registry kind by its name in the mirror (`none`, `citizen`, `shop`)."""
+    from indexer.decoder import KIND_NAMES
+
+    return {name: kind for kind, name in KIND_NAMES.items()}
 
 
 def _address(value: str) -> ChecksumAddress:
@@ -243,12 +255,12 @@ class Mirror:
     def account_kind(self, address: str) -> AccountKind:
         """Registry kind of `address` after its latest registration (`NONE` if never)."""
         row = self._one("SELECT kind FROM accounts WHERE address = ?", [_address(address)])
-        return _KINDS[str(row[0])] if row else AccountKind.NONE
+        return _kinds()[str(row[0]) if row else "none"]
 
     def accounts(self) -> dict[ChecksumAddress, AccountKind]:
         """Latest kind of every address ever registered (`NONE` once deregistered)."""
         return {
-            ChecksumAddress(a): _KINDS[str(k)]
+            ChecksumAddress(a): _kinds()[str(k)]
             for a, k in self._all("SELECT address, kind FROM accounts ORDER BY address")
         }
 

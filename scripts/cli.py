@@ -44,6 +44,10 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(api_app, name="api")
 app.add_typer(indexer_app, name="indexer")
 app.add_typer(network_app, name="network")
+bank_app = typer.Typer(
+    no_args_is_help=True, help="The bank's feedback: camt.053 statements, pain.002 reports."
+)
+app.add_typer(bank_app, name="bank")
 
 DataDirOpt = Annotated[
     Path,
@@ -245,13 +249,37 @@ def settle_cmd(
         bool,
         typer.Option(help="Record each batch on chain (settler key, recordSettlementPart)."),
     ] = True,
+    pain_version: Annotated[
+        str,
+        typer.Option(
+            envvar="HEITJE_SEPA_PAIN_VERSION",
+            help="pain.001 version the bank takes: 09 (2019, structured addresses) or 03.",
+        ),
+    ] = "09",
+    municipality_street: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_STREET", help="Debtor street.")
+    ] = "",
+    municipality_house_number: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_HOUSE_NUMBER", help="Debtor house number.")
+    ] = "",
+    municipality_postcode: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_POSTCODE", help="Debtor postcode.")
+    ] = "",
+    municipality_town: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_TOWN", help="Debtor town.")
+    ] = "",
+    municipality_country: Annotated[
+        str, typer.Option(envvar="HEITJE_MUNICIPALITY_COUNTRY", help="Debtor country (NL).")
+    ] = "NL",
 ) -> None:
-    """Pay shops for redeemed HEIT: one ISO 20022 pain.001.001.03 file (one credit transfer per
-    shop, debtor the municipality) plus a CSV summary in DIR/settlements, and record the batch on
-    chain (batch id, redemption id ranges, total cents, file sha256), in as many transactions as
-    the block gas limit needs. Redemptions already settled are never paid again; batches not yet
-    recorded on chain (or recorded in part) are recorded. Prints the batch as JSON, or nothing
-    when nothing is due.
+    """Pay shops for redeemed HEIT: one ISO 20022 pain.001 file (pain.001.001.09 by default,
+    with the structured addresses of the municipality and the shops; --pain-version 03 for a
+    bank that needs pain.001.001.03; one credit transfer per shop, debtor the municipality,
+    executed on a TARGET2 business day: today, or the next one) plus a CSV summary in
+    DIR/settlements, and record the batch on chain (batch id, redemption id ranges, total
+    cents, file sha256), in as many transactions as the block gas limit needs. Redemptions
+    already settled are never paid again; batches not yet recorded on chain (or recorded in
+    part) are recorded. Prints the batch as JSON, or nothing when nothing is due.
 
     A shop whose payee cannot go into the file (no payee, bad IBAN or BIC, a name SEPA cannot
     carry) is held: its redemptions stay due, listed under `held` (and one line on stderr per
@@ -260,6 +288,7 @@ def settle_cmd(
     one line naming the RPC URL. A batch written but not recorded on chain: the JSON on stdout,
     one line naming the file and the `heitje anchor` command that retries, exit 3."""
     from domain.settlement import AnchorFailed, run_settlement
+    from domain.settlement.sepa import pain_message, postal_address
 
     if through is None and through_block is None:
         fail("give --through TIME or --through-block N")
@@ -267,6 +296,14 @@ def settle_cmd(
     if not municipality_iban or not municipality_name:
         fail("set --municipality-name and --municipality-iban (or HEITJE_MUNICIPALITY_*)")
     with _reported(rpc_url if anchor else None):
+        pain_message(pain_version)  # exit 2 for another version, before anything is read
+        address = postal_address(
+            municipality_street,
+            municipality_house_number,
+            municipality_postcode,
+            municipality_town,
+            municipality_country,
+        )
         try:
             result = run_settlement(
                 data_dir,
@@ -278,6 +315,8 @@ def settle_cmd(
                 eur_per_heitje=eur_per_heitje,
                 now=datetime.now(UTC),
                 rpc_url=rpc_url if anchor else None,
+                pain_version=pain_version,
+                address=address,
             )
         except AnchorFailed as e:
             if e.result is not None:
@@ -327,6 +366,45 @@ def anchor_cmd(
     typer.echo(json.dumps({"anchored": anchored}, indent=1))
 
 
+@bank_app.command("import")
+def bank_import_cmd(
+    file: Annotated[Path, typer.Argument(help="A camt.053 statement or pain.002 status report.")],
+    data_dir: DataDirOpt = Path("data"),
+) -> None:
+    """Read the bank's camt.053 statement (or pain.002 status report) in: match each booking by
+    end-to-end id to a shop payment of a settlement batch, mark those redemptions paid on the
+    booking date, and list what does not match. Importing the same file again changes nothing.
+    Prints the import as JSON (`paid`, `unmatched`); exit 2 for a file that cannot be read."""
+    from domain.settlement.bank import MAX_BANK_FILE_BYTES, import_bank_file
+    from store import db
+
+    with _reported():
+        if file.stat().st_size > MAX_BANK_FILE_BYTES:
+            fail(f"{file}: larger than {MAX_BANK_FILE_BYTES} bytes")
+        data = file.read_bytes()
+        service_db = DataDir(data_dir).service_db
+        db.init_db(service_db)
+        conn = db.connect(service_db)
+        try:
+            result = import_bank_file(
+                conn, data, file.name, imported_by="cli", now=datetime.now(UTC)
+            )
+        finally:
+            conn.close()
+    out = {
+        "file": file.name,
+        "kind": result.kind,
+        "message": result.message,
+        "message_id": result.message_id,
+        "already_imported": result.already_imported,
+        "paid": list(result.paid),
+        "paid_redemptions": result.paid_redemptions,
+        "lines": len(result.lines),
+        "unmatched": [dataclasses.asdict(line) for line in result.unmatched],
+    }
+    typer.echo(json.dumps(out, indent=1))
+
+
 @app.command("audit")
 def audit_cmd(
     data_dir: DataDirOpt = Path("data"), rpc_url: RpcUrl = "http://127.0.0.1:8545"
@@ -345,6 +423,42 @@ def audit_cmd(
         raise typer.Exit(1)
 
 
+@app.command("evidence")
+def evidence_cmd(
+    first: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")],
+    last: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day.")],
+    out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
+    data_dir: DataDirOpt = Path("data"),
+    rpc_url: RpcUrl = "http://127.0.0.1:8545",
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Leave out `heitje verify` (it compiles).")
+    ] = False,
+) -> None:
+    """Write the evidence pack of the days --from through --to (Europe/Amsterdam) as a ZIP:
+    CSVs, payment files, the audit report, the verify result, the deployment manifest and
+    SHA256SUMS (docs/evidence.md). Prints the figures as JSON."""
+    from domain import evidence, workbench
+    from scripts.audit import audit
+    from scripts.verify import verify
+
+    with _reported(rpc_url):
+        p = workbench.period(first.date(), last.date(), datetime.now(UTC))
+        report = audit(data_dir, rpc_url).summary()
+        checked: dict[str, object]
+        if no_verify:
+            checked = {"available": False, "why": "left out (--no-verify)"}
+        else:
+            try:
+                checked = dataclasses.asdict(verify(data_dir, rpc_url))
+            except HeitjeError as e:
+                checked = {"available": False, "why": f"{e.code}: {e.message}"}
+        with workbench.open_sources(data_dir, rpc_url) as src:
+            pack = evidence.build(
+                src, p, out, audit=report, verify=checked, made_at=datetime.now(UTC)
+            )
+    typer.echo(json.dumps({"out": str(out), "files": len(pack.files) + 1}, indent=1))
+
+
 @app.command("status")
 def status_cmd(
     data_dir: DataDirOpt = Path("data"),
@@ -354,30 +468,22 @@ def status_cmd(
     """The service's health, as GET /health reports it: the chain and its head, the indexer's
     lag, the outbox backlog, each service key's native balance (bounds: HEITJE_* settings,
     README). One line per check; exit 0 when all are within bounds, 1 when one is not."""
-    from pydantic import ValidationError
-
-    from domain.context import Services
-    from domain.health import health
-    from heitje.settings import Settings
-    from node.token import connect
-
     paths = DataDir(data_dir)
     if not paths.manifest.is_file():
         fail(f"{paths.manifest} not found: not a deployed data directory (`heitje deploy`)")
     if not paths.service_db.is_file():
         fail(f"{paths.service_db} not found: the service has not run here (`heitje api serve`)")
+    # no web3, no pydantic-settings: status is to answer within 0.3 s (bench/cli_start.py)
+    from pydantic import ValidationError
+
+    from domain.health import HealthSettings, local_health
+
     try:
-        settings = Settings(data_dir=data_dir, rpc_url=rpc_url, dispatcher=False)
+        settings = HealthSettings.from_env(data_dir, rpc_url)
     except ValidationError as e:
         fail(f"bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
-    services = Services(settings)
     with _reported(rpc_url):
-        ctx = services.context(datetime.now(UTC))
-        try:
-            report = health(ctx, connect(rpc_url, timeout=10))
-        finally:
-            ctx.close()
-            services.stop()
+        report = local_health(settings, timeout=10)
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=1))
     else:
@@ -451,15 +557,21 @@ def period_open(
 ) -> None:
     """Open a reward period with the admin key (`openRewardPeriod`): from START until the next
     period, at most BUDGET HEIT minted in all and CAP HEIT to one citizen. Prints its id."""
+    from domain.periods import open_reward_period
+    from heitje.datadir import DataDir
     from heitje.money import parse_heit
-    from node.token import connect
-    from scripts.deploy import open_reward_period
+    from node.manifest import Manifest
+    from node.token import Token, connect
 
     start_at = int(_parse_time(start).timestamp()) if start else 0
     with _reported():
+        paths = DataDir(data_dir)
+        w3 = connect(rpc_url)
         period_id = open_reward_period(
-            connect(rpc_url),
-            data_dir,
+            w3,
+            Token(w3, Manifest.load(paths.manifest).token),
+            paths.keys,
+            paths.nonce_journal,
             budget=parse_heit(budget),
             cap_per_citizen=parse_heit(cap),
             start=start_at,
@@ -517,6 +629,41 @@ def staff_enable(
     {"username", "disabled": false}; exit 2 (one line) for an unknown account or a citizen or
     shop."""
     _staff_disabled(data_dir, username, False)
+
+
+@staff_app.command("reset-second-factor")
+def staff_reset_second_factor(
+    username: Annotated[str, typer.Argument(help="The staff account (any case).")],
+    reason: Annotated[str, typer.Option(help="Why (goes in the staff log).")],
+    data_dir: DataDirOpt = Path("data"),
+) -> None:
+    """Remove a staff member's second factor (a lost phone): their authenticator secret and
+    recovery codes are deleted and their sessions end; at their next log-in they set up a new
+    one. Recorded in the staff log (`staff.second_factor_reset`, actor `command line`). Prints
+    {"username", "had_second_factor"}; exit 2 (one line) for an unknown account, a citizen or
+    shop, or an empty reason."""
+    from pydantic import ValidationError
+
+    from domain.context import Services
+    from domain.second_factor import reset_second_factor
+    from heitje.settings import Settings
+    from store.db import init_db
+
+    paths = DataDir(data_dir)
+    if not paths.service_db.is_file():
+        fail(f"{paths.service_db} not found: the service has not run here (`heitje api serve`)")
+    try:
+        settings = Settings(data_dir=data_dir, dispatcher=False)
+    except ValidationError as e:
+        fail(f"bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}")
+    with _reported():
+        init_db(paths.service_db)
+        ctx = Services(settings).context(datetime.now(UTC))
+        try:
+            had = reset_second_factor(ctx, None, username, reason)
+        finally:
+            ctx.close()
+    typer.echo(json.dumps({"username": username, "had_second_factor": had}))
 
 
 shops_app = typer.Typer(

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS shops (
     street TEXT,
     house_number TEXT,
     postcode TEXT,
-    town TEXT
+    town TEXT,
+    decline_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS signups (
     id INTEGER PRIMARY KEY,
@@ -86,10 +87,27 @@ CREATE TABLE IF NOT EXISTS key_rotations (
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     user_id INTEGER NOT NULL REFERENCES users(id),
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    second_factor_pending INTEGER NOT NULL DEFAULT 0  -- 1: a staff log-in waiting for its code
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS second_factors (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id),
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,  -- the TOTP secret, AES-GCM under the KEK
+    key_id TEXT NOT NULL,  -- the KEK it is sealed under
+    created_at TEXT NOT NULL,
+    confirmed_at TEXT,  -- NULL: set up, its first code not given yet
+    last_step INTEGER NOT NULL DEFAULT -1  -- the last 30 s step whose code was taken
+);
+CREATE TABLE IF NOT EXISTS recovery_codes (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    code_hash TEXT NOT NULL,  -- argon2id
+    used_at TEXT
+);
+CREATE INDEX IF NOT EXISTS recovery_codes_user ON recovery_codes (user_id);
 CREATE TABLE IF NOT EXISTS login_failures (
     subject TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
@@ -117,7 +135,13 @@ CREATE TABLE IF NOT EXISTS tasks (
     place TEXT NOT NULL DEFAULT '',  -- where the job is
     deadline TEXT,  -- ISO date (YYYY-MM-DD), or NULL
     materials TEXT NOT NULL DEFAULT '',  -- what to pick up, and where
-    rejection_reason TEXT
+    rejection_reason TEXT,
+    description TEXT NOT NULL DEFAULT '',  -- what the job is, in a few lines
+    estimated_minutes INTEGER CHECK (estimated_minutes > 0),  -- NULL: not given
+    people INTEGER NOT NULL DEFAULT 1 CHECK (people >= 1),  -- how many people the job takes
+    withdrawn_at TEXT,  -- set: the task is withdrawn (its status reads 'withdrawn')
+    withdrawn_by INTEGER REFERENCES users(id),
+    withdrawal_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_cap ON tasks (claimed_by, approved_year, status);
 CREATE TABLE IF NOT EXISTS proofs (
@@ -187,6 +211,41 @@ CREATE TABLE IF NOT EXISTS refund_parts (
 );
 CREATE INDEX IF NOT EXISTS refund_parts_payment ON refund_parts (payment_id, status);
 CREATE INDEX IF NOT EXISTS refund_parts_refund ON refund_parts (refund_payment_id);
+CREATE TABLE IF NOT EXISTS bank_files (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('camt.053','pain.002')),
+    message TEXT NOT NULL,  -- the ISO 20022 message of its namespace, e.g. camt.053.001.08
+    message_id TEXT NOT NULL,  -- the file's GrpHdr/MsgId
+    file_name TEXT NOT NULL,  -- as uploaded or given (shown only, never opened)
+    file_sha256 TEXT NOT NULL UNIQUE,  -- a file is imported once
+    imported_at TEXT NOT NULL,  -- ISO 8601, UTC
+    imported_by TEXT NOT NULL  -- staff username, or 'cli'
+);
+CREATE TABLE IF NOT EXISTS bank_bookings (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES bank_files(id),
+    line INTEGER NOT NULL,  -- the booking's place in its file, from 1
+    entry_ref TEXT,  -- camt.053: the bank's AcctSvcrRef (else NtryRef); pain.002: OrgnlMsgId
+    end_to_end_id TEXT,  -- NULL when the bank gives none
+    amount_cents INTEGER,  -- euro cents as the bank gives them; NULL when it gives none
+    currency TEXT,
+    direction TEXT,  -- camt.053: DBIT (paid out) or CRDT (came in); pain.002: NULL
+    status TEXT NOT NULL,  -- camt.053: BOOK, PDNG, INFO; pain.002: ACCP, ACSC, RJCT, ...
+    reason TEXT NOT NULL DEFAULT '',  -- pain.002: the reason code (AC04, ...)
+    booking_date TEXT,  -- ISO date (camt.053 BookgDt); NULL in a pain.002
+    batch_id TEXT,  -- the settlement batch it was matched to, NULL when none
+    outcome TEXT NOT NULL CHECK (outcome IN ('paid','already_paid','accepted','rejected',
+        'unknown','amount_differs','not_booked','returned','duplicate')),
+    UNIQUE (file_id, line)
+);
+CREATE INDEX IF NOT EXISTS bank_bookings_e2e ON bank_bookings (end_to_end_id);
+CREATE INDEX IF NOT EXISTS bank_bookings_ref ON bank_bookings (entry_ref);
+CREATE TABLE IF NOT EXISTS bank_paid_payments (
+    end_to_end_id TEXT PRIMARY KEY,  -- a payment of a settlement batch (settled_redemptions)
+    batch_id TEXT NOT NULL,
+    paid_on TEXT NOT NULL,  -- ISO date: the bank's booking date
+    booking_id INTEGER NOT NULL REFERENCES bank_bookings(id)
+);
 CREATE TABLE IF NOT EXISTS redemption_requests (
     id INTEGER PRIMARY KEY,
     shop_id INTEGER NOT NULL REFERENCES users(id),

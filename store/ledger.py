@@ -44,6 +44,7 @@ __all__ = [
     "settled_cents",
     "settled_ids",
     "settled_redemptions",
+    "shop_addresses",
 ]
 
 LEDGER_SCHEMA = (
@@ -367,3 +368,22 @@ def settled_cents(conn: sqlite3.Connection) -> int:
         return 0
     row = conn.execute("SELECT COALESCE(SUM(total_cents), 0) FROM settlement_batches")
     return int(row.fetchone()[0])
+
+
+def shop_addresses(
+    conn: sqlite3.Connection,
+) -> dict[str, tuple[str | None, str | None, str | None, str | None]]:
+    """Shop username -> (street, house_number, postcode, town) as given at sign-up (any part
+    may be None; shops from before give all None); {} when the database has no shops table."""
+    if "shops" not in _tables(conn):
+        return {}
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(shops)")}
+    if "town" not in columns:
+        return {}
+    return {
+        str(row[0]): (row[1], row[2], row[3], row[4])
+        for row in conn.execute(
+            "SELECT u.username, s.street, s.house_number, s.postcode, s.town"
+            " FROM shops s JOIN users u ON u.id = s.user_id"
+        )
+    }

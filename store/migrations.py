@@ -213,21 +213,50 @@ def _m_staff_log(conn: sqlite3.Connection) -> None:
 
 
 def _m_second_factor(conn: sqlite3.Connection) -> None:
-    """Staff second factor (issue 11): TOTP secrets and recovery codes."""
+    """Staff second factor (issue 11): TOTP secrets (`second_factors`) and recovery codes
+    (`recovery_codes`) as in SCHEMA, and `sessions.second_factor_pending` (a staff log-in
+    waiting for its code; sessions from before are complete)."""
+    conn.execute("ALTER TABLE sessions ADD COLUMN second_factor_pending INTEGER NOT NULL DEFAULT 0")
+    for statement in _statements(SCHEMA):
+        if "second_factors" in statement or "recovery_codes" in statement:
+            conn.execute(statement)
 
 
 def _m_task_planning(conn: sqlite3.Connection) -> None:
     """Coordinator pages (issue 11): a task's estimated hours, people needed, description,
-    withdrawal."""
+    withdrawal.
+
+    `tasks.description` ('' for tasks from before), `estimated_minutes` (NULL: not given),
+    `people` (1), and the withdrawal: `withdrawn_at`, `withdrawn_by`, `withdrawal_reason`. A
+    withdrawn task keeps the `status` it had (open or claimed) and reads as `withdrawn`
+    (`store.tasks`): changing the status CHECK would mean rebuilding `tasks`, which `intents`
+    and `proofs` reference by foreign key."""
+    for statement in _statements(
+        """
+ALTER TABLE tasks ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN estimated_minutes INTEGER CHECK (estimated_minutes > 0);
+ALTER TABLE tasks ADD COLUMN people INTEGER NOT NULL DEFAULT 1 CHECK (people >= 1);
+ALTER TABLE tasks ADD COLUMN withdrawn_at TEXT;
+ALTER TABLE tasks ADD COLUMN withdrawn_by INTEGER REFERENCES users(id);
+ALTER TABLE tasks ADD COLUMN withdrawal_reason TEXT;
+"""
+    ):
+        conn.execute(statement)
 
 
 def _m_bank_feedback(conn: sqlite3.Connection) -> None:
     """Finance pages (issue 11): bank statements (camt.053) and status reports (pain.002)
-    imported, and when each redemption was paid."""
+    imported (`bank_files`), their lines and how each matched (`bank_bookings`), and when each
+    payment of a settlement batch was paid (`bank_paid_payments`, by end-to-end id)."""
+    for statement in _statements(SCHEMA):
+        if "bank_" in statement.split("(", 1)[0]:
+            conn.execute(statement)
 
 
 def _m_staff_admin(conn: sqlite3.Connection) -> None:
-    """Admin pages (issue 11): spare slot."""
+    """Admin pages (issue 11): `shops.decline_reason`, the reason an admin gave for declining
+    a shop's application (the shop reads it on its page)."""
+    conn.execute("ALTER TABLE shops ADD COLUMN decline_reason TEXT")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [

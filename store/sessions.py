@@ -13,22 +13,46 @@ from store.db import now_iso
 
 
 def insert_session(
-    conn: sqlite3.Connection, token_hash: str, user_id: int, expires_at: float
+    conn: sqlite3.Connection,
+    token_hash: str,
+    user_id: int,
+    expires_at: float,
+    second_factor_pending: bool = False,
 ) -> None:
-    """Store a session by the hash of its token; `expires_at` in Unix seconds."""
-    conn.execute("INSERT INTO sessions VALUES (?,?,?)", (token_hash, user_id, expires_at))
+    """Store a session by the hash of its token; `expires_at` in Unix seconds;
+    `second_factor_pending`: it counts only once its second factor is given
+    (`complete_session`)."""
+    conn.execute(
+        "INSERT INTO sessions (token_hash, user_id, expires_at, second_factor_pending) "
+        "VALUES (?,?,?,?)",
+        (token_hash, user_id, expires_at, int(second_factor_pending)),
+    )
 
 
-def session_user(conn: sqlite3.Connection, token_hash: str, now: float) -> sqlite3.Row | None:
+def session_user(
+    conn: sqlite3.Connection, token_hash: str, now: float, *, pending: bool = False
+) -> sqlite3.Row | None:
     """(id, username, role, name, address) of the live session `token_hash` of an account
-    that is not disabled, or None."""
+    that is not disabled, or None. A session waiting for its second factor counts only with
+    `pending` (and then only such a session does)."""
     row: sqlite3.Row | None = conn.execute(
         "SELECT u.id, u.username, u.role, u.name, u.address FROM sessions s "
         "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ? "
-        "AND u.disabled_at IS NULL",
-        (token_hash, now),
+        "AND u.disabled_at IS NULL AND s.second_factor_pending = ?",
+        (token_hash, now, int(pending)),
     ).fetchone()
     return row
+
+
+def complete_session(conn: sqlite3.Connection, token_hash: str, expires_at: float) -> bool:
+    """Mark the session `token_hash` complete (its second factor was given), to expire at
+    `expires_at` (Unix seconds); False when there is no such session waiting for one."""
+    cur = conn.execute(
+        "UPDATE sessions SET second_factor_pending = 0, expires_at = ? "
+        "WHERE token_hash = ? AND second_factor_pending = 1",
+        (expires_at, token_hash),
+    )
+    return cur.rowcount == 1
 
 
 def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:

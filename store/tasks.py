@@ -1,16 +1,34 @@
-"""Tasks: publish -> claim -> submit -> approve or reject; rows joined with the claimant's
-username and the reward's outbox status and last error."""
+"""Tasks: publish (-> edit) -> claim -> submit -> approve or reject, or withdraw while open or
+claimed; rows joined with the usernames of the claimant, the publisher and the first approver,
+and the reward's outbox status and last error.
+
+A withdrawn task keeps its stored `status` (open or claimed; the CHECK of `tasks.status` is
+older than withdrawal) and has `withdrawn_at` set: every row read here has `status`
+'withdrawn' then (the first `status` column of `_SELECT`, which `sqlite3.Row` returns by name),
+and `stored_status` the one kept.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 _SELECT = (
-    "SELECT t.*, c.username AS claimed_by_name, c.address AS claimed_by_address, "
+    "SELECT CASE WHEN t.withdrawn_at IS NOT NULL THEN 'withdrawn' ELSE t.status END AS status, "
+    "t.status AS stored_status, t.*, c.username AS claimed_by_name, "
+    "c.address AS claimed_by_address, p.username AS published_by_name, "
+    "f.username AS first_approved_by_name, "
     "i.status AS reward_status, i.tx_hash AS reward_tx, i.last_error AS reward_error "
     "FROM tasks t "
-    "LEFT JOIN users c ON c.id = t.claimed_by LEFT JOIN intents i ON i.task_id = t.id "
+    "LEFT JOIN users c ON c.id = t.claimed_by LEFT JOIN users p ON p.id = t.published_by "
+    "LEFT JOIN users f ON f.id = t.first_approved_by LEFT JOIN intents i ON i.task_id = t.id "
 )
+
+EDITABLE = (
+    "title", "description", "reward", "estimated_minutes", "place", "neighbourhood",
+    "deadline", "people", "materials",
+)  # fmt: skip
+"""Columns an edit of an open task may change."""
 
 
 def get(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
@@ -37,16 +55,40 @@ def insert(
     place: str = "",
     deadline: str | None = None,
     materials: str = "",
+    description: str = "",
+    estimated_minutes: int | None = None,
+    people: int = 1,
 ) -> None:
-    """Publish an open task; `reward` in base units, `deadline` an ISO date or None."""
+    """Publish an open task; `reward` in base units, `deadline` an ISO date or None,
+    `estimated_minutes` whole minutes or None."""
     conn.execute(
         "INSERT INTO tasks (ref, kind, title, reward, neighbourhood, status, published_by, "
-        "published_at, place, deadline, materials) VALUES (?,?,?,?,?,'open',?,?,?,?,?)",
+        "published_at, place, deadline, materials, description, estimated_minutes, people) "
+        "VALUES (?,?,?,?,?,'open',?,?,?,?,?,?,?,?)",
         (
             ref, kind, title, reward, neighbourhood, published_by, published_at, place,
-            deadline, materials,
+            deadline, materials, description, estimated_minutes, people,
         ),
     )  # fmt: skip
+
+
+def update(conn: sqlite3.Connection, task_id: int, values: dict[str, Any]) -> None:
+    """Change the `EDITABLE` columns named in `values` (reward in base units)."""
+    names = [n for n in values if n in EDITABLE]
+    if len(names) != len(values):
+        raise ValueError(f"not editable: {sorted(set(values) - set(EDITABLE))}")
+    if not names:
+        return
+    sets = ", ".join(f"{n} = ?" for n in names)
+    conn.execute(f"UPDATE tasks SET {sets} WHERE id = ?", (*(values[n] for n in names), task_id))
+
+
+def set_withdrawn(conn: sqlite3.Connection, task_id: int, by: int, at: str, reason: str) -> None:
+    """A coordinator withdrew the task (open or claimed), saying why (`reason`)."""
+    conn.execute(
+        "UPDATE tasks SET withdrawn_at=?, withdrawn_by=?, withdrawal_reason=? WHERE id=?",
+        (at, by, reason, task_id),
+    )
 
 
 def listing(
@@ -62,8 +104,12 @@ def listing(
     by user `claimed_by`."""
     where: list[str] = []
     args: list[str | int] = []
+    if status == "withdrawn":
+        where.append("t.withdrawn_at IS NOT NULL")
+    elif status:
+        where.append("t.withdrawn_at IS NULL")
     for column, value in (
-        ("t.status", status or None),
+        ("t.status", status if status and status != "withdrawn" else None),
         ("t.neighbourhood", neighbourhood),
         ("t.claimed_by", claimed_by),
     ):
@@ -82,7 +128,7 @@ def neighbourhoods(conn: sqlite3.Connection, status: str) -> list[str]:
         str(r[0])
         for r in conn.execute(
             "SELECT DISTINCT neighbourhood FROM tasks WHERE status = ? AND neighbourhood != '' "
-            "ORDER BY neighbourhood",
+            "AND withdrawn_at IS NULL ORDER BY neighbourhood",
             (status,),
         )
     ]
@@ -146,3 +192,24 @@ def approved_rewards(conn: sqlite3.Connection, user_id: int, year: int) -> int:
             (user_id, year),
         ).fetchone()[0]
     )
+
+
+def approved_in_month(conn: sqlite3.Connection, user_id: int, month: str) -> int:
+    """Base units of rewards approved for `user_id` in calendar month `month` ("YYYY-MM", of
+    the approval time in its own offset, as `decided_at` holds it)."""
+    return int(
+        conn.execute(
+            "SELECT COALESCE(SUM(reward), 0) FROM tasks WHERE claimed_by = ? AND "
+            "status = 'approved' AND substr(decided_at, 1, 7) = ?",
+            (user_id, month),
+        ).fetchone()[0]
+    )
+
+
+def review_queue(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """Submitted tasks, the longest waiting first (by when they were sent in)."""
+    return conn.execute(
+        _SELECT + "WHERE t.status = 'submitted' AND t.withdrawn_at IS NULL "
+        "ORDER BY t.submitted_at, t.id LIMIT ?",
+        (limit,),
+    ).fetchall()

@@ -34,10 +34,13 @@ TEST_ENV = {
     "HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR": "1000",
     "HEITJE_SIGNUP_PER_HOUR": "1000",
     "HEITJE_FOUR_EYES_THRESHOLD": "",
+    "HEITJE_STAFF_SECOND_FACTOR": "false",
 }
 """Settings of the test stacks: a yearly cap of 100 HEIT per citizen; the sign-up throttle
 raised (every test client signs up from 127.0.0.1), never turned off; one approval per reward
-(the four-eyes rule has its own tests, in tests/test_insiders.py, with the default)."""
+(the four-eyes rule has its own tests, in tests/test_insiders.py, with the default); staff log
+in with their password alone (the second factor has its own tests, in
+tests/test_office_auth.py, with the default)."""
 
 T = TypeVar("T")
 
@@ -124,7 +127,7 @@ class StackPrefetcher:
             names = getattr(item, "fixturenames", ())
             keys = [k for k, _, _ in self.wants]
             if "module_stack" in names and f"module {module}" not in keys:
-                self.wants.append((f"module {module}", module, dict(TEST_ENV)))
+                self.wants.append((f"module {module}", module, module_env(item)))
             if "stack" in names:
                 self.wants.append((f"test {item.nodeid}", module, stack_env(item)))
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="stack-prefetch")
@@ -177,9 +180,19 @@ def stack_env(node: pytest.Item | pytest.FixtureRequest) -> dict[str, str]:
     return {**TEST_ENV, **(marker.kwargs if marker else {})}
 
 
+def module_env(node: pytest.Item | pytest.Module) -> dict[str, str]:
+    """`TEST_ENV` plus the settings of the module's own `stack_env` marker (`pytestmark`), for
+    its `module_stack`."""
+    module = node if isinstance(node, pytest.Module) else node.getparent(pytest.Module)
+    marker = module.get_closest_marker("stack_env") if module is not None else None
+    return {**TEST_ENV, **(marker.kwargs if marker else {})}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "stack_env(**settings): HEITJE_* settings of the test's own `stack`"
+        "markers",
+        "stack_env(**settings): HEITJE_* settings of the test's own `stack` (on a module: "
+        "of its `module_stack` too)",
     )
 
 
@@ -206,9 +219,11 @@ def stack(request: pytest.FixtureRequest, stack_prefetcher: StackPrefetcher) -> 
 def module_stack(
     request: pytest.FixtureRequest, stack_prefetcher: StackPrefetcher
 ) -> Iterator[Stack]:
-    """One stack shared by the tests of a module (yearly cap 100 HEIT, rehearsal clock)."""
+    """One stack shared by the tests of a module (yearly cap 100 HEIT, rehearsal clock, plus
+    the settings of a module-level `stack_env` marker: `pytestmark`)."""
     module = request.node.nodeid.split("::")[0]
-    with stack_prefetcher.take(f"module {module}", dict(TEST_ENV)) as s:
+    env = module_env(request.node) if isinstance(request.node, pytest.Module) else TEST_ENV
+    with stack_prefetcher.take(f"module {module}", dict(env)) as s:
         yield s
 
 

@@ -52,6 +52,10 @@ TASK_FIELDS = {
     "deadline",
     "materials",
     "rejection_reason",
+    "description",
+    "estimated_minutes",
+    "people",
+    "withdrawal_reason",
 }
 WALLET_FIELDS = {"username", "address", "balance", "as_of_block"}
 PAYMENT_FIELDS = {
@@ -401,7 +405,8 @@ def test_openapi_documents_every_route(api: Api) -> None:
         "/staff/{username}/disable": {"post"},
         "/staff/{username}/enable": {"post"},
         "/tasks": {"post", "get"},
-        "/tasks/{ref}": {"get"},
+        "/tasks/{ref}": {"get", "patch"},
+        "/tasks/{ref}/withdraw": {"post"},
         "/tasks/{ref}/claim": {"post"},
         "/tasks/{ref}/give-back": {"post"},
         "/tasks/{ref}/submit": {"post"},
@@ -469,6 +474,10 @@ def test_a_published_task_is_open(api: Api) -> None:
         "deadline": None,
         "materials": "",
         "rejection_reason": None,
+        "description": "",  # issue 11: optional in POST /tasks
+        "estimated_minutes": None,
+        "people": 1,
+        "withdrawal_reason": None,
     }
     api.check_responses()
 

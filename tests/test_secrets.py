@@ -320,12 +320,35 @@ def _assert_all_under(data_dir: Path, kek: bytes, raw: dict[str, bytes]) -> None
         assert _open(kek, address, nonce, ct) == raw[address]
 
 
+def _add_staff_totp_secret(data_dir: Path, kek: bytes) -> tuple[int, bytes]:
+    """A coordinator with a TOTP secret sealed under `kek` as `domain.second_factor` seals it
+    (AES-256-GCM, the account id in the associated data); returns (user id, secret)."""
+    conn = connect(DataDir(data_dir).service_db)
+    secret = b"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    try:
+        with transaction(conn):
+            user_id = accounts.insert_user(
+                conn, username="coco", role="coordinator", password_hash="!", name="", address=None
+            )
+            nonce = os.urandom(12)
+            ct = AESGCM(kek).encrypt(nonce, secret, f"heitje second factor v1:{user_id}".encode())
+            conn.execute(
+                "INSERT INTO second_factors (user_id, nonce, ciphertext, key_id, created_at) "
+                "VALUES (?, ?, ?, ?, '2026-12-02T10:00:00+00:00')",
+                (user_id, nonce, ct, _key_id(kek)),
+            )
+    finally:
+        conn.close()
+    return user_id, secret
+
+
 def test_kek_rotation_reencrypts_every_custodial_key(tmp_path: Path) -> None:
     data_dir = _service_dir(tmp_path)
     old = _kek(data_dir)
     raw = _add_custodial_keys(data_dir, old, 6, key_id=_key_id(old), rotations=2)
     check_at_start(_settings(data_dir))
     before = {r[0]: bytes(r[2]) for r in _sealed_rows(data_dir)}
+    totp = _add_staff_totp_secret(data_dir, old)
     new_path, new = _kek_new(tmp_path, "new.key")
     result = run_heitje(
         "kek", "rotate", "--new-kek-file", str(new_path), "--data-dir", str(data_dir)
@@ -344,6 +367,16 @@ def test_kek_rotation_reencrypts_every_custodial_key(tmp_path: Path) -> None:
         with pytest.raises(InvalidTag):
             _open(old, address, nonce, ct)
     assert _check_row(data_dir) == (_key_id(new),)
+    # A staff member's TOTP secret (issue 11) is sealed anew too: it opens under the new KEK.
+    user_id, secret = totp
+    conn = sqlite3.connect(DataDir(data_dir).service_db)
+    nonce, ct, key_id = conn.execute(
+        "SELECT nonce, ciphertext, key_id FROM second_factors WHERE user_id = ?", (user_id,)
+    ).fetchone()
+    conn.close()
+    aad = f"heitje second factor v1:{user_id}".encode()
+    assert key_id == _key_id(new)
+    assert AESGCM(new).decrypt(nonce, ct, aad) == secret
     # The service now refuses the old KEK and starts with the new one.
     _assert_refused(_serve(data_dir), "check value", _key_id(old))
     ok = run_heitje("kek", "check", "--data-dir", str(data_dir), HEITJE_KEK_FILE=str(new_path))

@@ -134,6 +134,7 @@ def run(data_dir: Path) -> Callable[..., SettlementResult | None]:
             "through_block": None,
             "execution_date": EXECUTION,
             "created_at": CREATED,
+            "pain_version": "03",  # this module checks the 2009 version; .09: test_office_finance
         }
         kwargs.update(overrides)
         return settle(data_dir, **kwargs)
@@ -227,7 +228,11 @@ def test_one_transfer_per_shop_with_exact_cents(data_dir: Path, run: Callable[..
     first, second = root.findall(pmt + "p:CdtTrfTxInf", NS)
     assert text(first, "p:Amt/p:InstdAmt") == "11.70"
     assert text(first, "p:CdtrAgt/p:FinInstnId/p:BIC") == "BUNQNL2A"
-    assert text(first, "p:RmtInf/p:Ustrd") == "Heitje HEIT-20220331-0001-01 redemptions 1,3"
+    # The programme (Heitje of the municipality), the period (March 2022) and the end-to-end id.
+    assert (
+        text(first, "p:RmtInf/p:Ustrd")
+        == "Heitje Gemeente Heerlen 2022-03 HEIT-20220331-0001-01 redemptions 1,3"
+    )
     assert text(second, "p:Amt/p:InstdAmt") == "15.00"
     assert second.find("p:CdtrAgt", NS) is None  # no BIC: IBAN-only, no creditor agent
     assert text(second, "p:CdtrAcct/p:Id/p:IBAN") == "NL39ASNB8190086529"  # spaces removed
@@ -539,7 +544,9 @@ def test_long_remittance_is_cut_at_a_whole_id(data_dir: Path, run: Callable[...,
     root = assert_valid_pain001(result.xml_path)
     ustrd = text(root, "p:CstmrCdtTrfInitn/p:PmtInf/p:CdtTrfTxInf/p:RmtInf/p:Ustrd")
     assert len(ustrd) <= 140
-    assert ustrd.startswith("Heitje HEIT-20220331-0001-01 redemptions 1000,1001,")
+    assert ustrd.startswith(
+        "Heitje Gemeente Heerlen 2022-03 HEIT-20220331-0001-01 redemptions 1000,1001,"
+    )
     shown = ustrd.split("redemptions ")[1].split(" (+")[0].split(",")
     assert ustrd.endswith(f" (+{60 - len(shown)} more)")
     assert shown == [str(1000 + i) for i in range(len(shown))]

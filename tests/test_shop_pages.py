@@ -34,6 +34,7 @@ import pytest
 
 from domain import shops
 from domain.settlement import MirrorBehind, run_settlement
+from domain.settlement.target2 import target2_day_on_or_after
 from heitje.errors import Refused
 from scripts.stack import Stack
 from tests.apiclient import Api
@@ -336,7 +337,7 @@ def test_a_shop_signs_up_is_approved_is_paid_refunds_redeems_and_exports(
         # The finance officer settles: the exchange is in that payment file.
         head = int(module_stack.token.w3.eth.block_number)
         result = poll(lambda: _settle(module_stack, head), "a settlement through the head")
-        day = datetime.now(UTC).date()
+        day = target2_day_on_or_after(datetime.now(UTC).date())  # paid on a TARGET2 day
         file_name = f"{result['batch_id']}.xml"
         assert result["xml_path"] == f"settlements/{file_name}"
         page.goto(url + "/shop")

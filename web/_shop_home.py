@@ -33,6 +33,7 @@ REDEMPTION_STATES = {
     "processing": N_("Being processed"),
     "waiting": N_("Waiting: not yet in a payment file for the bank"),
     "in_file": N_("In payment file %(file)s, to be paid on %(day)s"),
+    "paid": N_("Paid on %(day)s"),
 }
 """A redemption's state (`domain.shops.RedemptionStatus`) -> message id."""
 
@@ -92,6 +93,9 @@ def _redemptions(ctx: Context, shop: Caller, language: str) -> list[dict[str, An
         if r.state == "in_file":
             day = i18n.format_day(r.execution_date, language) if r.execution_date else "?"
             text = text % {"file": r.file_name or r.batch_id or "?", "day": day}
+        elif r.state == "paid":
+            day = i18n.format_day(r.paid_on, language) if r.paid_on else "?"
+            text = text % {"day": day}
         out.append({"units": r.amount, "at": r.at, "state": r.state, "text": text})
     return out
 
@@ -153,6 +157,7 @@ def home_page(
         user=shop,
         csrf_token=csrf_token(token),
         approved=approved,
+        declined=None if approved else accounts.decline_reason(ctx, shop.id),
         balance=balance,
         link=link,
         qr=qr_svg(link, shop.name, 5) if approved else "",

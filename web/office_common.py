@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from domain import sessions
 from domain.context import Caller, Context
@@ -40,10 +40,13 @@ def office_session(
     request: Request, ctx: Context, roles: tuple[str, ...] = STAFF_ROLES
 ) -> Staff | Response:
     """The signed-in staff member when their role is one of `roles`; else the answer to
-    give: the login form with 401 (coming back here after it) when nobody is signed in, a
+    give: the second-factor page (303) for a staff member who gave the password but not yet
+    the code, the login form with 401 (coming back here after it) when nobody is signed in, a
     403 page for anyone else."""
     token = request.cookies.get(SESSION_COOKIE)
     user = sessions.session_caller(ctx, token)
+    if user is None and sessions.pending_caller(ctx, token) is not None:
+        return RedirectResponse("/office/second-factor", status_code=303)  # password given
     if user is None or token is None:
         path = request.url.path
         if request.url.query:

@@ -19,6 +19,7 @@ import hmac
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Form, Query, Request
@@ -167,6 +168,8 @@ def home(
     `/shop` (303), staff to theirs, `/office`."""
     token = request.cookies.get(SESSION_COOKIE)
     user = sessions.session_caller(ctx, token)
+    if user is None and sessions.pending_caller(ctx, token) is not None:
+        return RedirectResponse("/office/second-factor", status_code=303)  # code still due
     if user is None or token is None:
         return login_page(request)
     if user.role in STAFF_ROLES:
@@ -201,7 +204,7 @@ def login(
         return login_page(request, LOGIN_ERRORS["csrf_failed"], status=403, next_path=next_path)
     client = request.client.host if request.client else None
     try:
-        _, token, ttl = sessions.log_in(ctx, username, password, client)
+        user, token, ttl = sessions.log_in(ctx, username, password, client)
     except Throttled as e:
         text = _throttled(request, e.retry_after)
         page = login_page(request, status=e.http_status, error_text=text, next_path=next_path)
@@ -210,7 +213,11 @@ def login(
     except Refused as e:
         error = LOGIN_ERRORS.get(e.code, LOGIN_ERRORS["invalid_credentials"])
         return login_page(request, error, e.http_status, next_path=next_path)
-    response = RedirectResponse(safe_next(next_path), status_code=303)
+    target = safe_next(next_path)
+    if sessions.needs_second_factor(ctx.settings, user.role):  # staff: their code first
+        query = "" if target == "/" else "?next=" + quote(target, safe="")
+        target = "/office/second-factor" + query
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(**session_cookie(token, ttl, secure=ctx.settings.cookie_secure))
     return response
 

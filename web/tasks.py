@@ -39,6 +39,7 @@ STATUS_WORDS = {
     "submitted": N_("Submitted"),
     "approved": N_("Approved"),
     "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
 }
 """Task status -> message id of its word on the pages."""
 
@@ -114,7 +115,20 @@ def _card(task: TaskPublic, language: str) -> dict[str, Any]:
         "status": task.status,
         "status_word": STATUS_WORDS.get(task.status, task.status),
         "rejection_reason": task.rejection_reason,
+        "withdrawal_reason": task.withdrawal_reason,
+        "description": task.description,
+        "minutes": task.estimated_minutes,
+        "hours": _hours(task.estimated_minutes, language),
+        "people": task.people,
     }
+
+
+def _hours(minutes: int | None, language: str) -> str:
+    """Minutes as hours in `language` ("1,5"), or ''."""
+    if minutes is None:
+        return ""
+    text = i18n.format_amount((minutes * 100 * 2 + 60) // 120, language)
+    return text.rstrip("0").rstrip(",.")
 
 
 def _href(ref: str) -> str:

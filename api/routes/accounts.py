@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from api.deps import AdminUser, Ctx, role_checker
+from api.deps import AdminUser, Ctx
 from domain import accounts, sessions
 from domain.schemas import (
     AccountPublic,
@@ -62,13 +62,13 @@ def sign_up_shop(body: ShopCreate, request: Request, ctx: Ctx) -> AccountPublic:
     return accounts.sign_up_shop(ctx, body, client)
 
 
-@router.post("/staff", status_code=201, dependencies=[Depends(role_checker("admin"))])
-def create_staff(body: StaffCreate, ctx: Ctx) -> AccountPublic:
+@router.post("/staff", status_code=201)
+def create_staff(body: StaffCreate, admin: AdminUser, ctx: Ctx) -> AccountPublic:
     """Create a coordinator, finance, auditor or admin account (admins only). No wallet.
 
     Errors: 403 `forbidden`, 409 `username_taken`.
     """
-    return accounts.create_staff(ctx, body)
+    return accounts.create_staff(ctx, body, admin)
 
 
 _STAFF_ERRORS: dict[int | str, dict[str, object]] = {
@@ -86,7 +86,7 @@ def disable_staff(username: str, admin: AdminUser, ctx: Ctx) -> None:
     Errors: 401 `unauthorized`; 403 `forbidden`, `csrf_failed`; 404 `unknown_account`; 409
     `not_staff`, `cannot_disable_self`, `last_admin`.
     """
-    sessions.set_staff_disabled(ctx, username, True, by=admin.username)
+    sessions.set_staff_disabled(ctx, username, True, caller=admin)
 
 
 @router.post("/staff/{username}/enable", status_code=204, responses=_STAFF_ERRORS)
@@ -96,7 +96,7 @@ def enable_staff(username: str, admin: AdminUser, ctx: Ctx) -> None:
     Errors: 401 `unauthorized`; 403 `forbidden`, `csrf_failed`; 404 `unknown_account`; 409
     `not_staff`.
     """
-    sessions.set_staff_disabled(ctx, username, False, by=admin.username)
+    sessions.set_staff_disabled(ctx, username, False, caller=admin)
 
 
 @router.get("/shops")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.deps import Ctx, CurrentUser, SettingsDep, session_token
-from domain import accounts, sessions
+from domain import accounts, second_factor, sessions
+from domain.context import Caller
 from domain.schemas import AccountPublic, ErrorPublic, LoginRequest, Token
 from domain.security import SESSION_COOKIE, session_cookie
 
@@ -28,13 +29,21 @@ def login(
     body: LoginRequest, request: Request, ctx: Ctx, settings: SettingsDep, response: Response
 ) -> Token:
     """Exchange username (any case) and password for a bearer token (also set as an HttpOnly
-    cookie). Throttled per account and per client address (OWASP ASVS 2.2.1).
+    cookie). Throttled per account and per client address (OWASP ASVS 2.2.1). Staff (while
+    `HEITJE_STAFF_SECOND_FACTOR` is on) send `otp` too: the code of their authenticator app or
+    a recovery code (`domain.second_factor`); they set it up on the /office pages.
 
-    Errors: 401 `invalid_credentials` (unknown user or wrong password; same answer for both);
-    403 `account_disabled`; 429 `login_throttled` with `Retry-After` (seconds).
+    Errors: 401 `invalid_credentials` (unknown user or wrong password; same answer for both),
+    `second_factor_required` (staff without `otp`), `invalid_second_factor` (wrong or used
+    code); 403 `account_disabled`, `second_factor_not_enrolled`; 429 `login_throttled` with
+    `Retry-After` (seconds); 503 `second_factor_unreadable`.
     """
     client = request.client.host if request.client else None
-    user, token, ttl = sessions.log_in(ctx, body.username, body.password, client)
+
+    def check_code(caller: Caller) -> None:
+        second_factor.check_login_code(ctx, caller, body.otp)
+
+    user, token, ttl = sessions.log_in(ctx, body.username, body.password, client, check_code)
     response.set_cookie(**session_cookie(token, ttl, secure=settings.cookie_secure))
     return Token(access_token=token, role=user.role, expires_in=ttl)
 

@@ -20,9 +20,17 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.deps import CitizenUser, CoordinatorUser, Ctx, OptionalUser, role_checker
-from domain import proofs, tasks
+from domain import proofs, task_changes, tasks
 from domain.context import Caller
-from domain.schemas import ErrorPublic, TaskCreate, TaskProofPublic, TaskPublic, TaskReject
+from domain.schemas import (
+    ErrorPublic,
+    TaskCreate,
+    TaskEdit,
+    TaskProofPublic,
+    TaskPublic,
+    TaskReject,
+    TaskWithdraw,
+)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -84,9 +92,13 @@ _CHAIN_ERRORS: dict[int | str, dict[str, object]] = {**_ERRORS, 503: {"model": E
 
 @router.post("", status_code=201, responses=_ERRORS)
 def publish(body: TaskCreate, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
-    """Publish a task (coordinators). `reward` is HEIT with at most two decimals.
+    """Publish a task (coordinators). `reward` is HEIT with at most two decimals; optional
+    `description`, `estimated_minutes` (whole minutes) and `people` (default 1). With an
+    estimate, the reward per hour may not pass `HEITJE_MAX_REWARD_PER_HOUR`. Recorded in the
+    staff log.
 
-    Errors: 403 `forbidden`; 409 `task_already_published`; 422 `invalid_amount`.
+    Errors: 403 `forbidden`; 409 `task_already_published`; 422 `invalid_amount`,
+    `reward_per_hour_exceeded`.
     """
     return tasks.publish(ctx, user, body)
 
@@ -101,10 +113,10 @@ def list_tasks(
     viewer: OptionalUser = None,
 ) -> list[TaskPublic]:
     """Tasks, newest first, optionally by `status` (open, claimed, submitted, approved,
-    rejected) and `neighbourhood`, `limit` (1..500) from `offset` (0..10^9). Public: citizens
-    browse open tasks. `claimed_by` and `rejection_reason` are shown only to staff and to the
-    citizen who claimed the task (a bearer token or session cookie tells who asks); anyone
-    else gets null.
+    rejected, withdrawn) and `neighbourhood`, `limit` (1..500) from `offset` (0..10^9).
+    Public: citizens browse open tasks. `claimed_by`, `rejection_reason` and
+    `withdrawal_reason` are shown only to staff and to the citizen who claimed the task (a
+    bearer token or session cookie tells who asks); anyone else gets null.
 
     Errors: 422 `invalid_request` (a bound passed)."""
     return tasks.list_tasks(ctx, status, limit, offset, viewer, neighbourhood=neighbourhood)
@@ -118,6 +130,30 @@ def get_task(ref: str, ctx: Ctx, viewer: OptionalUser = None) -> TaskPublic:
 
     Errors: 404 `task_not_found`."""
     return tasks.get_task(ctx, ref, viewer)
+
+
+@router.patch("/{ref}", responses=_ERRORS)
+def edit(ref: str, body: TaskEdit, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
+    """Change an open task (coordinators): every field of `TaskEdit` (title, description,
+    reward, estimated_minutes, place, neighbourhood, deadline, people, materials); the reward
+    per hour is checked as at publishing. Recorded in the staff log with old and new values.
+
+    Errors: 403 `forbidden`; 404 `task_not_found`; 409 `task_not_open`; 422 `invalid_amount`,
+    `reward_per_hour_exceeded`.
+    """
+    return task_changes.edit(ctx, user, ref, body)
+
+
+@router.post("/{ref}/withdraw", responses=_ERRORS)
+def withdraw(ref: str, body: TaskWithdraw, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
+    """Withdraw a task that is open or claimed (coordinators), saying why (`reason`, 1 to 1000
+    characters; the citizen who claimed it sees it): its status is `withdrawn`, nobody can
+    claim or send it in any more. Recorded in the staff log.
+
+    Errors: 403 `forbidden`; 404 `task_not_found`; 409 `task_not_withdrawable`; 422
+    `reason_required`, `reason_too_long`.
+    """
+    return task_changes.withdraw(ctx, user, ref, body.reason)
 
 
 @router.post("/{ref}/claim", responses=_ERRORS)
@@ -203,14 +239,17 @@ def approve(ref: str, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
     The task state and the mint intent are written in one transaction; `reward_status` follows
     the mint (pending -> sent -> confirmed; blocked, with `reward_error`, while the chain
     refuses it). Refused when the citizen's approved rewards in the calendar year of `now` plus
-    this reward would exceed the yearly cap; then, read from the chain, when no reward period
+    this reward would exceed the yearly cap, those in its calendar month the monthly cap
+    (`HEITJE_MONTHLY_REWARD_CAP`), or the reward per estimated hour passes
+    `HEITJE_MAX_REWARD_PER_HOUR`; then, read from the chain, when no reward period
     is open, when the period's budget left (minus rewards approved but not minted yet) cannot
     pay it, or when it would take the citizen past the period's cap per citizen (minted plus
     on its way).
 
     Errors: 403 `forbidden`, `approver_is_publisher`, `approver_is_claimant`; 404
-    `task_not_found`; 409 `task_already_approved`, `task_not_submitted`, `no_reward_period`;
-    422 `annual_cap_exceeded`, `period_budget_exhausted`, `citizen_cap_exceeded`; 503
+    `task_not_found`; 409 `task_already_approved`, `task_not_submitted`, `no_reward_period`,
+    `second_approver_required`; 422 `annual_cap_exceeded`, `monthly_cap_exceeded`,
+    `reward_per_hour_exceeded`, `period_budget_exhausted`, `citizen_cap_exceeded`; 503
     `chain_unavailable`.
     """
     return tasks.approve(ctx, user, ref)

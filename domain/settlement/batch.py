@@ -1,7 +1,8 @@
-"""Settle a batch: pay shops in euros for redeemed HEIT by SEPA credit transfer (pain.001.001.03).
+"""Settle a batch: pay shops in euros for redeemed HEIT by SEPA credit transfer (pain.001).
 
 `settle` reads due redemptions from the SQL mirror (`indexer.mirror.Mirror`), writes one ISO
-20022 pain.001.001.03 file (one credit transfer per shop) plus a CSV summary into the
+20022 pain.001 file (pain.001.001.09 by default, .03 on request; one credit transfer per shop,
+structured addresses where known) plus a CSV summary into the
 settlements folder, and records the batch in the settlement ledger (`store.ledger`, in the
 service database). The ledger's PRIMARY KEY on the redemption id is what makes a redemption
 never paid twice.
@@ -15,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
+from domain.settlement.due import due_redemptions
+from domain.settlement.due import unix_seconds as unix_seconds
 from domain.settlement.files import (
     BATCH_PREFIX,
     csv_summary,
@@ -29,33 +32,37 @@ from domain.settlement.files import (
     write_durably,
 )
 from domain.settlement.payees import HeldPayee, check_payees
+from domain.settlement.remittance import end_to_end_id as end_to_end_id
+from domain.settlement.remittance import period, remittance
 from domain.settlement.sepa import (
+    DEFAULT_PAIN_VERSION,
     Account,
     CreditTransfer,
+    PostalAddress,
     build_pain001,
     compact_iban,
     debtor_bic,
+    pain_message,
 )
 from heitje.datadir import DataDir
-from heitje.errors import InvalidInput, NotFound
+from heitje.errors import InvalidInput
 from heitje.money import BaseUnits, EuroCents, parse_rate, units_to_cents
-from indexer.errors import MirrorBehind
-from indexer.mirror import Mirror, Redemption
+from indexer.mirror import Redemption
 from store import db, ledger
 from store.payees import ShopPayee
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Municipality:
-    """The debtor: `name`, `iban`, `bic` (None = derived from the IBAN with schwifty) and the
-    rate `eur_per_heitje`, a decimal string ("1.00", "0.50")."""
+    """The debtor: `name`, `iban`, `bic` (None = derived from the IBAN with schwifty), the
+    rate `eur_per_heitje`, a decimal string ("1.00", "0.50"), and its structured postal
+    `address` (None: the file carries none)."""
 
     name: str
     iban: str
     bic: str | None
     eur_per_heitje: str
+    address: PostalAddress | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,13 @@ class SettlementResult:
     payments: tuple[ShopPayment, ...]
     deferred_ids: tuple[int, ...] = ()
     held: tuple[HeldPayee, ...] = ()
+    pain_version: str = "pain.001.001.03"
+    execution_date: date | None = None
+
+
+Journal = Callable[[sqlite3.Connection, SettlementResult], None]
+"""Called inside a batch's own transaction once its ledger rows are in (e.g. to append the
+staff log entry of the run on the same connection): what it writes commits with the batch."""
 
 
 def settle(
@@ -100,15 +114,23 @@ def settle(
     through_block: int | None,
     execution_date: date,
     created_at: datetime,
+    pain_version: str = DEFAULT_PAIN_VERSION,
+    addresses: Mapping[str, PostalAddress] | None = None,
+    journal: Journal | None = None,
 ) -> SettlementResult | None:
-    """Pay every due redemption: one pain.001.001.03 file, one credit transfer per shop.
+    """Pay every due redemption: one pain.001 file (`pain_version` "09", the default, or
+    "03"), one credit transfer per shop, with the structured address of the municipality and of
+    each shop found in `addresses` (by shop id).
 
     Due: in the mirror of `data_dir`, `block_timestamp <= through` (unix seconds, the exact
     second included) if `through` is given, `block_number <= through_block` if given (else <=
     the mirror's checkpoint block), and not in the ledger's settled redemptions.
     Per shop (looked up in `payees` by address, case-insensitive) one transfer of
     `units_to_cents(sum of its base units, municipality.eur_per_heitje)` euro cents, end-to-end id
-    `<batch_id>-<nn>`. Batch id `HEIT-<YYYYMMDD of created_at>-<nnnn>`. Writes
+    `<batch_id>-<nn>` (`end_to_end_id`), remittance text naming the programme ("Heitje" and the
+    municipality), the period (months of the redemptions, in `created_at`'s offset) and the
+    end-to-end id (`remittance`). `journal`, if given, runs inside the batch's transaction.
+    Batch id `HEIT-<YYYYMMDD of created_at>-<nnnn>`. Writes
     `settlements/<batch_id>.xml` (XSD-validated) and `<batch_id>.csv`, and the ledger rows in
     one transaction; a re-run never pays a redemption twice. Returns None, writing nothing, when
     nothing is due. `through` and `created_at` must carry a UTC offset.
@@ -125,11 +147,17 @@ def settle(
     every case nothing is written.
     """
     _require_offset(created_at, "created_at")
+    schema = pain_message(pain_version)  # raises InvalidInput
     if through is not None:
         _require_offset(through, "through")
     parse_rate(municipality.eur_per_heitje)  # raises InvalidAmount
     debtor_iban = compact_iban(municipality.iban, municipality.name)
-    debtor = Account(municipality.name, debtor_iban, debtor_bic(debtor_iban, municipality.bic))
+    debtor = Account(
+        municipality.name,
+        debtor_iban,
+        debtor_bic(debtor_iban, municipality.bic),
+        municipality.address,
+    )
     by_address = {address.lower(): payee for address, payee in payees.items()}
     paths = DataDir(data_dir)
     paths.settlements.mkdir(parents=True, exist_ok=True)
@@ -149,6 +177,7 @@ def settle(
                 execution_date,
                 created_at,
                 temps,
+                _Options(schema, dict(addresses or {}), journal),
             )
     except BaseException:
         for temp in temps:
@@ -165,6 +194,13 @@ def settle(
     return result
 
 
+@dataclass(frozen=True)
+class _Options:
+    schema: str
+    addresses: dict[str, PostalAddress]
+    journal: Journal | None
+
+
 def _settle_locked(
     conn: sqlite3.Connection,
     paths: DataDir,
@@ -176,12 +212,13 @@ def _settle_locked(
     execution_date: date,
     created_at: datetime,
     temps: list[Path],
+    options: _Options,
 ) -> SettlementResult | None:
     """`settle` under the ledger's write lock: files written as temp files (listed in `temps`,
     for the caller to remove on failure) and the ledger rows inserted, not yet committed."""
     ledger.ensure_schema(conn)
     finish_interrupted(conn, paths.settlements)
-    redemptions, cutoff_block = _due_redemptions(paths.mirror_db, through, through_block)
+    redemptions, cutoff_block = due_redemptions(paths.mirror_db, through, through_block)
     settled = ledger.settled_ids(conn)
     due = [r for r in redemptions if r.redemption_id not in settled]
     if not due:
@@ -217,12 +254,18 @@ def _settle_locked(
         transfers=[
             CreditTransfer(
                 end_to_end_id=p.end_to_end_id,
-                creditor=creditors[p.shop.lower()],
+                creditor=_with_address(creditors[p.shop.lower()], options.addresses, p.shop_id),
                 cents=p.cents,
-                remittance=_remittance(p.end_to_end_id, p.redemption_ids),
+                remittance=remittance(
+                    debtor.name,
+                    period(per_shop[p.shop.lower()], created_at),
+                    p.end_to_end_id,
+                    p.redemption_ids,
+                ),
             )
             for p in payments
         ],
+        version=options.schema,
     )
     xml_path = paths.settlements / f"{batch_id}.xml"
     csv_path = paths.settlements / f"{batch_id}.csv"
@@ -254,7 +297,7 @@ def _settle_locked(
             for r in per_shop[p.shop.lower()]
         ],
     )
-    return SettlementResult(
+    result = SettlementResult(
         batch_id=batch_id,
         xml_path=xml_path,
         csv_path=csv_path,
@@ -264,41 +307,23 @@ def _settle_locked(
         payments=tuple(payments),
         deferred_ids=deferred,
         held=tuple(held),
+        pain_version=options.schema,
+        execution_date=execution_date,
     )
+    if options.journal is not None:
+        options.journal(conn, result)
+    return result
+
+
+def _with_address(account: Account, addresses: dict[str, PostalAddress], shop_id: str) -> Account:
+    address = addresses.get(shop_id)
+    if address is None:
+        return account
+    return Account(account.name, account.iban, account.bic, address)
 
 
 def _amount(redemptions: list[Redemption], redemption_id: int) -> int:
     return next(int(r.amount) for r in redemptions if r.redemption_id == redemption_id)
-
-
-def _due_redemptions(
-    mirror_db: Path, through: datetime | None, through_block: int | None
-) -> tuple[list[Redemption], int]:
-    """Mirror redemptions within the cut-offs (settled or not) and the block cut-off applied."""
-    if not mirror_db.is_file():
-        raise NotFound(f"database {mirror_db} does not exist", code="database_not_found")
-    with Mirror(mirror_db) as mirror:
-        checkpoint = mirror.checkpoint()
-        if checkpoint is None:
-            raise MirrorBehind("the mirror has no checkpoint: the indexer has not run yet")
-        indexed = checkpoint.block_number
-        if through_block is not None and through_block > indexed:
-            raise MirrorBehind(
-                f"settlement through block {through_block} but the mirror has indexed only"
-                f" through block {indexed}: let the indexer catch up first"
-            )
-        cutoff = indexed if through_block is None else through_block
-        redemptions = mirror.redemptions(
-            through_timestamp=None if through is None else unix_seconds(through),
-            through_block=cutoff,
-        )
-    for r in redemptions:
-        if r.amount <= 0:
-            raise InvalidInput(
-                f"mirror redemption {r.redemption_id} has shop {r.shop!r} and amount {r.amount!r}",
-                code="invalid_mirror",
-            )
-    return redemptions, cutoff
 
 
 def _payments(
@@ -328,28 +353,13 @@ def _payments(
                 shop_id=payee.shop_id,
                 name=payee.name,
                 iban=compact_iban(payee.iban.replace(" ", "").upper(), payee.shop_id),
-                end_to_end_id=f"{batch_id}-{n:0{width}d}",
+                end_to_end_id=end_to_end_id(batch_id, n, width),
                 units=BaseUnits(units),
                 cents=cents,
                 redemption_ids=tuple(sorted(r.redemption_id for r in per_shop[key])),
             )
         )
     return payments, tuple(sorted(deferred))
-
-
-def _remittance(end_to_end_id: str, ids: tuple[int, ...]) -> str:
-    """Remittance text: 'Heitje <e2e> redemptions 12,13,17', cut at a whole id to fit 140 chars."""
-    head = f"Heitje {end_to_end_id} redemptions "
-    text = head + ",".join(str(i) for i in ids)
-    if len(text) <= 140:
-        return text
-    shown: list[str] = []
-    for i, rid in enumerate(ids):
-        tail = f" (+{len(ids) - i - 1} more)"
-        if len(head + ",".join([*shown, str(rid)]) + tail) > 140:
-            break
-        shown.append(str(rid))
-    return head + ",".join(shown) + f" (+{len(ids) - len(shown)} more)"
 
 
 def _next_batch_id(conn: sqlite3.Connection, settlements_dir: Path, day: date) -> str:
@@ -365,8 +375,3 @@ def _next_batch_id(conn: sqlite3.Connection, settlements_dir: Path, day: date) -
 def _require_offset(moment: datetime, name: str) -> None:
     if moment.utcoffset() is None:
         raise InvalidInput(f"{name} must carry a UTC offset, got {moment.isoformat()}")
-
-
-def unix_seconds(moment: datetime) -> int:
-    """Whole unix seconds at or before `moment` (floor; integer arithmetic, no float)."""
-    return (moment - _EPOCH) // timedelta(seconds=1)

@@ -1,6 +1,6 @@
 """Read payment files back and reconcile the settlement ledger with the files and the mirror.
 
-`read_pain001` reads a pain.001.001.03 file (ours or a bank's) back into payments;
+`read_pain001` reads a pain.001 file (.09 or .03; ours or a bank's) back into payments;
 `reconcile_settlements` compares the mirror, the ledger (`store.ledger`) and the files of a
 data directory and lists every difference. Both only read.
 """
@@ -24,7 +24,8 @@ from store.ledger import LedgerBatch, SettledRedemption
 
 @dataclass(frozen=True)
 class FilePayment:
-    """A credit transfer read from a pain.001.001.03 file; `cents` parsed exactly from InstdAmt."""
+    """A credit transfer read from a pain.001 file (.09 or .03); `cents` parsed exactly from
+    InstdAmt."""
 
     end_to_end_id: str
     creditor_iban: str
@@ -33,10 +34,10 @@ class FilePayment:
 
 
 def read_pain001(path: Path) -> list[FilePayment]:
-    """The credit transfers in a pain.001.001.03 file, in file order.
+    """The credit transfers in a pain.001 file (.09 or .03), in file order.
 
     Each: EndToEndId, creditor IBAN and name, InstdAmt in euro cents parsed exactly from its
-    decimal text. Raises `InvalidPain001` if the file is not a pain.001.001.03 document, an
+    decimal text. Raises `InvalidPain001` if the file is not a pain.001.001.09 or .03 document, an
     amount is not whole cents or not in EUR; `FileNotFoundError` if it does not exist.
     """
     document = parse_pain001(path.read_bytes())
@@ -56,8 +57,8 @@ def reconcile_settlements(data_dir: Path) -> list[str]:
 
     Checks: the ledger keeps its PRIMARY KEY on redemption_id; every settled redemption exists in
     the mirror with the same shop and amount, within its batch's cut-offs, in no second batch;
-    every batch's XML file exists, matches its sha256, validates against the pain.001.001.03 XSD,
-    carries the batch id as MsgId, and pays per end-to-end id exactly
+    every batch's XML file exists, matches its sha256, validates against the XSD of its pain.001
+    version, carries the batch id as MsgId, and pays per end-to-end id exactly
     units_to_cents(ledger base units of that payment, batch rate); batch totals and counts agree;
     no end-to-end id in two files; no XML file in the folder the ledger does not know.
     Read-only. Raises `NotFound` if the mirror or ledger file is missing.

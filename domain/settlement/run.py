@@ -17,7 +17,7 @@ Anchoring at any size (ranges of ids, parts as the block gas limit needs, resuma
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from domain.settlement.anchor import (
     id_ranges,
     plan_parts,
 )
-from domain.settlement.batch import Municipality, settle
+from domain.settlement.batch import Journal, Municipality, settle
+from domain.settlement.sepa import DEFAULT_PAIN_VERSION, PostalAddress, postal_address
+from domain.settlement.target2 import target2_day_on_or_after
 from heitje.datadir import DataDir
 from heitje.errors import NotFound
 from heitje.money import format_eur, format_heit
@@ -61,10 +63,16 @@ def run_settlement(
     eur_per_heitje: str,
     now: datetime,
     rpc_url: str | None = None,
+    pain_version: str = DEFAULT_PAIN_VERSION,
+    address: PostalAddress | None = None,
+    journal: Journal | None = None,
 ) -> dict[str, Any] | None:
-    """Settle what is due (see `domain.settlement.settle`; debtor `name`, `iban`, `bic`, rate
-    `eur_per_heitje`, created at `now`, executed on its date) and, with `rpc_url`, record every
-    batch of the ledger that the chain does not know yet (`anchor_settlements`, settler key).
+    """Settle what is due (see `domain.settlement.settle`; debtor `name`, `iban`, `bic` and
+    structured `address`, rate `eur_per_heitje`, a `pain_version` "09" (default) or "03" file,
+    created at `now`, executed on `now`'s date or, when TARGET2 is closed then, its next
+    business day; each shop's structured address from its sign-up; `journal` inside the batch's
+    transaction) and, with `rpc_url`, record every batch of the ledger that the chain does not
+    know yet (`anchor_settlements`, settler key).
 
     Returns the new batch as a JSON-ready dict with paths relative to `data_dir` (with
     `anchored`: the batch ids recorded on chain in this run, and `held`: `held_payees`, every
@@ -76,17 +84,22 @@ def run_settlement(
     does not exist; with `rpc_url`, `ChainCheckFailed` (`check_chain`) naming the RPC URL. After
     the batch is written: `AnchorFailed` (with the result) when recording on chain fails.
     """
-    payees = _payees(DataDir(data_dir).service_db)
+    payees, addresses = _payees(DataDir(data_dir).service_db)
     if rpc_url:
         check_chain(data_dir, rpc_url)
     result = settle(
         data_dir,
-        municipality=Municipality(name=name, iban=iban, bic=bic, eur_per_heitje=eur_per_heitje),
+        municipality=Municipality(
+            name=name, iban=iban, bic=bic, eur_per_heitje=eur_per_heitje, address=address
+        ),
         payees=payees,
         through=through,
         through_block=through_block,
-        execution_date=now.date(),
+        execution_date=target2_day_on_or_after(now.date()),
         created_at=now,
+        pain_version=pain_version,
+        addresses=addresses,
+        journal=journal,
     )
     held = held_payees(data_dir)
     out: dict[str, Any] | None
@@ -100,6 +113,8 @@ def run_settlement(
                 out[key] = str(
                     value.relative_to(data_dir) if value.is_relative_to(data_dir) else value
                 )
+            elif isinstance(value, date):
+                out[key] = value.isoformat()
         out["total_eur"] = format_eur(result.total_cents)
         out["held"] = held
     if rpc_url:
@@ -114,12 +129,20 @@ def run_settlement(
     return out
 
 
-def _payees(service_db: Path) -> dict[str, ShopPayee]:
+def _payees(service_db: Path) -> tuple[dict[str, ShopPayee], dict[str, PostalAddress]]:
+    """Payees by address, and the structured addresses of shops (by shop id) that gave one."""
     if not service_db.is_file():
         raise NotFound(f"no service database at {service_db}", code="database_not_found")
     conn = db.connect(service_db)
     try:
-        return load_payees(conn)
+        payees = load_payees(conn)
+        addresses = {}
+        for shop_id, parts in ledger.shop_addresses(conn).items():
+            street, number, postcode, town = parts
+            address = postal_address(street, number, postcode, town)
+            if address is not None:
+                addresses[shop_id] = address
+        return payees, addresses
     finally:
         conn.close()
 

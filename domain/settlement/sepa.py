@@ -1,9 +1,13 @@
-"""SEPA for settlement (`domain.settlement.batch`): build, validate and parse pain.001.001.03.
+"""SEPA for settlement (`domain.settlement.batch`): build, validate and parse pain.001.
 
-ISO 20022 "Customer Credit Transfer Initiation" version 03 (pain.001.001.03), as accepted by Dutch
-banks. The document is built with sepaxml (`SepaTransfer`), then given deterministic identifiers
-(MsgId, PmtInfId, CreDtTm instead of sepaxml's random ones and the wall clock) and validated with
-lxml against the XSD that sepaxml ships, on the exact bytes that get written.
+ISO 20022 "Customer Credit Transfer Initiation" in two versions (`PAIN_VERSIONS`):
+pain.001.001.09 (the 2019 version, the default: the EPC rejects unstructured-only addresses from
+15 November 2026, and .09 carries structured ones, `PostalAddress`) and pain.001.001.03 (the 2009
+version, still selectable for a bank that needs it). The document is built with sepaxml
+(`SepaTransfer`, schema chosen by version), then given deterministic identifiers (MsgId,
+PmtInfId, CreDtTm instead of sepaxml's random ones and the wall clock) and validated with lxml
+against the XSD of its version that sepaxml ships, on the exact bytes that get written.
+Reading back (`parse_pain001`, `validate_pain001`) takes either version, told by the namespace.
 
 Amounts are integer euro cents (`EuroCents`); decimal text is parsed digit by digit, never floats.
 """
@@ -23,33 +27,40 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from sepaxml import SepaTransfer
 from sepaxml.validation import ValidationError as SepaxmlValidationError
-from text_unidecode import unidecode
 
+from domain.settlement.sepatext import DEFAULT_PAIN_VERSION as DEFAULT_PAIN_VERSION
+from domain.settlement.sepatext import PAIN_VERSIONS as PAIN_VERSIONS
+from domain.settlement.sepatext import PostalAddress as PostalAddress
+from domain.settlement.sepatext import pain_message as pain_message
+from domain.settlement.sepatext import postal_address as postal_address
+from domain.settlement.sepatext import sepa_text as sepa_text
 from heitje.errors import HeitjeError, InvalidInput
 from heitje.money import EuroCents
 
-PAIN001 = "pain.001.001.03"
+PAIN001 = PAIN_VERSIONS["03"]
+"""The 2009 version (kept selectable)."""
 NS = f"urn:iso:std:iso:20022:tech:xsd:{PAIN001}"
 XSD_PATH = Path(sepaxml.__file__).parent / "schemas" / f"{PAIN001}.xsd"
+_NAMESPACES = {f"urn:iso:std:iso:20022:tech:xsd:{name}": name for name in PAIN_VERSIONS.values()}
 
-# EPC "SEPA basic Latin" character set for names and remittance text.
-_NOT_SEPA = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
 _AMOUNT = re.compile(r"^([0-9]+)(?:\.([0-9]{1,5}))?$")  # xs:decimal, fractionDigits 5 (XSD)
 
 
 class InvalidPain001(HeitjeError, ValueError):
-    """A pain.001.001.03 document does not validate or cannot be read as one."""
+    """A pain.001 document (.09 or .03) does not validate or cannot be read as one."""
 
     code = "invalid_pain001"
 
 
 @dataclass(frozen=True)
 class Account:
-    """A party's name and account: IBAN (compact, upper case) and BIC (None = IBAN-only)."""
+    """A party's name and account: IBAN (compact, upper case), BIC (None = IBAN-only) and its
+    structured postal address (None = none known: the file then carries none)."""
 
     name: str
     iban: str
     bic: str | None
+    address: PostalAddress | None = None
 
 
 @dataclass(frozen=True)
@@ -75,23 +86,14 @@ class ParsedTransfer:
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    """A pain.001.001.03 document read back: group header figures and every transfer in order."""
+    """A pain.001 document read back: its message name (`version`, "pain.001.001.09"), group
+    header figures and every transfer in order."""
 
     msg_id: str
     nb_of_txs: int
     ctrl_sum_cents: int
     transfers: list[ParsedTransfer]
-
-
-def sepa_text(text: str, max_len: int) -> str:
-    """`text` transliterated to the EPC basic Latin set and cut to `max_len` characters.
-
-    Accents are dropped ("Één" -> "Een"), "&" becomes "+", any other character outside the set a
-    space; runs of spaces collapse.
-    """
-    ascii_text = unidecode(text).replace("&", "+")
-    cleaned = " ".join(_NOT_SEPA.sub(" ", ascii_text).split())
-    return cleaned[:max_len].rstrip()
+    version: str = PAIN001
 
 
 def compact_iban(iban: str, owner: str) -> str:
@@ -205,15 +207,21 @@ def build_pain001(
     execution_date: date,
     debtor: Account,
     transfers: list[CreditTransfer],
+    version: str = DEFAULT_PAIN_VERSION,
 ) -> bytes:
-    """A validated pain.001.001.03 document (UTF-8 bytes) paying `transfers` from `debtor`.
+    """A validated pain.001 document (UTF-8 bytes) of `version` ("09" the default, or "03")
+    paying `transfers` from `debtor`.
 
     One PmtInf (batch booking, service level SEPA, charges SLEV) with MsgId and PmtInfId both
     `msg_id` (at most 35 chars) and CreDtTm `created_at` to the second in its own wall-clock time.
-    `debtor.bic` must be given (sepaxml writes an empty FinInstnId otherwise, which the XSD accepts
-    but EPC rules do not); a creditor without BIC gets no CdtrAgt (IBAN-only, allowed in SEPA).
-    Raises `InvalidPain001` if sepaxml's own XSD check (xmlschema) or ours (lxml) fails.
+    Structured postal addresses (StrtNm, BldgNb, PstCd, TwnNm, Ctry) of the debtor and of each
+    creditor that has one (`Account.address`). `debtor.bic` must be given (sepaxml writes an
+    empty FinInstnId otherwise, which the XSD accepts but EPC rules do not); a creditor without
+    BIC gets no CdtrAgt (IBAN-only, allowed in SEPA). Raises `InvalidInput`
+    (`invalid_pain_version`) for another version, `InvalidPain001` if sepaxml's own XSD check
+    (xmlschema) or ours (lxml) fails.
     """
+    schema = pain_message(version)
     if debtor.bic is None:
         raise InvalidPain001("the debtor needs a BIC")
     if not transfers:
@@ -226,7 +234,9 @@ def build_pain001(
         "batch": True,  # required key: sepaxml raises KeyError without it
         "currency": "EUR",
     }
-    sepa = SepaTransfer(config, schema=PAIN001, clean=True)
+    if debtor.address is not None:
+        config["address"] = debtor.address.as_sepaxml()
+    sepa = SepaTransfer(config, schema=schema, clean=True)
     for transfer in transfers:
         if transfer.cents <= 0:  # sepaxml's CtrlSum parser fails on "0.00"; SEPA needs >= 0.01
             raise InvalidPain001(f"{transfer.end_to_end_id}: amount must be at least one cent")
@@ -240,6 +250,8 @@ def build_pain001(
         }
         if transfer.creditor.bic is not None:
             payment["BIC"] = transfer.creditor.bic
+        if transfer.creditor.address is not None:
+            payment["address"] = transfer.creditor.address.as_sepaxml()
         sepa.add_payment(payment)
     try:
         raw: bytes = sepa.export(validate=True)
@@ -247,57 +259,75 @@ def build_pain001(
         raise InvalidPain001(f"sepaxml refused the document: {e.__cause__}") from e
 
     root = etree.fromstring(raw, _parser())
-    _set_text(root, "c:CstmrCdtTrfInitn/c:GrpHdr/c:MsgId", msg_id)
+    ns = _ns(root)
+    _set_text(root, "c:CstmrCdtTrfInitn/c:GrpHdr/c:MsgId", msg_id, ns)
     _set_text(
-        root, "c:CstmrCdtTrfInitn/c:GrpHdr/c:CreDtTm", created_at.strftime("%Y-%m-%dT%H:%M:%S")
+        root,
+        "c:CstmrCdtTrfInitn/c:GrpHdr/c:CreDtTm",
+        created_at.strftime("%Y-%m-%dT%H:%M:%S"),
+        ns,
     )
-    _set_text(root, "c:CstmrCdtTrfInitn/c:PmtInf/c:PmtInfId", msg_id)
+    _set_text(root, "c:CstmrCdtTrfInitn/c:PmtInf/c:PmtInfId", msg_id, ns)
     body: bytes = etree.tostring(root, encoding="UTF-8", xml_declaration=False, pretty_print=True)
     out = b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
     validate_pain001(out)
     return out
 
 
-def validate_pain001(xml: bytes) -> None:
-    """Validate `xml` against sepaxml's pain.001.001.03 XSD with lxml.
+def pain_version_of(xml: bytes) -> str:
+    """The message name of a pain.001 document by its namespace ("pain.001.001.09"). Raises
+    `InvalidPain001` when it is neither version (or not XML)."""
+    root = _parse(xml)
+    return _NAMESPACES[_ns(root)]
 
-    Raises `InvalidPain001` listing the schema errors (or the parse error).
+
+def validate_pain001(xml: bytes) -> None:
+    """Validate `xml` with lxml against sepaxml's XSD of its version (.09 or .03, told by the
+    namespace).
+
+    Raises `InvalidPain001` listing the schema errors (or the parse error, or an unknown
+    namespace).
     """
     root = _parse(xml)
-    schema = _schema()
+    name = _NAMESPACES[_ns(root)]
+    schema = _schema(name)
     if not schema.validate(root):
         errors = "; ".join(f"line {e.line}: {e.message}" for e in schema.error_log)
-        raise InvalidPain001(f"not valid {PAIN001}: {errors}")
+        raise InvalidPain001(f"not valid {name}: {errors}")
 
 
 def parse_pain001(xml: bytes) -> ParsedDocument:
-    """Read a pain.001.001.03 document: header MsgId/NbOfTxs/CtrlSum and every CdtTrfTxInf.
+    """Read a pain.001 document (.09 or .03): header MsgId/NbOfTxs/CtrlSum and every
+    CdtTrfTxInf.
 
     Does not check the XSD (see `validate_pain001`). Raises `InvalidPain001` if the root is not a
-    pain.001.001.03 Document, a required element is missing or an amount is not whole cents.
+    pain.001.001.09 or .03 Document, a required element is missing or an amount is not whole
+    cents.
     """
     root = _parse(xml)
-    if root.tag != f"{{{NS}}}Document":
-        raise InvalidPain001(f"root element is {root.tag}, not a {PAIN001} Document")
+    ns = _ns(root)
+    if root.tag != f"{{{ns}}}Document":
+        raise InvalidPain001(f"root element is {root.tag}, not a pain.001 Document")
     header = "c:CstmrCdtTrfInitn/c:GrpHdr/"
     transfers = [
         ParsedTransfer(
-            end_to_end_id=_text(tx, "c:PmtId/c:EndToEndId"),
-            creditor_iban=_text(tx, "c:CdtrAcct/c:Id/c:IBAN"),
-            creditor_name=_text(tx, "c:Cdtr/c:Nm"),
-            cents=decimal_to_cents(_text(tx, "c:Amt/c:InstdAmt")),
-            currency=str(_find(tx, "c:Amt/c:InstdAmt").get("Ccy", "")),
+            end_to_end_id=_text(tx, "c:PmtId/c:EndToEndId", ns),
+            creditor_iban=_text(tx, "c:CdtrAcct/c:Id/c:IBAN", ns),
+            creditor_name=_text(tx, "c:Cdtr/c:Nm", ns),
+            cents=decimal_to_cents(_text(tx, "c:Amt/c:InstdAmt", ns)),
+            currency=str(_find(tx, "c:Amt/c:InstdAmt", ns).get("Ccy", "")),
         )
-        for tx in root.iterfind("c:CstmrCdtTrfInitn/c:PmtInf/c:CdtTrfTxInf", {"c": NS})
+        for tx in root.iterfind("c:CstmrCdtTrfInitn/c:PmtInf/c:CdtTrfTxInf", {"c": ns})
     ]
-    nb_text = _text(root, header + "c:NbOfTxs")
+    nb_text = _text(root, header + "c:NbOfTxs", ns)
     if not nb_text.isdigit():
         raise InvalidPain001(f"NbOfTxs {nb_text!r} is not a number")
     return ParsedDocument(
-        msg_id=_text(root, header + "c:MsgId"),
+        msg_id=_text(root, header + "c:MsgId", ns),
         nb_of_txs=int(nb_text),
-        ctrl_sum_cents=decimal_to_cents(_text(root, header + "c:CtrlSum")),
+        ctrl_sum_cents=decimal_to_cents(_text(root, header + "c:CtrlSum", ns)),
         transfers=transfers,
+        version=_NAMESPACES[ns],
     )
 
 
@@ -328,21 +358,35 @@ def _parse(xml: bytes) -> Any:
         raise InvalidPain001(f"not well-formed XML: {e}") from e
 
 
-@lru_cache(maxsize=1)
-def _schema() -> Any:
-    return etree.XMLSchema(etree.parse(str(XSD_PATH)))
+def _ns(root: Any) -> str:
+    """The namespace of a pain.001 document's root; `InvalidPain001` when it is no version this
+    module knows."""
+    tag = str(root.tag)
+    ns = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+    if ns not in _NAMESPACES:
+        raise InvalidPain001(
+            f"namespace {ns or '(none)'!r} is not one of {', '.join(PAIN_VERSIONS.values())}"
+        )
+    return ns
 
 
-def _find(node: Any, path: str) -> Any:
-    found = node.find(path, {"c": NS})
+@lru_cache(maxsize=4)
+def _schema(name: str = PAIN001) -> Any:
+    return etree.XMLSchema(
+        etree.parse(str(Path(sepaxml.__file__).parent / "schemas" / f"{name}.xsd"))
+    )
+
+
+def _find(node: Any, path: str, ns: str = NS) -> Any:
+    found = node.find(path, {"c": ns})
     if found is None:
         raise InvalidPain001(f"missing element {path.replace('c:', '')}")
     return found
 
 
-def _text(node: Any, path: str) -> str:
-    return str(_find(node, path).text or "")
+def _text(node: Any, path: str, ns: str = NS) -> str:
+    return str(_find(node, path, ns).text or "")
 
 
-def _set_text(node: Any, path: str, value: str) -> None:
-    _find(node, path).text = value
+def _set_text(node: Any, path: str, value: str, ns: str = NS) -> None:
+    _find(node, path, ns).text = value

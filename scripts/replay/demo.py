@@ -133,6 +133,11 @@ def run_demo(
                 "HEITJE_ANNUAL_REWARD_CAP": policy.annual_reward_cap,
                 "HEITJE_SEPARATION_OF_DUTIES": str(policy.separation_of_duties).lower(),
                 "HEITJE_FOUR_EYES_THRESHOLD": policy.four_eyes_threshold or "",
+                "HEITJE_MONTHLY_REWARD_CAP": policy.monthly_reward_cap or "",
+                "HEITJE_MAX_REWARD_PER_HOUR": policy.max_reward_per_hour or "",
+                # Staff of a replay log in through the API with their password alone (the
+                # second factor is for people at the staff pages; it decides no event).
+                "HEITJE_STAFF_SECOND_FACTOR": "false",
                 # Every client of a replay runs on this machine: the sign-up throttle is raised
                 # to fit the file's sign-ups (it decides no scenario event).
                 **replay_throttles(scenario),

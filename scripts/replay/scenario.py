@@ -101,6 +101,10 @@ class Policy(_Model):
     """The coordinator who published a task may not approve or reject it."""
     four_eyes_threshold: str | None = None
     """Rewards at or above it (HEIT, decimal string) need two different approvers."""
+    monthly_reward_cap: str | None = None
+    """Most HEIT one citizen may be rewarded in a calendar month (None: no cap)."""
+    max_reward_per_hour: str | None = None
+    """Most HEIT of reward per estimated hour of a task (None: no maximum)."""
 
 
 class Coordinator(_Model):
