@@ -242,10 +242,9 @@ def period_batches(src: Sources, p: Period, b: Blocks) -> list[BatchFigures]:
         cents, note = _file_cents(src, row)
         bank = None
         if read_in and row is not None:
-            booked = bank_bookings(src, _end_to_end_ids(src, bid)) or {}
-            # a batch booking pays several payments with one booking: count each booking once
-            once = {x.booking_id: x.cents for x in booked.values()}
-            bank = sum(once.values()) if once else None
+            # every debit the bank booked for the batch, a second one for the same payment too
+            # (paid twice): the bank column then differs from the file
+            bank = service_reads.bank_debits(src.db, bid)
         out.append(BatchFigures(bid, row, record, cents, note, bank))
     return out
 

@@ -13,6 +13,8 @@ Contents (paths inside the ZIP):
   how it was matched (the service keeps the lines, not the files);
 - `staff_log.csv`: the staff log entries of the period;
 - `files/`: the pain.001 XML and CSV summary of the period's batches;
+- `bank/`: every bank file finance read in (camt.053, pain.002), as received, named by its
+  SHA-256 (the `file_sha256` of `bank_bookings.csv`);
 - `audit.json`, `verify.json`: `heitje audit` and `heitje verify` output as given by the
   caller (or why it is absent), `deployment.json`: the deployment manifest;
 - `SHA256SUMS`: the sha256 of every other file (`sha256sum -c SHA256SUMS`).
@@ -39,6 +41,7 @@ from domain import staff_log, workbench
 from domain.context import Caller, Context
 from domain.workbench import Period, Sources
 from heitje.money import format_eur, format_heit
+from heitje.spreadsheet import spreadsheet_safe
 from indexer import workbench as mirror_reads
 from store import workbench as service_reads
 from store.db import transaction
@@ -67,9 +70,9 @@ SETTLEMENT_COLUMNS = (
     "chain_file_sha256", "bank_cents", "differences",
 )  # fmt: skip
 BANK_COLUMNS = (
-    "file_name", "kind", "message_id", "imported_at", "line", "entry_ref", "end_to_end_id",
-    "amount_cents", "currency", "direction", "status", "reason", "booking_date", "batch_id",
-    "outcome",
+    "file_name", "file_sha256", "kind", "message_id", "imported_at", "line", "entry_ref",
+    "end_to_end_id", "amount_cents", "currency", "direction", "status", "reason",
+    "booking_date", "batch_id", "outcome",
 )  # fmt: skip
 STAFF_LOG_COLUMNS = ("id", "at", "actor", "role", "action", "subject", "reason", "detail")
 
@@ -82,6 +85,12 @@ class Pack:
     path: Path
     files: dict[str, str]
     period: Period
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: text a spreadsheet would read as a formula gets a leading apostrophe (task
+    titles, reasons and bank references are typed by people); numbers stay as they are."""
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 def _iso(moment: datetime | None) -> str:
@@ -117,7 +126,10 @@ class _Writer:
 
             def put(batch: list[Iterable[Any]]) -> None:
                 buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerows(batch)
+                safe = [
+                    [spreadsheet_safe(v) if isinstance(v, str) else v for v in r] for r in batch
+                ]
+                csv.writer(buffer, lineterminator="\n").writerows(safe)
                 data = buffer.getvalue().encode("utf-8")
                 digest.update(data)
                 dst.write(data)
@@ -344,6 +356,10 @@ def build(
                 if path.is_file():
                     w.file(f"files/{path.name}", path)
         w.csv("bank_bookings.csv", BANK_COLUMNS, _bank_rows(src))
+        for sha256 in service_reads.bank_file_hashes(src.db):
+            kept = src.paths.bank / f"{sha256}.xml"
+            if kept.is_file():  # kept since bank files are (imports before that: CSV only)
+                w.file(f"bank/{sha256}.xml", kept)
         for name, doc in (("audit.json", audit), ("verify.json", verify)):
             body = doc if doc is not None else {"available": False, "why": "not given"}
             w.bytes(name, (json.dumps(body, indent=1) + "\n").encode())

@@ -12,6 +12,7 @@ field (username, name, password, neighbourhood, sessions) is removed. The chain 
 
 from __future__ import annotations
 
+from domain import staff_log
 from domain.accounts import is_registered, user_by_username
 from domain.context import Caller, Context
 from domain.keyring import seal_new_key
@@ -58,10 +59,15 @@ def _rotate(ctx: Context, user: Caller, reason: str) -> str:
     return str(new)
 
 
-def rotate_key(ctx: Context, username: str, reason: str) -> AccountPublic:
+def rotate_key(
+    ctx: Context, username: str, reason: str, caller: Caller | None = None
+) -> AccountPublic:
     """Give a citizen's or shop's custodial wallet a new key: the whole balance moves on chain
     to the new address (`recoverAccount`, reason `lost_key` or `key_rotation`) and the old
     address is deregistered. Safe to retry: an interrupted rotation is finished.
+
+    The admin `caller` (None: the command line) is recorded in the staff log
+    (`account.rotate_key`, on the account's number, not its name) once the rotation is done.
 
     Errors: 404 `unknown_account`; 409 `no_custodial_wallet`, `account_not_ready`,
     `intents_in_flight`; 422 `paused` and other chain refusals.
@@ -70,16 +76,25 @@ def rotate_key(ctx: Context, username: str, reason: str) -> AccountPublic:
     if user.role not in ("citizen", "shop"):
         raise Refused(409, "no_custodial_wallet", "only citizens and shops have wallets")
     address = _rotate(ctx, user, reason)
+    if caller is not None:
+        with transaction(ctx.db):
+            staff_log.record(
+                ctx, caller, "account.rotate_key", f"account {user.id}", reason,
+                role=user.role, address=address,
+            )  # fmt: skip
     return AccountPublic(
         username=user.username, role=user.role, name=user.name, address=address, registered=True
     )
 
 
-def erase_citizen(ctx: Context, username: str) -> None:
+def erase_citizen(ctx: Context, username: str, caller: Caller | None = None) -> None:
     """Erase a citizen (GDPR): HEIT they still hold move to a fresh pseudonymous custodial
     account (`recoverAccount`, reason `erasure_request`); with no balance the address is
     deregistered and the key deleted. Then username, name, password, neighbourhood and
     sessions are removed. Tasks and payments keep only a pseudonymous account number.
+
+    The admin `caller` (None: the command line) is recorded in the staff log
+    (`citizen.erase`, on the account's number) in the erasure's transaction.
 
     Errors: 404 `unknown_account`; 409 `not_a_citizen`, `account_not_ready`,
     `intents_in_flight`.
@@ -103,3 +118,8 @@ def erase_citizen(ctx: Context, username: str) -> None:
         keep_wallet = False
     with transaction(ctx.db):
         accounts.erase_citizen(ctx.db, user.id, keep_wallet=keep_wallet)
+        if caller is not None:  # on the account's number: the name is what is erased
+            staff_log.record(
+                ctx, caller, "citizen.erase", f"account {user.id}", "erasure request",
+                kept_wallet=keep_wallet,
+            )  # fmt: skip

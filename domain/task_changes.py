@@ -29,8 +29,12 @@ def edit(ctx: Context, caller: Caller, ref: str, body: TaskEdit) -> TaskPublic:
     """Change an open task (coordinators; recorded as `task.edit` with the fields changed,
     old and new). The reward per hour is checked as at publishing.
 
-    Errors: 403 `forbidden`; 404 `task_not_found`; 409 `task_not_open`; 422 `invalid_amount`,
-    `reward_per_hour_exceeded`."""
+    Only the coordinator who published it changes it: another could otherwise raise the
+    reward of a colleague's task and then approve it alone (the publisher never approves,
+    `separation_of_duties`). Another coordinator withdraws it and publishes a new one.
+
+    Errors: 403 `forbidden`, `not_publisher`; 404 `task_not_found`; 409 `task_not_open`; 422
+    `invalid_amount`, `reward_per_hour_exceeded`."""
     require_coordinator(caller)
     reward = parse_heit(body.reward)
     check_per_hour(reward, body.estimated_minutes, ctx.settings.max_per_hour_units())
@@ -47,6 +51,12 @@ def edit(ctx: Context, caller: Caller, ref: str, body: TaskEdit) -> TaskPublic:
     }
     with transaction(ctx.db):
         task = _task(ctx, ref)
+        if task["published_by"] != caller.id:
+            raise Refused(
+                403,
+                "not_publisher",
+                f"task {ref!r} was published by another coordinator: only they change it",
+            )
         if task["status"] != "open":
             raise Refused(409, "task_not_open", f"task {ref!r} is {task['status']}, not open")
         changed = {k: v for k, v in new.items() if task[k] != v}
@@ -87,6 +97,6 @@ def withdraw(ctx: Context, caller: Caller, ref: str, reason: str) -> TaskPublic:
         tasks.set_withdrawn(ctx.db, int(task["id"]), caller.id, ctx.now.isoformat(), reason)
         staff_log.record(
             ctx, caller, "task.withdraw", ref, reason, was=task["status"],
-            claimed_by=task["claimed_by_name"],
+            claimed_by_id=task["claimed_by"],
         )  # fmt: skip
     return task_public(ctx, _task(ctx, ref), caller)

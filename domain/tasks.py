@@ -321,7 +321,7 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
             "task.approve",
             ref,
             reward=int(task["reward"]),
-            citizen=task["claimed_by_name"],
+            citizen_id=task["claimed_by"],
             first_approved_by=task["first_approved_by_name"],
         )
         outbox.add_mint(

@@ -83,6 +83,12 @@ class DataDir:
         return self.root / "settlements"
 
     @property
+    def bank(self) -> Path:
+        """Bank files finance read in (camt.053, pain.002), as received, named by their SHA-256
+        (`bank/<sha256>.xml`; owner: `domain.settlement.bank`)."""
+        return self.root / "bank"
+
+    @property
     def proofs(self) -> Path:
         """Proof photos of tasks (`proofs/<task id>/<n>.jpg`, re-encoded JPEG without
         metadata; owner: `domain.proofs`)."""

@@ -375,7 +375,8 @@ def bank_import_cmd(
     end-to-end id to a shop payment of a settlement batch, mark those redemptions paid on the
     booking date, and list what does not match. Importing the same file again changes nothing.
     Prints the import as JSON (`paid`, `unmatched`); exit 2 for a file that cannot be read."""
-    from domain.settlement.bank import MAX_BANK_FILE_BYTES, import_bank_file
+    from domain.settlement.bank import MAX_BANK_FILE_BYTES, Accounts, import_bank_file
+    from heitje.settings import Settings
     from store import db
 
     with _reported():
@@ -387,7 +388,16 @@ def bank_import_cmd(
         conn = db.connect(service_db)
         try:
             result = import_bank_file(
-                conn, data, file.name, imported_by="cli", now=datetime.now(UTC)
+                conn,
+                data,
+                file.name,
+                imported_by="cli",
+                now=datetime.now(UTC),
+                keep_in=DataDir(data_dir).bank,
+                accounts=Accounts(
+                    Settings(data_dir=data_dir, dispatcher=False).municipality_iban,
+                    DataDir(data_dir).settlements,
+                ),
             )
         finally:
             conn.close()

@@ -7,8 +7,9 @@ Tables (`store.db.SCHEMA`, migration `_m_bank_feedback`):
   imported once, `imported_at`, `imported_by`);
 - `bank_bookings`: one row per booking (camt.053 entry or transaction detail) or status
   (pain.002) of a file, with the end-to-end id, amount (euro cents), direction, status, booking
-  date, the settlement batch it matched and its `outcome` (`paid`, `already_paid`, `accepted`,
-  `rejected`, `unknown`, `amount_differs`, `not_booked`, `returned`, `duplicate`);
+  date, the settlement batch it matched and its `outcome` (`paid`, `paid_twice`,
+  `wrong_account`, `iban_differs`, `accepted`, `rejected`, `unknown`, `amount_differs`,
+  `not_booked`, `returned`, `duplicate`);
 - `bank_paid_payments`: per payment of a settlement batch (end-to-end id, PRIMARY KEY: paid
   once) the day the bank booked it (`paid_on`) and the booking that said so.
 
@@ -153,6 +154,15 @@ def batch_total(conn: sqlite3.Connection, batch_id: str) -> int | None:
         "SELECT total_cents FROM settlement_batches WHERE batch_id = ?", (batch_id,)
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def batch_file(conn: sqlite3.Connection, batch_id: str) -> str | None:
+    """The payment file (pain.001, path relative to the data directory) the ledger records for
+    batch `batch_id`, or None."""
+    row = conn.execute(
+        "SELECT file_path FROM settlement_batches WHERE batch_id = ?", (batch_id,)
+    ).fetchone()
+    return None if row is None or not row[0] else str(row[0])
 
 
 def paid_on(conn: sqlite3.Connection, e2e: str) -> str | None:

@@ -234,8 +234,9 @@ CREATE TABLE IF NOT EXISTS bank_bookings (
     reason TEXT NOT NULL DEFAULT '',  -- pain.002: the reason code (AC04, ...)
     booking_date TEXT,  -- ISO date (camt.053 BookgDt); NULL in a pain.002
     batch_id TEXT,  -- the settlement batch it was matched to, NULL when none
-    outcome TEXT NOT NULL CHECK (outcome IN ('paid','already_paid','accepted','rejected',
-        'unknown','amount_differs','not_booked','returned','duplicate')),
+    outcome TEXT NOT NULL CHECK (outcome IN ('paid','paid_twice','accepted','rejected',
+        'unknown','amount_differs','not_booked','returned','duplicate','wrong_account',
+        'iban_differs')),
     UNIQUE (file_id, line)
 );
 CREATE INDEX IF NOT EXISTS bank_bookings_e2e ON bank_bookings (end_to_end_id);

@@ -180,16 +180,39 @@ def bank_paid(conn: sqlite3.Connection, e2e_ids: Iterable[str]) -> dict[str, sql
 
 
 def bank_bookings(conn: sqlite3.Connection, limit: int, offset: int) -> list[sqlite3.Row]:
-    """Every line of every bank file read in, with its file (`file_name`, `kind`,
-    `imported_at`), by file and line; [] without the bank tables."""
+    """Every line of every bank file read in, with its file (`file_name`, `file_sha256`,
+    `kind`, `imported_at`), by file and line; [] without the bank tables."""
     if not has_table(conn, "bank_bookings"):
         return []
     return list(
         conn.execute(
-            "SELECT f.file_name, f.kind, f.message_id, f.imported_at, b.line, b.entry_ref,"
+            "SELECT f.file_name, f.file_sha256, f.kind, f.message_id, f.imported_at, b.line,"
+            " b.entry_ref,"
             " b.end_to_end_id, b.amount_cents, b.currency, b.direction, b.status, b.reason,"
             " b.booking_date, b.batch_id, b.outcome FROM bank_bookings b"
             " JOIN bank_files f ON f.id = b.file_id ORDER BY f.id, b.line LIMIT ? OFFSET ?",
             (limit, offset),
         )
     )
+
+
+def bank_file_hashes(conn: sqlite3.Connection) -> list[str]:
+    """The SHA-256 of every bank file read in, in the order they were; [] without the bank
+    tables."""
+    if not has_table(conn, "bank_files"):
+        return []
+    return [str(r[0]) for r in conn.execute("SELECT file_sha256 FROM bank_files ORDER BY id")]
+
+
+def bank_debits(conn: sqlite3.Connection, batch_id: str) -> int | None:
+    """Euro cents the bank booked as debits for settlement batch `batch_id`: every booking line
+    matched to it that paid (`paid`) or paid again (`paid_twice`), each line once; None when
+    none was."""
+    if not has_table(conn, "bank_bookings"):
+        return None
+    row = conn.execute(
+        "SELECT SUM(amount_cents) FROM bank_bookings WHERE batch_id = ? "
+        "AND outcome IN ('paid', 'paid_twice')",
+        (batch_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])

@@ -143,7 +143,12 @@ def _bank_books(stack: Stack, batch_id: str) -> None:
     conn = connect(stack.paths.service_db)
     try:
         done = import_bank_file(
-            conn, statement, "statement.xml", imported_by="cli", now=datetime.now(UTC)
+            conn,
+            statement,
+            "statement.xml",
+            imported_by="cli",
+            now=datetime.now(UTC),
+            keep_in=stack.paths.bank,
         )
     finally:
         conn.close()
@@ -323,6 +328,10 @@ def _check_pack(path: Path, stack: Stack, p: workbench.Period) -> dict[str, byte
     assert "deployment.json" in files and "audit.json" in files and "verify.json" in files
     assert column("redemptions.csv", "booked_cents").count(str(SETTLED_CENTS)) == 1
     assert column("bank_bookings.csv", "outcome") == ["paid"]
+    # The bank's file itself, as read in: named by its SHA-256, which its lines name too.
+    (sha,) = set(column("bank_bookings.csv", "file_sha256"))
+    assert hashlib.sha256(files[f"bank/{sha}.xml"]).hexdigest() == sha
+    assert b"STMT-AUD" in files[f"bank/{sha}.xml"]
     return files
 
 
@@ -481,10 +490,19 @@ def test_an_auditor_works_through_the_pages(
         expect(page.locator("#from")).to_have_value(today)
         assert axe_violations(page) == [], lang
         context.close()
-    # The evidence pack, downloaded by the finance officer: checked and in the staff log.
+    # Finance sees the workbench, not the evidence pack (it holds the staff log).
     context = phone_context(browser)
     page = context.new_page()
     _log_in(page, url, "fien", api.passwords["fien"], "/office/audit")
+    expect(page.locator("#totals")).to_be_visible()
+    expect(page.locator("#evidence")).to_have_count(0)
+    response = page.goto(url + "/office/audit/evidence.zip")
+    assert response is not None and response.status == 403
+    context.close()
+    # The evidence pack, downloaded by the auditor: checked and in the staff log.
+    context = phone_context(browser)
+    page = context.new_page()
+    _log_in(page, url, "audra", api.passwords["audra"], "/office/audit")
     expect(page.locator("#evidence")).to_be_visible()
     with page.expect_download(timeout=300_000) as download:
         page.locator("#evidence").click()
@@ -499,7 +517,7 @@ def test_an_auditor_works_through_the_pages(
         ).fetchall()
     finally:
         log.close()
-    assert ("fien", f"{_period().first.isoformat()}..{today}") in rows
+    assert ("audra", f"{_period().first.isoformat()}..{today}") in rows
     screenshot(page, "audit-evidence", tmp_path)
     context.close()
     # A coordinator may not look: 403.

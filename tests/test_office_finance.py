@@ -29,6 +29,7 @@ from lxml import etree
 from domain.settlement import ShopPayee, read_pain001, reconcile_settlements, settle
 from domain.settlement.bank import (
     MAX_BANK_FILE_BYTES,
+    Accounts,
     InvalidBankFile,
     import_bank_file,
     read_bank_file,
@@ -42,6 +43,7 @@ from domain.settlement.target2 import (
     target2_day_on_or_after,
     target2_holidays,
 )
+from heitje.datadir import DataDir
 from heitje.money import EuroCents
 from indexer.mirror import Mirror
 from scripts.stack import Stack
@@ -268,6 +270,37 @@ def _counts(conn: sqlite3.Connection) -> tuple[int, int, int]:
     )
 
 
+def test_a_booking_to_another_account_is_never_paid(tmp_path: Path) -> None:
+    """Review of issue 11: a debit counts as paid only from the municipality's own account and
+    to the account the service wrote in the pain.001 (else a payment file changed before it
+    went to the bank would reconcile as paid from the bank's genuine statement)."""
+    statement = (RESOURCES / "camt053_001_02_statement.xml").read_bytes()
+    own = "NL83 BUNQ 6678 2825 07"  # the statement's account, as a person types it
+    cases = [
+        ("right", statement, own, "paid"),
+        ("changed", statement.replace(b"NL90BUNQ8332073502", b"NL02ABNA0123456789"), own,
+         "iban_differs"),
+        ("other", statement, "NL91ABNA0417164300", "wrong_account"),
+    ]  # fmt: skip
+    for name, data, debtor, outcome in cases:
+        folder = tmp_path / name
+        folder.mkdir()
+        _settled(folder)
+        db.init_db(folder / "service.sqlite")
+        conn = db.connect(folder / "service.sqlite")
+        try:
+            done = import_bank_file(
+                conn, data, "dag.xml", imported_by="fien", now=datetime(2027, 3, 30, tzinfo=CET),
+                accounts=Accounts(debtor, DataDir(folder).settlements),
+            )  # fmt: skip
+        finally:
+            conn.close()
+        assert done.lines[0].end_to_end_id == f"{BATCH}-01"
+        assert done.lines[0].outcome == outcome, name
+        assert done.paid == ((f"{BATCH}-01",) if outcome == "paid" else ()), name
+        assert (outcome == "paid") is (1 not in [x.line for x in done.unmatched]), name
+
+
 def test_matching_unmatched_and_idempotent(tmp_path: Path) -> None:
     _settled(tmp_path)
     service = tmp_path / "service.sqlite"
@@ -308,11 +341,12 @@ def test_matching_unmatched_and_idempotent(tmp_path: Path) -> None:
         ]
         assert status.paid == ()
 
-        # The next day's batch booking: -01 was booked already, -02 now for the right amount.
+        # The next day's batch booking: -01 was booked already (another bank reference, so
+        # the money left twice: not matching), -02 now for the right amount.
         batch = (RESOURCES / "camt053_001_08_batch.xml").read_bytes()
         later = import_bank_file(conn, batch, "batch.xml", imported_by="fien", now=now)
         assert [(x.end_to_end_id, x.outcome) for x in later.lines] == [
-            (f"{BATCH}-01", "already_paid"),
+            (f"{BATCH}-01", "paid_twice"),
             (f"{BATCH}-02", "paid"),
         ]
         assert bank_store.redemptions_paid_on(conn, [1, 2, 3]) == {

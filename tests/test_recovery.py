@@ -554,6 +554,12 @@ def test_erasure_moves_the_coins_to_a_pseudonymous_account_and_forgets_the_perso
         0,
     )
 
+    # The staff log names the admin and the account's number, never the person (issue 11).
+    assert service_db_row(
+        stack,
+        "SELECT actor, action FROM staff_log WHERE subject = ?",
+        f"account {greta_id}",
+    ) == ("admin", "citizen.erase")
     # Nothing personal remains: neither in service.sqlite (every table and column, WAL
     # checkpointed) nor in the mirror (which never held any).
     needles = [greta, name, neighbourhood]

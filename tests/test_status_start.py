@@ -23,14 +23,12 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_utils import keccak, to_checksum_address
 from pydantic import ValidationError
 
 from domain.health import HealthSettings, Web3Node, check
 from heitje.datadir import DataDir
 from heitje.settings import Settings
-from node.addresses import address_of_key, checksum, keccak256
-from node.keys import SERVICE_ROLES, write_key
+from node.keys import SERVICE_ROLES, service_key_address, write_key
 from node.rpc import HTTPError, ReadTimeout, Rpc, RPCError
 from node.token import connect
 from store.db import connect as connect_db
@@ -92,17 +90,28 @@ def test_health_settings_read_the_environment_as_settings_do(
 # ----- key addresses and hashes -----
 
 
-def test_keccak_and_addresses_agree_with_eth_utils_and_eth_account() -> None:
-    for size in (0, 1, 64, 135, 136, 137, 300):
-        data = bytes(i % 251 for i in range(size))
-        assert keccak256(data) == keccak(data), size
-    for key in (b"\x00" * 31 + b"\x01", bytes.fromhex("11" * 32), bytes.fromhex("fe" * 31 + "aa")):
-        assert address_of_key(key) == Account.from_key(key).address
-        plain = "0x" + keccak(key)[:20].hex()
-        assert checksum(plain) == checksum("0x" + plain[2:].upper()) == to_checksum_address(plain)
-    for bad in (b"\x00" * 32, b"\x01" * 31):
-        with pytest.raises(ValueError):
-            address_of_key(bad)
+def test_a_key_address_is_kept_beside_the_key_and_trusted_only_when_as_new(
+    tmp_path: Path,
+) -> None:
+    """`write_key` keeps the key's address beside it; `service_key_address` reads it, and
+    works it out again (eth-account) when it is missing, older than the key, or not an
+    address."""
+    keys = tmp_path / "keys"
+    key = "0x" + "11" * 32
+    expected = Account.from_key(bytes.fromhex("11" * 32)).address
+    write_key(keys / "minter.key", key)
+    assert (keys / "minter.address").read_text().strip() == expected
+    assert service_key_address(keys, "minter") == expected
+    (keys / "minter.address").write_text("not an address\n")
+    os.utime(keys / "minter.address", ns=(0, (keys / "minter.key").stat().st_mtime_ns))
+    assert service_key_address(keys, "minter") == expected
+    assert (keys / "minter.address").read_text().strip() == expected  # kept again
+    other = Account.from_key(bytes.fromhex("22" * 32)).address
+    (keys / "minter.address").write_text(other + "\n")
+    os.utime(keys / "minter.address", ns=(0, 1))  # older than the key: not trusted
+    assert service_key_address(keys, "minter") == expected
+    (keys / "minter.address").unlink()
+    assert service_key_address(keys, "minter") == expected
 
 
 # ----- the JSON-RPC client -----

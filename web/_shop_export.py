@@ -15,6 +15,8 @@ from domain import shops
 from domain.context import Caller, Context
 from heitje.errors import Refused
 from heitje.money import format_heit
+from heitje.spreadsheet import FORMULA_START as FORMULA_START
+from heitje.spreadsheet import spreadsheet_safe as spreadsheet_safe
 from web import i18n
 from web._shop_common import not_a_shop, shop_session
 from web._shop_home import home_page
@@ -44,16 +46,6 @@ def _day(text: str | None) -> date | None:
 def _local(moment: datetime) -> tuple[str, str]:
     local = moment.astimezone(shops.TIMEZONE)
     return local.date().isoformat(), local.strftime("%H:%M:%S")
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""First characters a spreadsheet reads as a formula (OWASP CSV injection)."""
-
-
-def spreadsheet_safe(text: str) -> str:
-    """`text` as a CSV cell a spreadsheet shows as text: a cell that would start a formula
-    (a display name people choose, e.g. "=HYPERLINK(...)") gets a leading apostrophe."""
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def export_csv(ctx: Context, shop: Caller, what: str, start: date, end: date, language: str) -> str:

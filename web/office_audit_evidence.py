@@ -28,7 +28,8 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from domain import evidence
-from domain.workbench import Sources
+from domain.context import Context
+from domain.workbench import Period, Sources
 from heitje.errors import Refused
 from heitje.settings import Settings
 from web.forms import PageCtx
@@ -95,6 +96,9 @@ def command_report(settings: Settings, command: str, timeout: float) -> dict[str
     }
 
 
+EVIDENCE_ROLES = ("auditor",)
+
+
 @router.get("/office/audit/evidence.zip")
 def evidence_zip(
     request: Request,
@@ -102,16 +106,39 @@ def evidence_zip(
     first: Annotated[str, Query(alias="from", max_length=32)] = "",
     last: Annotated[str, Query(alias="until", max_length=32)] = "",
 ) -> Response:
-    """The evidence pack of the period as a ZIP (auditors, finance); recorded in the staff
-    log. A bad period gets the workbench page with the error next to the field."""
-    from web.office_audit import ROLES, audit_home, read_filter
+    """The evidence pack of the period as a ZIP (auditors only: it holds the staff log, which
+    finance does not read); recorded in the staff log. A bad period gets the workbench page
+    with the error next to the field; a pack asked while another is made, 429 and that page."""
+    from web.office_audit import audit_home, read_filter
 
-    staff = office_session(request, ctx, ROLES)
+    staff = office_session(request, ctx, EVIDENCE_ROLES)
     if not isinstance(staff, Staff):
         return staff
     f = read_filter(first, last)
     if f.period is None:
         return audit_home(request, ctx, first, last)
+    if not _BUILDING.acquire(blocking=False):  # one pack at a time: each runs two commands
+        page = audit_home(request, ctx, first, last)
+        page.status_code = 429
+        page.headers["Retry-After"] = "60"
+        return page
+    try:
+        return _build(request, ctx, staff, f.period, first, last)
+    finally:
+        _BUILDING.release()
+
+
+_BUILDING = threading.Lock()
+"""Held while a pack is made: `heitje audit` and `heitje verify` run as child processes for
+up to minutes, so a second request meanwhile gets 429 (with the workbench page) instead of
+tying up more of the service (review of issue 11)."""
+
+
+def _build(
+    request: Request, ctx: Context, staff: Staff, period: Period, first: str, last: str
+) -> Response:
+    from web.office_audit import audit_home
+
     settings = ctx.settings
     with ThreadPoolExecutor(2) as pool:
         verifying = pool.submit(verify_report, settings)
@@ -123,7 +150,7 @@ def evidence_zip(
     try:
         pack = evidence.build(
             Sources.from_context(ctx),
-            f.period,
+            period,
             path,
             audit=audit,
             verify=verify,
@@ -136,7 +163,7 @@ def evidence_zip(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    filename = f"heitje-evidence-{f.period.first.isoformat()}-{f.period.last.isoformat()}.zip"
+    filename = f"heitje-evidence-{period.first.isoformat()}-{period.last.isoformat()}.zip"
     return FileResponse(
         path,
         media_type="application/zip",

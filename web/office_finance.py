@@ -59,7 +59,9 @@ ERRORS = {
 
 OUTCOMES = {
     "paid": N_("Paid: the shop sees the day"),
-    "already_paid": N_("Already marked paid"),
+    "paid_twice": N_("Paid twice: the bank booked this payment before"),
+    "wrong_account": N_("Not from the municipality's own bank account"),
+    "iban_differs": N_("Paid to another bank account than in the payment file"),
     "accepted": N_("Accepted by the bank"),
     "rejected": N_("Rejected by the bank"),
     "unknown": N_("Unknown: no payment of ours"),

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from domain import task_changes, tasks
 from domain.context import Context
@@ -53,6 +54,9 @@ NOTICES = {
 
 REFUSALS = {
     "task_not_open": N_("This task is not open any more, so it cannot be changed."),
+    "not_publisher": N_(
+        "Only the coordinator who published this task can change it. You can take it back."
+    ),
     "task_not_withdrawable": N_(
         "Only a task that is open or taken can be withdrawn. Work that was sent in is approved "
         "or rejected."
@@ -132,8 +136,13 @@ async def _posted(request: Request) -> dict[str, str]:
 @router.post("/office/tasks/new")
 async def publish_task(request: Request, ctx: PageCtx) -> Response:
     """Publish the task typed in the form: 303 to its page; a problem: the form again (422)
-    with the message by its field, nothing published."""
+    with the message by its field, nothing published. (The form is read here, the rest runs
+    in the thread pool: it writes the database and may ask the chain.)"""
     values = await _posted(request)
+    return await run_in_threadpool(_publish_task, request, ctx, values)
+
+
+def _publish_task(request: Request, ctx: Context, values: dict[str, str]) -> Response:
     check_csrf(request, values.get("csrf_token", ""))  # first: no session, no page
     staff = office_session(request, ctx, COORDINATOR)
     if not isinstance(staff, Staff):
@@ -228,8 +237,13 @@ def task_page(
 async def task_form(request: Request, ctx: PageCtx, ref: str) -> Response:
     """The task page's forms: `action` edit (the task form's fields) or withdraw (`reason`,
     required). Done: 303 to the task's page with a notice; a problem: the page again with the
-    message by its field, nothing changed."""
+    message by its field, nothing changed. (The form is read here, the rest runs in the thread
+    pool.)"""
     values = await _posted(request)
+    return await run_in_threadpool(_task_form, request, ctx, ref, values)
+
+
+def _task_form(request: Request, ctx: Context, ref: str, values: dict[str, str]) -> Response:
     check_csrf(request, values.get("csrf_token", ""))  # first: no session, no page
     staff = office_session(request, ctx, COORDINATOR)
     if not isinstance(staff, Staff):

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from domain import allowance, task_review, tasks
 from domain.context import Context
@@ -180,9 +181,14 @@ def review(request: Request, ctx: PageCtx, notice: str = "") -> Response:
 async def decide(request: Request, ctx: PageCtx) -> Response:
     """Approve (`action` approve) or reject (`action` reject, with `reason`, required) the
     work of task `ref`: 303 to the queue with a notice; refused: the queue with the message at
-    that work, nothing changed."""
+    that work, nothing changed. (The form is read here, the rest runs in the thread pool: an
+    approval writes the database and asks the chain.)"""
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
+    return await run_in_threadpool(_decide, request, ctx, values)
+
+
+def _decide(request: Request, ctx: Context, values: dict[str, str]) -> Response:
     check_csrf(request, values.get("csrf_token", ""))  # first: no session, no page
     staff = office_session(request, ctx, ("coordinator",))
     if not isinstance(staff, Staff):

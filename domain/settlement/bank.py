@@ -9,7 +9,8 @@ entities, no network).
 payments now paid (`store.bank`), all in one transaction:
 
 - camt.053, a booked (`BOOK`) debit of exactly the payment's euro cents: `paid` on its booking
-  date (the shop's redemptions show "paid on"); booked already by another line: `already_paid`;
+  date (the shop's redemptions show "paid on"); booked already by another debit (another
+  bank reference): `paid_twice`, listed as not matching (money left twice);
   a different amount or currency: `amount_differs`; not booked (`PDNG`, `INFO`):
   `not_booked`; a credit carrying our end-to-end id (money came back): `returned`;
   a booking of the whole batch (batch booking, `Btch` with the batch id, no end-to-end ids) of
@@ -27,21 +28,35 @@ The same file (by sha256) imported again changes nothing: its first import is re
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path, PurePosixPath
 
 from domain.settlement.bankfiles import MAX_BANK_FILE_BYTES as MAX_BANK_FILE_BYTES
 from domain.settlement.bankfiles import BankLine
 from domain.settlement.bankfiles import InvalidBankFile as InvalidBankFile
 from domain.settlement.bankfiles import read_bank_file as read_bank_file
+from domain.settlement.reconcile import read_pain001
+from domain.settlement.sepa import InvalidPain001
 from heitje.money import units_to_cents
 from store import bank, ledger
 from store.db import transaction
 
 KINDS = ("camt.053", "pain.002")
-NOT_MATCHED = ("unknown", "amount_differs", "rejected", "returned", "not_booked", "duplicate")
+NOT_MATCHED = (
+    "wrong_account",
+    "iban_differs",
+    "unknown",
+    "amount_differs",
+    "rejected",
+    "returned",
+    "not_booked",
+    "duplicate",
+    "paid_twice",
+)
 """Outcomes listed as "does not match" for finance to look into."""
 
 
@@ -100,15 +115,24 @@ def import_bank_file(
     imported_by: str,
     now: datetime,
     journal: Journal | None = None,
+    keep_in: Path | None = None,
+    accounts: Accounts | None = None,
 ) -> BankImport:
     """Read `data` (`read_bank_file`), match its lines to the settlement ledger's payments and
     record file, lines and payments paid (see the module doc), in one transaction on `conn`
     (a `store.db.connect` connection, not in a transaction; `journal` runs inside it).
     `file_name` is kept for display only. A file imported before (same sha256) changes nothing:
     its first import comes back with `already_imported` True (and `journal` is not called).
-    Raises `InvalidBankFile` (nothing written)."""
+    With `keep_in` (`DataDir.bank`) the file is kept there as received, `<sha256>.xml`, written
+    before the import commits (an import that then fails leaves a file no row names; the
+    evidence pack takes only the files of recorded imports). With `accounts`, a camt.053 debit
+    is `paid` only when its statement's account is the municipality's and the account it went
+    to (when the bank names it) is the one in the batch's pain.001 (`Accounts`). Raises
+    `InvalidBankFile` (nothing written)."""
     parsed = read_bank_file(data)
     sha256 = hashlib.sha256(data).hexdigest()
+    if keep_in is not None:
+        keep_bank_file(keep_in, sha256, data)
     name = " ".join(file_name.split())[:200] or "-"
     with transaction(conn):
         ledger.ensure_schema(conn)
@@ -130,7 +154,7 @@ def import_bank_file(
         )
         imported: list[ImportedLine] = []
         for n, line in enumerate(parsed.lines, start=1):
-            imported.append(_import_line(conn, parsed.kind, file_id, n, line, payments))
+            imported.append(_import_line(conn, parsed.kind, file_id, n, line, payments, accounts))
         paid = tuple(e2e for line in imported for e2e in line.paid)
         result = BankImport(
             file_id,
@@ -146,6 +170,64 @@ def import_bank_file(
         if journal is not None:
             journal(conn, result)
     return result
+
+
+@dataclass
+class Accounts:
+    """The accounts a booking must name to count as paid: the municipality's own
+    (`debtor_iban`, the statement's account) and, per payment, the creditor IBAN the service
+    wrote in the batch's pain.001 (read from `settlements`, the data directory's folder).
+    Without it, a payment file changed before it went to the bank (another IBAN) would
+    reconcile as paid from the bank's genuine statement."""
+
+    debtor_iban: str
+    settlements: Path
+    _files: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def check(
+        self, conn: sqlite3.Connection, line: BankLine, batch_id: str | None, e2e: str | None
+    ) -> str | None:
+        """None when `line` names the right accounts (or does not name one), else the outcome:
+        `wrong_account` (the statement is of another account), `iban_differs` (the money
+        went to another account than the pain.001 says)."""
+        if (
+            line.account_iban
+            and self.debtor_iban
+            and _iban(line.account_iban) != _iban(self.debtor_iban)
+        ):
+            return "wrong_account"
+        if line.creditor_iban and batch_id and e2e:
+            written = self._written(conn, batch_id).get(e2e)
+            if written is not None and _iban(written) != _iban(line.creditor_iban):
+                return "iban_differs"
+        return None
+
+    def _written(self, conn: sqlite3.Connection, batch_id: str) -> dict[str, str]:
+        if batch_id not in self._files:
+            rel = bank.batch_file(conn, batch_id)
+            path = self.settlements / PurePosixPath(rel).name if rel else None
+            try:
+                done = read_pain001(path) if path is not None else []
+            except (FileNotFoundError, InvalidPain001):
+                done = []
+            self._files[batch_id] = {p.end_to_end_id: p.creditor_iban for p in done}
+        return self._files[batch_id]
+
+
+def _iban(text: str) -> str:
+    return "".join(text.split()).upper()
+
+
+def keep_bank_file(folder: Path, sha256: str, data: bytes) -> Path:
+    """Write `data` to `folder/<sha256>.xml` (atomically: a temporary file renamed; an
+    existing file is the same bytes and stays). Returns the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sha256}.xml"
+    if not path.exists():
+        tmp = folder / f".{sha256}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
 
 
 def _earlier(conn: sqlite3.Connection, row: sqlite3.Row) -> BankImport:
@@ -186,6 +268,7 @@ def _import_line(
     n: int,
     line: BankLine,
     payments: dict[str, bank.LedgerPayment],
+    accounts: Accounts | None = None,
 ) -> ImportedLine:
     """Decide the outcome of one line, record it and the payments it marks paid."""
     e2e = line.end_to_end_id
@@ -219,10 +302,14 @@ def _import_line(
         outcome = "unknown"
     else:
         outcome, targets = _camt_outcome(line, _expected_cents(payment), [payment.end_to_end_id])
-    if outcome == "paid":
-        targets = [e2e for e2e in targets if bank.paid_on(conn, e2e) is None]
-        if not targets:
-            outcome = "already_paid"
+    if outcome == "paid" and accounts is not None:
+        outcome = accounts.check(conn, line, batch_id, e2e) or outcome
+        if outcome != "paid":
+            targets = []
+    if outcome == "paid" and any(bank.paid_on(conn, e2e) is not None for e2e in targets):
+        # Another debit (another bank reference) for what a booking paid already: the
+        # shop was paid twice. Never "paid"; finance sees it among what does not match.
+        outcome, targets = "paid_twice", []
     row = bank.BookingRow(
         n,
         line.entry_ref,

@@ -46,6 +46,10 @@ class BankLine:
     status: str
     reason: str = ""
     booking_date: str | None = None
+    account_iban: str | None = None
+    """camt.053: the statement's own account (Stmt/Acct/Id/IBAN), the account money left."""
+    creditor_iban: str | None = None
+    """camt.053: the account it went to (TxDtls/RltdPties/CdtrAcct/Id/IBAN), when given."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,12 @@ def _camt053(root: Any) -> tuple[str, list[BankLine]]:
         raise InvalidBankFile("a camt.053 document without BkToCstmrStmt")
     message_id = _t(body, "{*}GrpHdr/{*}MsgId") or ""
     lines: list[BankLine] = []
-    for entry in body.iterfind("{*}Stmt/{*}Ntry"):
+    entries = [
+        (entry, _t(stmt, "{*}Acct/{*}Id/{*}IBAN"))
+        for stmt in body.iterfind("{*}Stmt")
+        for entry in stmt.iterfind("{*}Ntry")
+    ]
+    for entry, account in entries:
         cents, currency = _amount(entry, "{*}Amt")
         if cents is None:
             raise InvalidBankFile("a statement entry without an amount")
@@ -145,7 +154,9 @@ def _camt053(root: Any) -> tuple[str, list[BankLine]]:
         for d in details:
             batch_ref = batch_ref or _t(d, "{*}Btch/{*}PmtInfId") or _t(d, "{*}Btch/{*}MsgId")
         with_e2e = [tx for tx in txs if _e2e(tx, "{*}Refs/{*}EndToEndId")]
-        base = BankLine(ref, None, batch_ref, cents, currency, direction, status, "", day or None)
+        base = BankLine(
+            ref, None, batch_ref, cents, currency, direction, status, "", day or None, account
+        )
         if not with_e2e:
             lines.append(base)
             continue
@@ -165,6 +176,7 @@ def _camt053(root: Any) -> tuple[str, list[BankLine]]:
                     currency=tx_currency,
                     direction=_t(tx, "{*}CdtDbtInd") or direction,
                     entry_ref=_t(tx, "{*}Refs/{*}AcctSvcrRef") or ref,
+                    creditor_iban=_t(tx, "{*}RltdPties/{*}CdtrAcct/{*}Id/{*}IBAN"),
                 )
             )
     return message_id, lines

@@ -18,7 +18,7 @@ from typing import Any
 
 from domain import staff_log
 from domain.context import Caller, Context
-from domain.settlement.bank import BankImport, import_bank_file
+from domain.settlement.bank import Accounts, BankImport, import_bank_file
 from domain.settlement.batch import SettlementResult
 from domain.settlement.run import AnchorFailed, held_payees, run_settlement
 from domain.settlement.sepa import PAIN_VERSIONS, check_creditor, postal_address
@@ -294,6 +294,8 @@ def import_file(ctx: Context, caller: Caller, data: bytes, file_name: str) -> Ba
         imported_by=caller.username,
         now=ctx.now,
         journal=journal,
+        keep_in=ctx.settings.paths.bank,
+        accounts=Accounts(ctx.settings.municipality_iban, ctx.settings.paths.settlements),
     )
 
 
