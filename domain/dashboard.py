@@ -288,7 +288,8 @@ def open_data(ctx: Context, first: date, last: date) -> list[OpenDataRow]:
     citizens did those tasks. A hidden cell could be worked out again from a total, so the
     data has no totals at all (no row, column or city-wide figure); nothing public publishes
     these counts per month elsewhere. Neighbourhood names are what citizens typed at sign-up;
-    a name given by fewer than `K_ANONYMITY` citizens is never published (its citizens are
+    a name given by fewer than `K_ANONYMITY` citizens whose work a coordinator approved (made-up
+    sign-ups do not count, `store.dashboard.residents`) is never published (its citizens are
     counted under "" with everyone who gave none), so a name cannot point at a person. No
     usernames, names or addresses are read into the result.
 

@@ -75,10 +75,14 @@ def home_neighbourhoods(conn: sqlite3.Connection, user_ids: list[int]) -> dict[i
 
 
 def residents(conn: sqlite3.Connection) -> dict[str, int]:
-    """neighbourhood (trimmed) -> number of citizens who gave it at sign-up."""
+    """neighbourhood (trimmed) -> number of citizens who gave it at sign-up and had work
+    approved by a coordinator at least once (accounts anyone can make by signing up do not
+    count: else four made-up sign-ups would bring a one-resident name to five)."""
     counts: dict[str, int] = {}
     for name, n in conn.execute(
-        "SELECT TRIM(neighbourhood), COUNT(*) FROM citizens GROUP BY TRIM(neighbourhood)"
+        "SELECT TRIM(c.neighbourhood), COUNT(*) FROM citizens c WHERE EXISTS (SELECT 1 FROM "
+        "tasks t WHERE t.claimed_by = c.user_id AND t.status = 'approved') "
+        "GROUP BY TRIM(c.neighbourhood)"
     ):
         counts[str(name)] = counts.get(str(name), 0) + int(n)
     return counts

@@ -491,6 +491,30 @@ def test_open_data_hides_cells_of_fewer_than_five_people(
     assert not [s for s in secrets_ if s.lower() in texts.lower()]
 
 
+def test_made_up_sign_ups_do_not_bring_a_name_to_five(
+    activity: Activity, crowd: dict[str, Any]
+) -> None:
+    """Review of issue 11: four sign-ups anyone can make, naming Kleinwijk (where one resident
+    did a task), do not get Kleinwijk published: only residents whose work a coordinator
+    approved count towards the five. The resident stays among "other or unknown"."""
+    conn = _service_db(activity.api.stack)
+    try:
+        with conn:
+            for _ in range(4):
+                username = fresh("fakek")
+                cur = conn.execute(
+                    "INSERT INTO users (username, role, password_hash, name, created_at, "
+                    "username_key) VALUES (?, 'citizen', 'x', 'Fake', '2026-01-01', ?)",
+                    (username, username),
+                )
+                conn.execute("INSERT INTO citizens VALUES (?, 'Kleinwijk')", (cur.lastrowid,))
+    finally:
+        conn.close()
+    rows = _csv(_get(activity, f"/open-data/neighbourhoods.csv?year={crowd['year']}"))
+    assert "Kleinwijk" not in {r[1] for r in rows}
+    assert [f"{crowd['year']:04d}-06", "", "", "", ""] in rows
+
+
 def test_csv_cells_cannot_start_a_formula(activity: Activity, crowd: dict[str, Any]) -> None:
     finance = activity.staff["finance"]
     rows = _csv(
