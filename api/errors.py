@@ -21,6 +21,23 @@ from heitje.errors import ChainError, HeitjeError, Throttled
 log = logging.getLogger("heitje.api")
 
 
+def node_unreachable(exc: BaseException) -> bool:
+    """True when `exc`, or an error that caused it, is the node not answering: a connection
+    error or time-out of the HTTP JSON-RPC client (requests, as web3 uses it), never a fault
+    of our own such as a local file error."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import Timeout
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, RequestsConnectionError | Timeout):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the `{code, message}` shape."""
 
@@ -76,6 +93,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        if node_unreachable(exc):  # the node went away mid-request (killed, restarting)
+            log.warning(
+                "%s %s: the chain did not answer (%r)", request.method, request.url.path, exc
+            )
+            return JSONResponse(
+                {"code": "chain_unavailable", "message": "the chain is not reachable; retry"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         # Starlette's ServerErrorMiddleware answers with this, then logs the traceback.
         return JSONResponse(
             {"code": "internal_error", "message": "internal error; it has been logged"},

@@ -273,3 +273,26 @@ def test_a_refused_mint_broadcast_is_sent_again(proxied: tuple[Stack, FaultProxy
     assert task["reward_tx"]
     assert api.chain_balance(citizen) == 700
     api.close()
+
+
+def test_a_node_that_goes_away_mid_request_is_503_not_500() -> None:
+    """Chaos on the Clique network (issue 8): a validator killed while a request read the chain
+    answered 500 `internal_error` three times. A connection error or time-out of the node,
+    however wrapped, is 503 `chain_unavailable` (retry); our own faults stay 500."""
+    import requests
+
+    from api.errors import node_unreachable
+
+    def wrapped(inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except BaseException as e:
+                raise RuntimeError("web3 gave up") from e
+        except RuntimeError as outer:
+            return outer
+
+    assert node_unreachable(wrapped(requests.exceptions.ConnectionError("refused")))
+    assert node_unreachable(wrapped(requests.exceptions.ReadTimeout("slow")))
+    assert not node_unreachable(wrapped(FileNotFoundError("keys/minter.key")))
+    assert not node_unreachable(ValueError("a bug"))
