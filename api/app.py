@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import docs, errors
+from api.direct import FastReads
 from api.limits import BodyLimit
 from api.openapi import install as install_openapi
 from api.routes import accounts, audit, auth, recovery, relay, tasks, wallet
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A municipality's civic reward coin (HEIT): tasks, wallets, payments, audit.",
         version="0.1.0",
         lifespan=lifespan,
+        # No OpenTelemetry here: FastAPI's own would look its providers up on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # served from local files below (api.docs), never from a CDN
         redoc_url=None,
     )
@@ -89,6 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     # Outermost: CSP, nosniff, Referrer-Policy, frame-ancestors, HSTS on every answer.
     app.add_middleware(SecurityHeaders, hsts=settings.cookie_secure)
+    # Outside it: GET /wallet and /wallet/history answered before the stack (api.direct).
+    app.add_middleware(
+        FastReads,
+        reads=wallet.FAST_READS,
+        services=services,
+        handlers=app.exception_handlers,
+        hsts=settings.cookie_secure,
+    )
 
     @app.get("/health/live", tags=["meta"], include_in_schema=False)
     def live() -> dict[str, str]:

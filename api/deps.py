@@ -36,7 +36,12 @@ async def get_settings(request: Request) -> Settings:
 def business_time(request: Request, x_heitje_time: str | None) -> datetime:
     """Business time: the system clock; in rehearsal mode the client's `X-Heitje-Time`
     (ISO 8601 with a UTC offset, else 422 `invalid_time`)."""
-    if x_heitje_time and _services(request).settings.rehearsal:
+    return business_time_of(_services(request).settings, x_heitje_time)
+
+
+def business_time_of(settings: Settings, x_heitje_time: str | None) -> datetime:
+    """`business_time` from the settings and the `X-Heitje-Time` header (`api.direct`)."""
+    if x_heitje_time and settings.rehearsal:
         try:
             t = datetime.fromisoformat(x_heitje_time)
         except ValueError:
@@ -138,11 +143,21 @@ def caller_of(request: Request, ctx: Context) -> Caller:
     """`get_current_user` as a plain function (for `api.direct` handlers)."""
     bearer = _bearer(request)
     cookie = None if bearer else request.cookies.get(SESSION_COOKIE)
-    user = session_caller(ctx, bearer or cookie)
-    if user is None:
-        raise Refused(401, "unauthorized", "log in first (bearer token or session cookie)")
+    user = caller_of_token(ctx, bearer or cookie)
     if cookie:
         check_csrf(request, ctx.settings, cookie)
+    return user
+
+
+def caller_of_token(ctx: Context, token: str | None) -> Caller:
+    """The caller of a live session `token` (bearer or cookie; a safe method needs no CSRF
+    check), looked up in the session table on every call.
+
+    Errors: 401 `unauthorized`.
+    """
+    user = session_caller(ctx, token)
+    if user is None:
+        raise Refused(401, "unauthorized", "log in first (bearer token or session cookie)")
     return user
 
 

@@ -1,8 +1,20 @@
 """Approvals per second through the API until the mint is confirmed on anvil.
 
 Sets up a stack (anvil + deployed token + API + indexer, `scripts.stack.start_stack`), signs
-up K citizens, and publishes, claims and submits M tasks per phase beforehand (untimed). Then
-it times approving them all until every task's `reward_status` is "confirmed":
+up K citizens, and publishes, claims and submits the tasks of each phase beforehand (untimed).
+
+The main figure (issue 12, item 2), `--rounds` (3) times interleaved, medians and the ratio:
+
+- batched approvals: N tasks (`--batch-tasks`, 1000) approved with `POST /tasks/approvals`
+  of `--batch` (100) refs a request, one client, timed until every mint intent is confirmed
+  (the dispatcher sends `mintRewards` of up to `MINT_BATCH`);
+- the chain's own batched mints, the baseline: the same number of rewards minted straight to
+  the same anvil by a key of the bench's own that was granted MINTER_ROLE, `mintRewards` of
+  `MINT_BATCH` rewards a transaction, signed locally with fixed gas and nonces, sent one
+  after another and timed until the last receipt (the stack's confirmation depth: 0 on
+  anvil, whose automine mines each transaction as it comes).
+
+Then, as before, one approval per request (`POST /tasks/{ref}/approve`):
 
 - sequential: one client approves the M tasks one after another, then waits;
 - concurrent: `--threads` clients (default 4) approve another M tasks in parallel, then wait;
@@ -12,7 +24,8 @@ it times approving them all until every task's `reward_status` is "confirmed":
 The wait polls the outbox (`/audit/intents?status=pending|sent`) every 20 ms; after it, every
 task is checked to be "confirmed" and `token.total_minted` to equal the sum of the rewards.
 
-    .venv/bin/python bench/approvals.py [--tasks M] [--citizens K] [--threads T]
+    .venv/bin/python bench/approvals.py [--batch-tasks N] [--batch B] [--rounds R]
+        [--tasks M] [--citizens K] [--threads T]
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _chain_mints import ChainMints
 from _common import figure, footer, header, log, note
 
 from heitje.money import parse_heit
@@ -192,9 +206,75 @@ def latency(api: Api, refs: list[str]) -> list[float]:
     return out
 
 
+def timed_many(api: Api, refs: list[str], batch: int) -> tuple[float, float]:
+    """Approve `refs` with `POST /tasks/approvals` of `batch` refs, one client; returns
+    (seconds until every request was answered, seconds until every mint was confirmed)."""
+    started = time.perf_counter()
+    for i in range(0, len(refs), batch):
+        out = api.call("coord", "POST", "/tasks/approvals", {"refs": refs[i : i + batch]})
+        if out["refused"] or out["first_approvals"]:
+            raise SystemExit(f"batch approval refused some: {out['results'][:3]}")
+    answered = time.perf_counter() - started
+    wait_outbox(api, "mints")
+    confirmed = time.perf_counter() - started
+    check_confirmed(api, refs)
+    return answered, confirmed
+
+
+def batched_vs_chain(
+    api: Api, stack: Stack, citizens: list[str], args: argparse.Namespace
+) -> tuple[list[str], int]:
+    """The interleaved main figure; returns the refs approved and the baseline's base units."""
+    from domain.outbox import MINT_BATCH
+
+    addresses = [api.call(c, "GET", "/wallet")["address"] for c in citizens]
+    chain = ChainMints(stack, addresses)
+    reward = parse_heit(REWARD)
+    n = args.batch_tasks
+    approved: list[str] = []
+    ours: list[float] = []
+    base: list[float] = []
+    answered: list[float] = []
+    for r in range(args.rounds):
+        log(f"approvals: round {r + 1}: preparing {n} tasks")
+        refs = prepare(api, citizens, f"many{r}", n)
+        log(f"approvals: round {r + 1}: the chain's own mintRewards of {MINT_BATCH}")
+        base.append(n / chain.run(n, MINT_BATCH, reward))
+        log(f"approvals: round {r + 1}: POST /tasks/approvals of {args.batch}")
+        a, c = timed_many(api, refs, args.batch)
+        ours.append(n / c)
+        answered.append(n / a)
+        approved += refs
+    note(
+        f"batched approvals, {n} tasks a round: approvals/s until confirmed {fmt(ours)}; "
+        f"approve requests answered at {fmt(answered)} approvals/s; chain's own mintRewards "
+        f"of {MINT_BATCH}: {fmt(base)} rewards/s"
+    )
+    mine, theirs = statistics.median(ours), statistics.median(base)
+    figure(
+        f"{n} tasks, POST /tasks/approvals of {args.batch}: approvals/s until confirmed "
+        f"(median of {args.rounds})",
+        f"{mine:.0f}",
+    )
+    figure(f"chain's own mintRewards of {MINT_BATCH}: rewards/s (median)", f"{theirs:.0f}")
+    figure("approvals until confirmed / chain's own batched mints", f"{mine / theirs:.2f}")
+    return approved, chain.minted
+
+
+def fmt(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.0f}" for v in values) + "]"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=int, default=300, help="M, tasks per phase (default 300)")
+    p.add_argument(
+        "--batch-tasks", type=int, default=1000, help="N, tasks a round of the main figure"
+    )
+    p.add_argument("--batch", type=int, default=100, help="B, refs per POST /tasks/approvals")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the main figure (3)")
+    p.add_argument(
+        "--tasks", type=int, default=300, help="M, tasks per one-at-a-time phase (300; 0 skips)"
+    )
     p.add_argument("--citizens", type=int, default=20, help="K citizens (default 20)")
     p.add_argument("--threads", type=int, default=4, help="concurrent clients (default 4)")
     p.add_argument(
@@ -225,12 +305,12 @@ def main() -> None:
         api = Api(stack.api_url)
         log(f"approvals: signing up {args.citizens} citizens")
         citizens = setup_users(api, stack, args.citizens)
-        approved: list[str] = []
+        approved, baseline_units = batched_vs_chain(api, stack, citizens, args)
         phases = [
             ("sequential client", "seq", 1),
             (f"{args.threads} concurrent client threads", "par", args.threads),
         ]
-        for label, prefix, threads in phases:
+        for label, prefix, threads in phases if args.tasks > 0 else []:
             log(f"approvals: preparing {args.tasks} tasks ({label})")
             refs = prepare(api, citizens, prefix, args.tasks)
             log(f"approvals: approving {args.tasks} tasks ({label})")
@@ -259,7 +339,7 @@ def main() -> None:
                 f"demo-style one-at-a-time, {len(lat)} tasks: approvals/s",
                 f"{len(lat) / sum(lat):.1f}",
             )
-        expected = parse_heit(REWARD) * len(approved)
+        expected = parse_heit(REWARD) * len(approved) + baseline_units
         minted = int(stack.token.total_minted())
         note(
             f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "

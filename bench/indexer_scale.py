@@ -1,9 +1,9 @@
 """Indexer at scale: events/s and peak RSS from an empty mirror to head, against a baseline.
 
 Fills one anvil chain with N kept token events (real logs: `mintRewards` batches of `--batch`
-rewards sent with the deployer's minter key, two logs each, `Transfer` and `RewardMinted`; plus
-the `AccountRegistered` of the citizens), then, for each N, runs alternately (`--runs` times
-each, interleaved, in child processes so each RSS is its own):
+rewards sent with the deployer's minter key, one transaction a block, two logs each, `Transfer`
+and `RewardMinted`; plus the `AccountRegistered` of the citizens), then, for each N, runs
+alternately (`--runs` times each, interleaved, in child processes so each RSS is its own):
 
 - the indexer: `Indexer(...).sync_once()` from an empty mirror file to the head;
 - the baseline: the project's own small script doing the same work with nothing extra:
@@ -41,6 +41,8 @@ MIB = 1024 * 1024
 BASELINE_LOGS = 5_000
 """Logs per `eth_getLogs` call the baseline aims at (it knows the chain's density)."""
 CITIZENS = 400
+GAS_PER_REWARD = 90_000
+"""Gas a `mintRewards` transaction is given per reward (it uses about half), plus 100,000."""
 
 
 # ----- the two sides (the baseline is indexer/baseline.py) -----
@@ -86,7 +88,7 @@ def child(args: argparse.Namespace) -> None:
 class Chain:
     """An anvil with the token deployed, a reward period and `CITIZENS` registered citizens."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, batch: int) -> None:
         from eth_account import Account
 
         from heitje.datadir import DataDir
@@ -98,7 +100,7 @@ class Chain:
         from scripts.deploy import deploy, ensure_dev_keys, open_reward_period
 
         self.anvil = Anvil(data)
-        _start_without_state(self.anvil)
+        _start_without_state(self.anvil, gas_limit=max(30_000_000, _gas(batch) + 1_000_000))
         self.w3 = connect(self.anvil.rpc_url)
         ensure_dev_keys(data)
         manifest = deploy(self.w3, data)
@@ -132,6 +134,7 @@ class Chain:
         started = time.perf_counter()
         chain_id = self.w3.eth.chain_id
         last = None
+        shown = self.events // 100_000
         while self.events < events:
             n = min(batch, max(1, (events - self.events + 1) // 2))
             items = []
@@ -146,7 +149,7 @@ class Chain:
                 {
                     "from": self.minter.address,
                     "nonce": self.nonce,
-                    "gas": 90_000 * n + 100_000,
+                    "gas": _gas(n),
                     "maxFeePerGas": 50 * 10**9,
                     "maxPriorityFeePerGas": 10**9,
                     "chainId": chain_id,
@@ -156,9 +159,12 @@ class Chain:
             last = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             self.nonce += 1
             self.events += 2 * n
-            if self.nonce % 50 == 0:  # keep anvil's backlog short: wait for this one
+            if self.nonce % 10 == 0:  # keep anvil's backlog short: wait for this one
                 self.w3.eth.wait_for_transaction_receipt(last, timeout=600)
-                log(f"  filled {self.events:,} events")
+                if self.events // 100_000 > shown:
+                    shown = self.events // 100_000
+                    rss = psutil.Process(self.anvil.process.pid).memory_info().rss  # type: ignore[union-attr]
+                    log(f"  filled {self.events:,} events; anvil RSS {rss / MIB:,.0f} MiB")
         if last is not None:
             receipt = self.w3.eth.wait_for_transaction_receipt(last, timeout=600)
             assert receipt["status"] == 1, "a mint batch reverted"
@@ -166,12 +172,26 @@ class Chain:
         return time.perf_counter() - started
 
 
-def _start_without_state(anvil: Any) -> None:
+def _gas(rewards: int) -> int:
+    """Gas limit of a `mintRewards` transaction of `rewards` rewards."""
+    return GAS_PER_REWARD * rewards + 100_000
+
+
+def _start_without_state(anvil: Any, gas_limit: int) -> None:
     """Start `anvil` as `node.anvil.Anvil` does, but without its state file and historical
-    states: dumping them every 5 s stalls anvil for seconds once it holds a million events,
-    which would measure anvil, not the indexer."""
+    states, and with a block gas limit of `gas_limit`.
+
+    Dumping the state file every 5 s stalls anvil for seconds once it holds a million events,
+    and every historical state is a full copy of the contract's storage (one slot more per
+    reward): kept, they grew anvil to 3 GiB at 200,000 events, 1 GiB more every 50,000 (and
+    so past the machine's memory before 1M); `--prune-history` keeps none (the indexer and
+    the baseline only read logs and headers). Anvil also rebuilds the whole state trie for
+    each block (about 0.4 s a block at 300,000 events), so the chain is filled with few,
+    large blocks (`--batch`, above the default 30M gas when needed). Otherwise this would
+    measure anvil, not the indexer."""
     real = subprocess.Popen
     dropped = {"--state": 1, "--state-interval": 1, "--preserve-historical-states": 0}
+    added = ["--prune-history", "--gas-limit", str(gas_limit)]
 
     def popen(cmd: list[str], *args: Any, **kwargs: Any) -> Any:
         kept, skip = [], 0
@@ -182,7 +202,7 @@ def _start_without_state(anvil: Any) -> None:
                 skip = dropped[arg]
             else:
                 kept.append(arg)
-        return real(kept, *args, **kwargs)
+        return real(kept + added, *args, **kwargs)
 
     subprocess.Popen = popen  # type: ignore[assignment,misc]
     try:
@@ -250,7 +270,9 @@ def main() -> None:
     p.add_argument("--full", action="store_true", help="add N = 1,000,000")
     p.add_argument("--runs", type=int, default=3, help="runs of each side per size")
     p.add_argument("--full-runs", type=int, help="runs of each side for 1M (default: --runs)")
-    p.add_argument("--batch", type=int, default=180, help="rewards per mintRewards transaction")
+    p.add_argument(
+        "--batch", type=int, default=900, help="rewards per mintRewards transaction and block"
+    )
     p.add_argument("--indexer-path", help="a directory holding another `indexer` package")
     p.add_argument("--child", choices=["baseline", "indexer"], help=argparse.SUPPRESS)
     for name in ("--rpc", "--token", "--mirror"):
@@ -273,7 +295,7 @@ def main() -> None:
         note(f"indexer package from {args.indexer_path}")
     with tempfile.TemporaryDirectory(prefix="heitje-bench-indexer-") as tmp:
         directory = Path(tmp)
-        chain = Chain(directory / "stack")
+        chain = Chain(directory / "stack", args.batch)
         try:
             for n in sizes:
                 log(f"indexer_scale: filling the chain to {n:,} events")

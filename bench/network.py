@@ -41,7 +41,16 @@ from datetime import datetime
 from pathlib import Path
 
 from _common import figure, footer, header, log, note
-from approvals import REWARD, Api, check_confirmed, prepare, setup_users, timed_batch, wait_outbox
+from approvals import (
+    REWARD,
+    Api,
+    check_confirmed,
+    prepare,
+    setup_users,
+    timed_batch,
+    timed_many,
+    wait_outbox,
+)
 from eth_account import Account
 from eth_typing import HexStr
 from web3.logs import DISCARD
@@ -127,10 +136,18 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
     )
     log(f"mints: preparing {args.tasks} tasks")
     refs = prepare(api, citizens, "net", args.tasks)
-    log(f"mints: approving {args.tasks} tasks with {args.threads} client threads")
+    how = (
+        f"POST /tasks/approvals of {args.batch}"
+        if args.batch
+        else f"{args.threads} client threads, one approval a request"
+    )
+    log(f"mints: approving {args.tasks} tasks, {how}")
     first_block = int(w3.eth.block_number)
     started = time.perf_counter()
-    answered, confirmed = timed_batch(api, refs, args.threads)
+    if args.batch:
+        answered, confirmed = timed_many(api, refs, args.batch)
+    else:
+        answered, confirmed = timed_batch(api, refs, args.threads)
     reward = parse_heit(REWARD)
     wait_mirror_minted(stack.paths.mirror_db, reward * len(refs))
     in_mirror = time.perf_counter() - started
@@ -179,7 +196,7 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
     )
     note(f"block gas limit {gas_limit:,}, period {period} s (from the network's genesis)")
     figure(
-        f"3 validators, period {period} s, {len(refs)} tasks, {args.threads} client threads: "
+        f"3 validators, period {period} s, {len(refs)} tasks, {how}: "
         "reward mints/s until confirmed",
         f"{sustained:.1f}",
     )
@@ -344,7 +361,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", type=int, default=1000, help="N, tasks approved (default 1000)")
     p.add_argument("--citizens", type=int, default=20, help="K citizens (default 20)")
-    p.add_argument("--threads", type=int, default=4, help="approving clients (default 4)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="refs per POST /tasks/approvals (default 100; 0: one approval a request)",
+    )
+    p.add_argument("--threads", type=int, default=4, help="approving clients with --batch 0 (4)")
     p.add_argument("--catchup-blocks", type=int, default=1000, help="default 1000")
     p.add_argument(
         "--catchup-period", type=int, default=0, help="period of the catch-up network (default 0)"

@@ -7,7 +7,8 @@ in turn (Heitje, baseline, Heitje, baseline, ...; `--rounds` 3, medians): throug
 concurrent keep-alive clients, p99 with 50, p50 with 1, each for `--seconds` (5) after a short
 warm-up. The load comes from `bench/_load.py` in its own process. Prints each figure and the
 ratio Heitje / baseline (issue 12: throughput >= 0.7, p99 at 50 clients <= 2x, single p50 <
-5 ms).
+5 ms), and at 200 clients each server's CPU time per answer (user + system, `/proc`), which
+moves less than the throughput when other work shares the machine.
 """
 
 from __future__ import annotations
@@ -69,7 +70,18 @@ def _bare_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("the baseline server did not start")
 
 
-def _load(path: str, port: int, clients: int, seconds: float, tokens: list[str]) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load(
+    path: str, port: int, clients: int, seconds: float, tokens: list[str], pid: int
+) -> dict[str, Any]:
+    """One run of `_load.py`; adds `cpu_us`: the server's (`pid`) CPU time per answer, in
+    microseconds (a figure that moves less with the machine's load than the throughput)."""
+    before = _cpu_seconds(pid)
     out = subprocess.run(
         [
             sys.executable,
@@ -85,6 +97,7 @@ def _load(path: str, port: int, clients: int, seconds: float, tokens: list[str])
         check=True,
     )
     result: dict[str, Any] = json.loads(out.stdout)
+    result["cpu_us"] = (_cpu_seconds(pid) - before) / max(1, result["requests"]) * 1e6
     if result["errors"]:
         raise SystemExit(f"{result['errors']} answers other than 200 from port {port} {path}")
     return result
@@ -123,9 +136,10 @@ def main() -> None:
             time.sleep(0.1)
         bare, bare_port = _bare_server(stack.data_dir)
         api_port = int(stack.api_url.rsplit(":", 1)[1])
+        api_pid = stack.api.pid
         for path in ("/wallet", "/wallet/history"):
-            a = _load(path, api_port, 1, 1.0, tokens)
-            b = _load(path, bare_port, 1, 1.0, tokens)
+            a = _load(path, api_port, 1, 1.0, tokens, api_pid)
+            b = _load(path, bare_port, 1, 1.0, tokens, bare.pid)
             if path == "/wallet":
                 same = httpx.get(
                     f"http://127.0.0.1:{bare_port}{path}",
@@ -142,15 +156,28 @@ def main() -> None:
             ):
                 ours: list[float] = []
                 base: list[float] = []
+                ours_cpu: list[float] = []
+                base_cpu: list[float] = []
                 for _ in range(args.rounds):
-                    ours.append(_load(path, api_port, clients, args.seconds, tokens)[key])
-                    base.append(_load(path, bare_port, clients, args.seconds, tokens)[key])
+                    r = _load(path, api_port, clients, args.seconds, tokens, api_pid)
+                    ours.append(r[key])
+                    ours_cpu.append(r["cpu_us"])
+                    r = _load(path, bare_port, clients, args.seconds, tokens, bare.pid)
+                    base.append(r[key])
+                    base_cpu.append(r["cpu_us"])
                 o, b_ = statistics.median(ours), statistics.median(base)
                 note(f"GET {path}, {clients} clients, {label}: Heitje {ours}, baseline {base}")
                 figure(
                     f"GET {path}, {clients} clients, {label} (Heitje / baseline)",
                     f"{o:.1f} / {b_:.1f} = {o / b_:.2f}",
                 )
+                if clients == 200:
+                    oc, bc = statistics.median(ours_cpu), statistics.median(base_cpu)
+                    figure(
+                        f"GET {path}, {clients} clients, server CPU us per answer "
+                        "(Heitje / baseline)",
+                        f"{oc:.0f} / {bc:.0f} = {oc / bc:.2f}",
+                    )
     finally:
         if bare is not None:
             bare.kill()

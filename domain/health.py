@@ -24,6 +24,7 @@ are in `domain.health_report` for the same reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -154,7 +155,8 @@ class Web3Node:
 def local_health(settings: HealthSettings, timeout: float = 10.0) -> HealthReport:
     """The report of the service whose data dir `settings` names, asked from outside it
     (`heitje status`): the node at `settings.rpc_url` over plain JSON-RPC (`timeout` seconds a
-    request), the mirror file read-only, the service database. Raises `sqlite3.Error` when the
+    request; the head, chain id and key balances asked in one batch first, `Rpc.prefetch`), the
+    mirror file read-only, the service database. Raises `sqlite3.Error` when the
     service database cannot be read."""
     from indexer.mirror import Mirror
     from node.rpc import Rpc
@@ -165,11 +167,25 @@ def local_health(settings: HealthSettings, timeout: float = 10.0) -> HealthRepor
     mirror = Mirror(paths.mirror_db) if paths.mirror_db.exists() else None
     try:
         with Rpc(settings.rpc_url, timeout=timeout) as node:
+            # the head, the chain id and every key's balance in one round trip
+            node.prefetch(
+                [("eth_getBlockByNumber", ["latest", False]), ("eth_chainId", [])]
+                + [("eth_getBalance", [a, "latest"]) for a in _key_addresses(settings)]
+            )
             return check(settings, node, mirror, db)
     finally:
         if mirror is not None:
             mirror.close()
         db.close()
+
+
+def _key_addresses(settings: HealthSettings) -> list[str]:
+    """The addresses of the service keys kept in this data dir."""
+    addresses = []
+    for role in SERVICE_ROLES:
+        with contextlib.suppress(ConfigError):  # no key file here: not this service's to judge
+            addresses.append(service_key_address(settings.keys_dir, role))
+    return addresses
 
 
 def health(ctx: Context, w3: Web3 | None = None) -> HealthReport:

@@ -32,8 +32,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from web3.types import TxReceipt
-
+from domain.intent_errors import blocked_reason, retry_delay
 from heitje.errors import ChainError
 from heitje.settings import Settings
 from node.chain import ChainService
@@ -56,51 +55,16 @@ def _crash_point(name: str) -> None:
         os._exit(70)
 
 
-MINT_BATCH = REGISTER_BATCH = 50
-"""Most rewards in one `mintRewards`, accounts of one kind in one `registerAccounts`."""
+MINT_BATCH = 200
+"""Most rewards in one `mintRewards` (about 7.5M gas; a 30M-gas block holds four)."""
+REGISTER_BATCH = 50
+"""Most accounts of one kind in one `registerAccounts`."""
 
 RECEIPT_WAIT = 60.0
 """Seconds a round waits for a receipt before looking again in the next round."""
 
 POLL = 1.0
 """Longest sleep between rounds when there is nothing to do (`wake()` ends it sooner)."""
-
-FIRST_RETRY = 1.0
-"""Seconds a blocked intent waits after its first failure; each further failure doubles it."""
-
-_REASONS = {
-    "paused": "the token is paused; tried again until it is unpaused",
-    "no_active_period": "no reward period is open on chain; tried again until one is",
-    "period_budget_exceeded": (
-        "the budget of the reward period is used up; tried again until a new period is open"
-    ),
-    "citizen_cap_exceeded": (
-        "the citizen reached the cap of the reward period; tried again until a new period is open"
-    ),
-    "not_a_citizen": "the wallet is not registered as a citizen's on chain (yet); tried again",
-    "missing_role": "the service's key lacks the role for this transaction; tried again",
-    "tx_refused": "the chain node refused the transaction; tried again",
-    "tx_reverted": "the transaction failed on chain; tried again",
-}
-"""Plain-text reasons of a blocked intent, by error code (shown with the task)."""
-
-
-def retry_delay(failures: int, retry_max: float) -> float:
-    """Seconds a blocked intent waits after a failure when it had `failures` before:
-    FIRST_RETRY doubled `failures` times, at most `retry_max` (1, 2, 4, ... s)."""
-    return min(retry_max, FIRST_RETRY * 2.0 ** min(failures, 32))
-
-
-def blocked_reason(code: str, detail: str) -> str:
-    """The `last_error` of a blocked intent, "code: plain-text reason"; `detail` (the chain's
-    or node's own words) is added only where the code has no reason of its own, or the node's
-    words are the reason."""
-    reason = _REASONS.get(code)
-    if reason is None:
-        return f"{code}: the chain refused the transaction ({detail}); tried again"
-    if code == "tx_refused":
-        return f"{code}: {reason} ({detail})"
-    return f"{code}: {reason}"
 
 
 def unreachable(error: BaseException) -> bool:
@@ -208,6 +172,7 @@ class Dispatcher:
 
         Returns True when it did anything.
         """
+        self._wake.clear()  # from here on a wake means work this round may not have seen
         for signer in self.chain.signers():  # send again what was refused, lost or reorged
             signer.tick()
         conn = connect(self.service_db)
@@ -217,9 +182,13 @@ class Dispatcher:
                 return False
             inflight: list[tuple[int, str, Signer]] = []
             batch: list[sqlite3.Row] = []  # consecutive intents of one kind (`_batch_key`)
+            sent_now = 0
 
             def flush() -> None:
-                inflight.extend(self._send_batch(conn, batch))
+                nonlocal sent_now
+                new = self._send_batch(conn, batch)
+                sent_now += len(new)
+                inflight.extend(new)
                 batch.clear()
 
             for row in rows:
@@ -234,11 +203,14 @@ class Dispatcher:
                 if len(batch) >= (MINT_BATCH if row["kind"] == "mint" else REGISTER_BATCH):
                     flush()
             flush()
-            receipts: dict[str, TxReceipt | None] = {}
+            by_tx: dict[str, tuple[Signer, list[int]]] = {}  # a batch's intents share one
             for intent_id, tx_hash, signer in inflight:
-                if tx_hash not in receipts:
-                    receipts[tx_hash] = self._receipt(conn, intent_id, signer, tx_hash)
-                self._settle(conn, intent_id, tx_hash, receipts[tx_hash])
+                by_tx.setdefault(tx_hash, (signer, []))[1].append(intent_id)
+            for tx_hash, (signer, ids) in by_tx.items():
+                # Pipelined: a round that sent something looks once at what is in flight and
+                # goes on sending; one with nothing new waits for receipts until a wake.
+                final_hash, ok = self._receipt(conn, ids, signer, tx_hash, wait=not sent_now)
+                self._settle(conn, ids, final_hash, ok)
             return True
         finally:
             conn.close()
@@ -340,7 +312,7 @@ class Dispatcher:
                 return None
             if unreachable(e):
                 if signed:  # marked sent, but the node never took it: send again
-                    outbox.mark_pending(conn, row["id"], f"{code}: {e}")
+                    outbox.mark_pending(conn, f"{code}: {e}", row["id"])
                 raise  # the round fails and waits POLL
             self._block(conn, row, code, str(e), attempted=not signed)
             return None
@@ -358,41 +330,58 @@ class Dispatcher:
         outbox.mark_blocked(conn, row["id"], reason, time.time() + delay, attempted=attempted)
 
     def _receipt(
-        self, conn: sqlite3.Connection, intent_id: int, signer: Signer, tx_hash: str
-    ) -> TxReceipt | None:
-        """The receipt once final at the confirmation depth (waits up to RECEIPT_WAIT s); None
-        while in flight. A transaction replaced by a twin (a fee bump) is followed through the
-        twin; one never to be mined (nonce used elsewhere, refused for good, expired) sends the
-        intent again (the chain's state is checked first, so nothing is done twice)."""
+        self,
+        conn: sqlite3.Connection,
+        ids: list[int],
+        signer: Signer,
+        tx_hash: str,
+        *,
+        wait: bool = True,
+    ) -> tuple[str, bool | None]:
+        """The hash of the transaction of intents `ids` and, once final at the confirmation
+        depth, whether it succeeded (True) or reverted (False); None while in flight (`wait`:
+        waits up to RECEIPT_WAIT s, or until `wake()` says there is new work; else looks
+        once). A transaction
+        replaced by a twin (a fee bump) is followed through the twin; one never to be mined
+        (nonce used elsewhere, refused for good, expired) sends the intents again (the chain's
+        state is checked first, so nothing is done twice)."""
         deadline = time.monotonic() + RECEIPT_WAIT
         while True:
             status = signer.status(tx_hash)
             if status.state == "replaced" and status.replaced_by:
-                outbox.set_tx_hash(conn, intent_id, status.replaced_by)
+                outbox.set_tx_hash(conn, status.replaced_by, *ids)
                 tx_hash = status.replaced_by
                 continue
             if status.state in ("replaced", "failed", "expired", "unknown"):
-                outbox.mark_pending(conn, intent_id, f"{status.state}: {tx_hash}")
-                return None
-            receipt = signer.outcome(tx_hash) if status.final else None
-            if receipt is not None:
-                return receipt
-            if time.monotonic() > deadline or self._stop.is_set():
-                return None  # still in flight: the next round looks again
+                outbox.mark_pending(conn, f"{status.state}: {tx_hash}", *ids)
+                return tx_hash, None
+            if status.state in ("confirmed", "reverted"):  # final at the confirmation depth
+                return tx_hash, status.state == "confirmed"
+            if (
+                not wait
+                or time.monotonic() > deadline
+                or self._stop.is_set()
+                or self._wake.is_set()
+            ):
+                return tx_hash, None  # still in flight: the next round looks again
             time.sleep(0.05)
 
     def _settle(
-        self, conn: sqlite3.Connection, intent_id: int, tx_hash: str, receipt: TxReceipt | None
+        self, conn: sqlite3.Connection, ids: list[int], tx_hash: str, ok: bool | None
     ) -> None:
-        if receipt is None:
+        """Intents `ids` share the transaction `tx_hash`, final with `ok`: succeeded, all
+        confirmed at once (one statement, one commit); reverted, each looked at on its own;
+        None (in flight): nothing yet."""
+        if ok is None:
             return
-        if receipt["status"] == 1:
-            outbox.mark_confirmed(conn, intent_id)
+        if ok:
+            outbox.mark_confirmed(conn, *ids)
             return
-        row = outbox.get(conn, intent_id)
-        if row is None:
-            return
-        if self._already_done(row):  # a twin transaction won: goal holds
-            outbox.mark_confirmed(conn, intent_id)
-        else:  # reverted: blocked, sent again after the wait
-            self._block(conn, row, "tx_reverted", f"{tx_hash} reverted", attempted=False)
+        for intent_id in ids:
+            row = outbox.get(conn, intent_id)
+            if row is None:
+                continue
+            if self._already_done(row):  # a twin transaction won: goal holds
+                outbox.mark_confirmed(conn, intent_id)
+            else:  # reverted: blocked, sent again after the wait
+                self._block(conn, row, "tx_reverted", f"{tx_hash} reverted", attempted=False)

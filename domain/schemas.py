@@ -12,6 +12,9 @@ from domain.health_report import HealthReason as HealthReason
 from domain.health_report import HealthReport as HealthReport
 from domain.health_report import IndexerHealth as IndexerHealth
 from domain.health_report import KeyHealth as KeyHealth
+from domain.task_schemas import ApprovalOutcome as ApprovalOutcome
+from domain.task_schemas import TaskApprovals as TaskApprovals
+from domain.task_schemas import TaskApprovalsPublic as TaskApprovalsPublic
 from domain.task_schemas import (  # the task schemas, kept in a module of their own
     TaskCreate as TaskCreate,
 )
@@ -174,6 +177,15 @@ class AccountPublic(BaseModel):
     name: str
     address: str | None
     registered: bool | None = None
+
+
+class SignedUp(AccountPublic):
+    """A new citizen or shop (`POST /citizens`, `POST /shops`), logged in at once: a bearer
+    token as `POST /auth/token` gives (`access_token`, `token_type`, `expires_in` seconds)."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
 
 
 class ShopPublic(BaseModel):

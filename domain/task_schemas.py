@@ -1,9 +1,11 @@
 """The task schemas of the API and the pages (`domain.tasks`): publish, change, reject, the
-proof sent in, and a task as a caller may see it. Re-exported by `domain.schemas`."""
+proof sent in, a task as a caller may see it, and approving several at once. Re-exported by
+`domain.schemas`."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -58,6 +60,35 @@ class TaskReject(BaseModel):
     """Why submitted work is rejected (shown to the citizen who sent it in)."""
 
     reason: str = Field(default="", max_length=1000)
+
+
+class TaskApprovals(BaseModel):
+    """Submitted work to approve at once (`POST /tasks/approvals`): 1 to 200 task refs."""
+
+    refs: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=200
+    )
+
+
+class ApprovalOutcome(BaseModel):
+    """What became of one ref of `POST /tasks/approvals`: `result` approved (the reward is
+    on its way: `GET /tasks/{ref}` shows `reward_status`), first_approval (the first of two:
+    a second coordinator has to approve it too), or refused with the `code` and `message`
+    that `POST /tasks/{ref}/approve` would answer."""
+
+    ref: str
+    result: Literal["approved", "first_approval", "refused"]
+    code: str | None = None
+    message: str | None = None
+
+
+class TaskApprovalsPublic(BaseModel):
+    """The outcome of `POST /tasks/approvals`: one entry per ref, in order, and the counts."""
+
+    results: list[ApprovalOutcome]
+    approved: int
+    first_approvals: int
+    refused: int
 
 
 class TaskProofPublic(BaseModel):

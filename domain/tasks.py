@@ -24,14 +24,12 @@ import sqlite3
 from datetime import date
 
 from domain import staff_log
-from domain.allowance import check_monthly, check_per_hour
+from domain.allowance import check_per_hour
 from domain.context import Caller, Context
-from domain.reward_period import check_reward_period
 from domain.schemas import TaskCreate, TaskPublic
 from heitje.errors import Refused
 from heitje.money import format_heit, parse_heit
-from node.contract import task_ref
-from store import outbox, tasks
+from store import tasks
 from store.db import transaction
 
 STATUSES = ("open", "claimed", "submitted", "approved", "rejected", "withdrawn")
@@ -88,7 +86,8 @@ def _reason(last_error: str | None) -> str | None:
     return last_error.split(": ", 1)[-1]
 
 
-def _task(ctx: Context, ref: str) -> sqlite3.Row:
+def task_row(ctx: Context, ref: str) -> sqlite3.Row:
+    """Task `ref` with its people and mint (`store.tasks.get`). Errors: 404 `task_not_found`."""
     row = tasks.get(ctx.db, ref)
     if row is None:
         raise Refused(404, "task_not_found", f"no published task {ref!r}")
@@ -132,7 +131,7 @@ def publish(ctx: Context, caller: Caller, body: TaskCreate) -> TaskPublic:
             reward=reward,
             estimated_minutes=body.estimated_minutes,
         )
-    return task_public(ctx, _task(ctx, body.ref), caller)
+    return task_public(ctx, task_row(ctx, body.ref), caller)
 
 
 def list_tasks(
@@ -170,10 +169,10 @@ def neighbourhoods(ctx: Context, status: str = "open") -> list[str]:
 def get_task(ctx: Context, ref: str, viewer: Caller | None = None) -> TaskPublic:
     """One task with its reward status; `claimed_by` as in `list_tasks`.
     Errors: 404 `task_not_found`."""
-    return task_public(ctx, _task(ctx, ref), viewer)
+    return task_public(ctx, task_row(ctx, ref), viewer)
 
 
-def _check_duties(ctx: Context, caller: Caller, task: sqlite3.Row, decision: str) -> None:
+def check_duties(ctx: Context, caller: Caller, task: sqlite3.Row, decision: str) -> None:
     """Separation of duties (setting `separation_of_duties`): a coordinator never decides
     (`decision`: approve, reject) on a task they published or claimed.
 
@@ -198,11 +197,11 @@ def _check_duties(ctx: Context, caller: Caller, task: sqlite3.Row, decision: str
 def claim(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     """Claim an open task. Errors: 404 `task_not_found`, 409 `task_not_open`."""
     with transaction(ctx.db):
-        task = _task(ctx, ref)
+        task = task_row(ctx, ref)
         if task["status"] != "open":
             raise Refused(409, "task_not_open", f"task {ref!r} is {task['status']}, not open")
         tasks.set_claimed(ctx.db, task["id"], caller.id, ctx.now.isoformat())
-    return task_public(ctx, _task(ctx, ref), caller)
+    return task_public(ctx, task_row(ctx, ref), caller)
 
 
 def give_back(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
@@ -214,7 +213,7 @@ def give_back(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     with transaction(ctx.db):
         task = claimed_task(ctx, caller, ref)
         tasks.set_open(ctx.db, task["id"])
-    return task_public(ctx, _task(ctx, ref), caller)
+    return task_public(ctx, task_row(ctx, ref), caller)
 
 
 def claimed_task(ctx: Context, caller: Caller, ref: str) -> sqlite3.Row:
@@ -222,7 +221,7 @@ def claimed_task(ctx: Context, caller: Caller, ref: str) -> sqlite3.Row:
 
     Errors: 404 `task_not_found`, 403 `not_your_task`, 409 `task_not_claimed`.
     """
-    task = _task(ctx, ref)
+    task = task_row(ctx, ref)
     if task["claimed_by"] is not None and task["claimed_by"] != caller.id:
         raise Refused(403, "not_your_task", f"task {ref!r} was claimed by someone else")
     if task["status"] != "claimed":
@@ -239,101 +238,7 @@ def submit(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     with transaction(ctx.db):
         task = claimed_task(ctx, caller, ref)
         tasks.set_submitted(ctx.db, task["id"], ctx.now.isoformat())
-    return task_public(ctx, _task(ctx, ref), caller)
-
-
-def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
-    """Approve submitted work: the reward is minted to the citizen.
-
-    Refused when the citizen's approved rewards in the calendar year of `ctx.now` plus this
-    reward would pass the yearly cap, or those in the calendar month of `ctx.now` the monthly
-    cap (`monthly_reward_cap`; equal is allowed), or the reward per estimated hour passes
-    `max_reward_per_hour` (`check_per_hour`, with today's setting), and then, from the chain
-    (`domain.reward_period`), when no reward period is open, when the period's budget cannot
-    pay it, or when it would take the citizen past the period's cap per citizen. The task
-    state and the mint intent are written in one transaction; `reward_status` then follows the
-    mint (pending -> sent -> confirmed, or blocked with `reward_error` while the chain refuses
-    it).
-
-    With `separation_of_duties` (the default) the coordinator who published the task, or
-    claimed it, may not approve it (`_check_duties`). A reward at or above
-    `four_eyes_threshold` (default 50 HEIT) needs two approvals by different coordinators:
-    the first is recorded (`approvals` 1 of `approvals_needed` 2; the task stays
-    `submitted`, nothing is minted), the second approves it and mints; every check above runs
-    at both. The staff log records `task.first_approval` or `task.approve` in the same
-    transaction.
-
-    Errors: 404 `task_not_found`; 403 `approver_is_publisher`, `approver_is_claimant`; 409
-    `task_already_approved`, `task_not_submitted`, `no_reward_period`,
-    `second_approver_required` (the same coordinator approving twice); 422
-    `annual_cap_exceeded`, `monthly_cap_exceeded`, `reward_per_hour_exceeded`,
-    `period_budget_exhausted`, `citizen_cap_exceeded`; 503 `chain_unavailable`.
-    """
-    with transaction(ctx.db):
-        task = _task(ctx, ref)
-        _check_duties(ctx, caller, task, "approve")
-        if task["status"] == "approved":
-            raise Refused(409, "task_already_approved", f"task {ref!r} is already approved")
-        if task["status"] != "submitted":
-            raise Refused(409, "task_not_submitted", f"task {ref!r} is {task['status']}")
-        year = ctx.now.year
-        earned = tasks.approved_rewards(ctx.db, task["claimed_by"], year)
-        cap = ctx.settings.cap_units()
-        if earned + task["reward"] > cap:
-            raise Refused(
-                422,
-                "annual_cap_exceeded",
-                f"{task['claimed_by_name']} has {format_heit(earned)} HEIT in {year}; "
-                f"{format_heit(task['reward'])} more would pass the cap of {format_heit(cap)}",
-            )
-        month = ctx.now.strftime("%Y-%m")
-        check_monthly(
-            str(task["claimed_by_name"]),
-            month,
-            tasks.approved_in_month(ctx.db, task["claimed_by"], month),
-            int(task["reward"]),
-            ctx.settings.monthly_cap_units(),
-        )
-        check_per_hour(
-            int(task["reward"]), task["estimated_minutes"], ctx.settings.max_per_hour_units()
-        )
-        check_reward_period(ctx, task)
-        threshold = ctx.settings.four_eyes_units()
-        if threshold is not None and int(task["reward"]) >= threshold:
-            first = task["first_approved_by"]
-            if first is None:  # the first of two approvals: recorded, nothing minted yet
-                tasks.set_first_approval(ctx.db, task["id"], caller.id, ctx.now.isoformat())
-                staff_log.record(
-                    ctx, caller, "task.first_approval", ref, reward=int(task["reward"])
-                )
-                return task_public(ctx, _task(ctx, ref), caller)
-            if first == caller.id:
-                raise Refused(
-                    409,
-                    "second_approver_required",
-                    f"you approved task {ref!r} already: a reward of "
-                    f"{format_heit(task['reward'])} HEIT needs a second coordinator",
-                )
-        tasks.set_approved(ctx.db, task["id"], caller.id, ctx.now.isoformat(), year)
-        staff_log.record(
-            ctx,
-            caller,
-            "task.approve",
-            ref,
-            reward=int(task["reward"]),
-            citizen_id=task["claimed_by"],
-            first_approved_by=task["first_approved_by_name"],
-        )
-        outbox.add_mint(
-            ctx.db,
-            task["claimed_by"],
-            task["id"],
-            task["claimed_by_address"],
-            task["reward"],
-            "0x" + task_ref(f"{task['id']}:{task['ref']}").hex(),
-        )
-    ctx.wake()
-    return task_public(ctx, _task(ctx, ref), caller)
+    return task_public(ctx, task_row(ctx, ref), caller)
 
 
 def reject(ctx: Context, caller: Caller, ref: str, reason: str = "") -> TaskPublic:
@@ -347,10 +252,10 @@ def reject(ctx: Context, caller: Caller, ref: str, reason: str = "") -> TaskPubl
     if len(reason) > REASON_MAX:
         raise Refused(422, "reason_too_long", f"a reason has at most {REASON_MAX} characters")
     with transaction(ctx.db):
-        task = _task(ctx, ref)
-        _check_duties(ctx, caller, task, "reject")
+        task = task_row(ctx, ref)
+        check_duties(ctx, caller, task, "reject")
         if task["status"] != "submitted":
             raise Refused(409, "task_not_submitted", f"task {ref!r} is {task['status']}")
         tasks.set_rejected(ctx.db, task["id"], caller.id, ctx.now.isoformat(), reason)
         staff_log.record(ctx, caller, "task.reject", ref, reason, reward=int(task["reward"]))
-    return task_public(ctx, _task(ctx, ref), caller)
+    return task_public(ctx, task_row(ctx, ref), caller)

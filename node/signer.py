@@ -31,8 +31,8 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
-from web3.types import TxParams, TxReceipt
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import RPCEndpoint, TxParams, TxReceipt
 
 from heitje.errors import ChainError
 from node.contract import decode_revert
@@ -83,6 +83,10 @@ class Signer:
         self._lock = threading.RLock()
         self._db_path = journal_path
         self._chain_id: int | None = None
+        # Held open for the signer's life and never used: closing the last connection to a
+        # WAL database checkpoints it (an fsync of the whole file), which each call's own
+        # connection would otherwise do at its end.
+        self._keeper = self._db()
         db = self._db()
         try:
             db.executescript(SCHEMA)
@@ -152,7 +156,8 @@ class Signer:
         return SentTx(tx_hash, nonce)
 
     def send(self, tx: TxParams, *, on_signed: Callable[[SentTx], None] | None = None) -> SentTx:
-        """Simulate, sign, journal and broadcast `tx` (to, data, optional value/gas).
+        """Simulate, sign, journal and broadcast `tx` (to, data, optional value/gas): without
+        `gas`, the gas estimate is the simulation (one execution on the node, not two).
 
         `on_signed` is called with the hash before each broadcast (callers record it in their
         own state, e.g. an outbox row); it is called again when the transaction had to be
@@ -162,7 +167,8 @@ class Signer:
         reverts (code from the contract's custom error), or `tx_refused` when the node
         refuses it for good (then nothing stays journaled as open).
         """
-        self.simulate(tx)
+        if "gas" in tx:  # else the gas estimate below runs it, and reverts as a call would
+            self.simulate(tx)
         with self._lock:
             db = self._db()
             try:
@@ -174,7 +180,7 @@ class Signer:
                         params["gas"] = int(est * 12 // 10) + 10_000
                     gas_price = int(self.w3.eth.gas_price)
                     nonce = self._next_nonce(db)
-                except ContractLogicError as e:  # the state changed since the simulation
+                except ContractLogicError as e:  # it reverts (the estimate is the simulation)
                     raise decode_revert(e.data if isinstance(e.data, str) else None) from None
                 except Exception as e:
                     raise ChainError(f"the node cannot be reached: {e}", code="tx_refused") from e
@@ -263,20 +269,17 @@ class Signer:
         try:
             # The count first: a transaction mined after it was read still shows its receipt.
             latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
-            try:
-                receipt: TxReceipt | None = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-            except TransactionNotFound:
-                receipt = None
+            receipt = self._raw_receipt(tx_hash)
             head = int(self.w3.eth.block_number)
         except Exception:  # the node is unreachable: nothing changes
             return TxStatus(tx_hash, row["status"], None, row["block_number"], row["error"])
         if receipt is not None:
-            block = int(receipt["blockNumber"])
+            block = int(receipt["blockNumber"], 16)
             deep = head - block >= self.confirmations
             state = "mined"
             error = None
             if deep:
-                state = "confirmed" if receipt["status"] == 1 else "reverted"
+                state = "confirmed" if int(receipt["status"], 16) == 1 else "reverted"
                 if state == "reverted":
                     error = self._revert_reason(row, block)
             self._set(
@@ -284,12 +287,12 @@ class Signer:
                 tx_hash,
                 status=state,
                 block_number=block,
-                block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+                block_hash=str(receipt["blockHash"]).lower(),
                 error=error,
             )
             if deep:
                 self._replace_siblings(db, row)
-            return TxStatus(tx_hash, state, receipt, block, error)
+            return TxStatus(tx_hash, state, None, block, error)
         # Not on chain (any more).
         left = row["status"] == "mined"
         if left:
@@ -313,6 +316,20 @@ class Signer:
                 pass  # the next look finds what took the nonce
         now = db.execute("SELECT status, error FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
         return TxStatus(tx_hash, now["status"], None, None, now["error"])
+
+    def _raw_receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        """The receipt of `tx_hash` as the node sends it (hex strings; None: not mined), only
+        its `blockNumber`, `blockHash` and `status` read here: web3's formatting of every log
+        cost the dispatcher more than the rest of a look (a batch of 200 mints has 400 logs).
+        Raises `Web3RPCError` when the node answers with an error; requests' errors as any
+        call."""
+        answer = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash])
+        if "error" in answer:
+            raise Web3RPCError(f"eth_getTransactionReceipt: {answer['error']}")
+        result = answer.get("result")
+        if not isinstance(result, dict) or result.get("blockNumber") is None:
+            return None
+        return result
 
     def _mined_sibling(self, db: sqlite3.Connection, row: sqlite3.Row) -> str | None:
         """Another journaled transaction with the same nonce that is on chain."""

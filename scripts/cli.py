@@ -31,6 +31,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Heitje: a municipality's civic reward coin (HEIT).",
+    # plain help and errors (typer passes this to every group and command): rich and
+    # markdown-it are not imported, which is about half of `heitje --help` (bench/cli_start.py)
+    rich_markup_mode=None,
 )
 scenario_app = typer.Typer(no_args_is_help=True, help="Scenario files (programme years).")
 chain_app = typer.Typer(no_args_is_help=True, help="The embedded anvil chain.")
@@ -478,6 +481,11 @@ def status_cmd(
     """The service's health, as GET /health reports it: the chain and its head, the indexer's
     lag, the outbox backlog, each service key's native balance (bounds: HEITJE_* settings,
     README). One line per check; exit 0 when all are within bounds, 1 when one is not."""
+    _status(data_dir, rpc_url, as_json)
+
+
+def _status(data_dir: Path, rpc_url: str, as_json: bool) -> None:
+    """`heitje status`, also run by `main` without typer's parsing (`_status_argv`)."""
     paths = DataDir(data_dir)
     if not paths.manifest.is_file():
         fail(f"{paths.manifest} not found: not a deployed data directory (`heitje deploy`)")
@@ -1038,9 +1046,52 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, terminate)
     try:
-        app()
+        status = _status_argv(sys.argv[1:])
+        if status is None:
+            app()
+        else:  # no typer parsing: it builds every command first and imports pydantic for it
+            try:
+                _status(*status)
+            except typer.Exit as e:
+                sys.exit(e.exit_code)
+            except BrokenPipeError:  # `heitje status | head`: exit 1 quietly, as typer does
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+_STATUS_OPTIONS = {"--data-dir": "HEITJE_DATA_DIR", "--rpc-url": "HEITJE_RPC_URL"}
+
+
+def _status_argv(argv: list[str]) -> tuple[Path, str, bool] | None:
+    """`heitje status` arguments read as `status_cmd` declares them (`--data-dir DIR`,
+    `--rpc-url URL`, also as `--opt=value`, the last one counting; their HEITJE_* variables
+    and defaults; `--json`): (data_dir, rpc_url, as_json), or None for any other command line
+    (`--help`, an unknown or incomplete option: typer answers those)."""
+    if argv[:1] != ["status"]:
+        return None
+    import os
+
+    values = {name: os.environ.get(env) or None for name, env in _STATUS_OPTIONS.items()}
+    defaults = {"--data-dir": "data", "--rpc-url": "http://127.0.0.1:8545"}
+    as_json = False
+    rest = argv[1:]
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if arg == "--json":
+            as_json = True
+        elif name in _STATUS_OPTIONS and eq:
+            values[name] = value
+        elif arg in _STATUS_OPTIONS and rest and not rest[0].startswith("-"):
+            values[arg] = rest.pop(0)
+        else:
+            return None
+    data_dir, rpc_url = (defaults[k] if values[k] is None else values[k] for k in defaults)
+    return Path(str(data_dir)), str(rpc_url), as_json
 
 
 if __name__ == "__main__":  # `python -m scripts.cli`, as `scripts.stack.HEITJE_COMMAND` runs it

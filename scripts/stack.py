@@ -43,7 +43,10 @@ class ServiceStartError(HeitjeError, RuntimeError):
 class Child:
     """A child process with its log file; `stop()` sends SIGTERM, then SIGKILL after a grace."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path, *, held: bool = False
+    ) -> None:
+        """Start `cmd`; `held`: its stdin is a pipe the child waits on (`release`)."""
         self.name = name
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
@@ -53,9 +56,20 @@ class Child:
                 env={**os.environ, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if held else subprocess.DEVNULL,
                 start_new_session=True,
             )
+
+    def release(self) -> None:
+        """Tell a `held` child to go on (a line on its stdin, then end of file)."""
+        stdin = self.process.stdin
+        if stdin is not None:
+            self.process.stdin = None
+            try:
+                stdin.write(b"go\n")
+                stdin.close()
+            except BrokenPipeError:  # it is gone: `wait_api` says so
+                pass
 
     @property
     def pid(self) -> int:
@@ -81,27 +95,31 @@ class Child:
             self.process.wait()
 
 
-def start_api(
-    data_dir: Path, rpc_url: str, port: int, env: dict[str, str], timeout: float = 60.0
-) -> Child:
-    """Start `uvicorn api.app:create_app --factory` on 127.0.0.1:`port`; wait until /health
-    answers with this child's own instance id (not another service that holds the port)."""
+WARM_START = """import sys
+import api.app, uvicorn.main, web.pages, web.tasks  # the API's imports, while the chain gets ready
+if sys.stdin.readline() != "go\\n":
+    sys.exit(0)  # the stack was not started after all
+sys.argv = sys.argv[1:]
+uvicorn.main.main()
+"""
+"""`python -c` program of a held API child (`spawn_api(held=True)`): it imports the app while
+the stack deploys the token (about 2 s of CPU, on the other core), waits for the word on its
+stdin, then runs `uvicorn` with the rest of its command line."""
+
+
+def spawn_api(
+    data_dir: Path, rpc_url: str, port: int, env: dict[str, str], *, held: bool = False
+) -> tuple[Child, str]:
+    """Start `uvicorn api.app:create_app --factory` on 127.0.0.1:`port`; (the child, its
+    instance id). `held`: it imports the app and waits for `Child.release()` before it reads
+    settings, keys or the deployment (`WARM_START`). `wait_api` waits until it answers."""
     instance = secrets.token_hex(8)
+    serve = ["uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
+    serve += ["--port", str(port), "--log-level", "warning"]
+    start = [sys.executable, "-c", WARM_START] if held else [sys.executable, "-m"]
     child = Child(
         "api",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [*start, *serve],
         {
             "HEITJE_DATA_DIR": str(data_dir),
             "HEITJE_RPC_URL": rpc_url,
@@ -109,20 +127,38 @@ def start_api(
             "HEITJE_INSTANCE_ID": instance,
         },
         DataDir(data_dir).logs,
+        held=held,
     )
+    return child, instance
+
+
+def wait_api(child: Child, instance: str, port: int, timeout: float = 60.0) -> Child:
+    """Wait until the API `child` answers /health/live on `port` with its own `instance` id
+    (not another service that holds the port), polling every 50 ms over one connection pool;
+    stops it and raises `ServiceStartError` when it exits or does not answer in `timeout` s."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise ServiceStartError(f"the API exited; see {child.log_path}")
-        try:
-            r = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
-            if r.status_code == 200 and r.json().get("instance") == instance:
-                return child
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    with httpx.Client(timeout=1) as http:
+        while time.monotonic() < deadline:
+            if not child.alive():
+                raise ServiceStartError(f"the API exited; see {child.log_path}")
+            try:
+                r = http.get(f"http://127.0.0.1:{port}/health/live")
+                if r.status_code == 200 and r.json().get("instance") == instance:
+                    return child
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
     child.stop()
     raise ServiceStartError(f"the API did not answer within {timeout}s; see {child.log_path}")
+
+
+def start_api(
+    data_dir: Path, rpc_url: str, port: int, env: dict[str, str], timeout: float = 60.0
+) -> Child:
+    """Start `uvicorn api.app:create_app --factory` on 127.0.0.1:`port`; wait until /health
+    answers with this child's own instance id (not another service that holds the port)."""
+    child, instance = spawn_api(data_dir, rpc_url, port, env)
+    return wait_api(child, instance, port, timeout)
 
 
 def start_indexer(
@@ -277,7 +313,9 @@ def start_stack(
     The token is deployed, one reward period opened (`budget` and `cap_per_citizen` in base
     units), the indexer started `confirmations` blocks behind the head polling every `poll`
     seconds, and the API started with rehearsal mode, plain-HTTP cookies and a bootstrap admin
-    (random password in `Stack.admin_password`) plus `env` (HEITJE_* settings).
+    (random password in `Stack.admin_password`) plus `env` (HEITJE_* settings). The API's
+    process starts first and imports the app while the chain starts and the token is deployed
+    (`spawn_api(held=True)`); it reads its settings and the deployment only after that.
     Raises `ConfigError` (`missing_key`, `keys_not_funded`, `invalid_input`), `ChainError`,
     `ServiceStartError`; whatever it started is stopped again when it fails.
     """
@@ -295,18 +333,10 @@ def start_stack(
     try:
         if rpc_url is None:
             chain = Anvil(data_dir)
-            rpc_url = chain.start()
-            ensure_dev_keys(data_dir)
+            rpc_url = chain.rpc_url
         else:
             assert keys_dir is not None
             check_funded(connect(rpc_url), keys_dir)  # before anything lands in data_dir
-            copy_service_keys(keys_dir, data_dir)
-        ensure_kek(data_dir)
-        w3 = connect(rpc_url)
-        manifest = deploy(w3, data_dir)
-        open_reward_period(w3, data_dir, budget=budget, cap_per_citizen=cap_per_citizen)
-        indexer = start_indexer(data_dir, rpc_url, confirmations=confirmations, poll=poll)
-        children.append(indexer)
         admin_password = secrets.token_urlsafe(16)
         full_env = {
             "HEITJE_REHEARSAL": "true",
@@ -316,7 +346,23 @@ def start_stack(
             **(env or {}),
         }
         port = free_port()
-        api = start_api(data_dir, rpc_url, port, full_env)
+        # The API imports itself while the chain starts and the token is deployed.
+        api, instance = spawn_api(data_dir, rpc_url, port, full_env, held=True)
+        children.append(api)
+        if chain is not None:
+            chain.start()
+            ensure_dev_keys(data_dir)
+        else:
+            assert keys_dir is not None
+            copy_service_keys(keys_dir, data_dir)
+        ensure_kek(data_dir)
+        w3 = connect(rpc_url)
+        manifest = deploy(w3, data_dir)
+        open_reward_period(w3, data_dir, budget=budget, cap_per_citizen=cap_per_citizen)
+        api.release()
+        indexer = start_indexer(data_dir, rpc_url, confirmations=confirmations, poll=poll)
+        children.append(indexer)
+        wait_api(api, instance, port)
     except BaseException:
         for child in children:
             child.stop()

@@ -29,6 +29,7 @@ __all__ = [
     "InvalidLedger",
     "LedgerBatch",
     "SettledRedemption",
+    "SettledRow",
     "anchor_batches",
     "batch_redemption_ids",
     "batch_sha256",
@@ -242,12 +243,19 @@ def batch_sha256(conn: sqlite3.Connection, batch_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+SettledRow = tuple[int, str, str, int, str | None]
+"""A `settled_redemptions` row as a plain tuple, columns in `SettledRedemption`'s order (a
+`SettledRedemption` is one)."""
+
+
 def record_batch(
-    conn: sqlite3.Connection, batch: LedgerBatch, redemptions: Sequence[SettledRedemption]
+    conn: sqlite3.Connection, batch: LedgerBatch, redemptions: Sequence[SettledRow]
 ) -> None:
-    """Insert `batch` and the redemptions it pays, all or nothing (a savepoint, so it nests in
-    the caller's transaction). Raises `AlreadySettled` when a redemption is in the ledger
-    already (or any other constraint fails); then nothing of the batch is recorded."""
+    """Insert `batch` and the redemptions it pays (`SettledRow`s: plain tuples or
+    `SettledRedemption`s; ascending ids write fastest, appended to the primary key), all or
+    nothing (a savepoint, so it nests in the caller's transaction), with one `executemany`.
+    Raises `AlreadySettled` when a redemption is in the ledger already (or any other constraint
+    fails); then nothing of the batch is recorded."""
     conn.execute("SAVEPOINT record_batch")
     try:
         conn.execute(
@@ -259,7 +267,7 @@ def record_batch(
         conn.executemany(
             "INSERT INTO settled_redemptions (redemption_id, batch_id, shop, amount,"
             " end_to_end_id) VALUES (?, ?, ?, ?, ?)",
-            redemptions,  # rows already: named tuples in column order
+            redemptions,  # rows already: tuples in column order
         )
     except BaseException as e:
         conn.execute("ROLLBACK TO record_batch")

@@ -41,7 +41,7 @@ def add_mint(
     )
 
 
-def due(conn: sqlite3.Connection, now: float, limit: int = 500) -> list[sqlite3.Row]:
+def due(conn: sqlite3.Connection, now: float, limit: int = 2000) -> list[sqlite3.Row]:
     """Intents to work on at `now` (unix seconds), oldest first: pending, sent, and blocked
     ones whose `next_attempt_at` has come."""
     return conn.execute(
@@ -86,12 +86,14 @@ def mark_sent(conn: sqlite3.Connection, ids: list[int], tx_hash: str) -> None:
     )
 
 
-def mark_confirmed(conn: sqlite3.Connection, intent_id: int) -> None:
-    """The intent's goal holds on chain (any error of earlier tries is cleared)."""
+def mark_confirmed(conn: sqlite3.Connection, *intent_ids: int) -> None:
+    """The intents' goals hold on chain (any error of earlier tries is cleared): one statement,
+    so one commit outside a transaction."""
+    marks = ",".join("?" * len(intent_ids))
     conn.execute(
         "UPDATE intents SET status='confirmed', last_error=NULL, next_attempt_at=NULL, "
-        "failures=0, updated_at=? WHERE id=?",
-        (now_iso(), intent_id),
+        f"failures=0, updated_at=? WHERE id IN ({marks})",
+        (now_iso(), *intent_ids),
     )
 
 
@@ -108,11 +110,12 @@ def mark_blocked(
     )
 
 
-def mark_pending(conn: sqlite3.Connection, intent_id: int, error: str) -> None:
-    """Send the intent again (its transaction reverted or left the chain)."""
+def mark_pending(conn: sqlite3.Connection, error: str, *intent_ids: int) -> None:
+    """Send the intents again (their transaction reverted or left the chain)."""
+    marks = ",".join("?" * len(intent_ids))
     conn.execute(
-        "UPDATE intents SET status='pending', last_error=?, updated_at=? WHERE id=?",
-        (error, now_iso(), intent_id),
+        f"UPDATE intents SET status='pending', last_error=?, updated_at=? WHERE id IN ({marks})",
+        (error, now_iso(), *intent_ids),
     )
 
 
@@ -150,11 +153,13 @@ def listing(conn: sqlite3.Connection, status: str | None, limit: int) -> list[di
     return [dict(r) for r in rows]
 
 
-def set_tx_hash(conn: sqlite3.Connection, intent_id: int, tx_hash: str) -> None:
-    """The intent's transaction is now `tx_hash` (a twin that replaced the first, e.g. after a
+def set_tx_hash(conn: sqlite3.Connection, tx_hash: str, *intent_ids: int) -> None:
+    """The intents' transaction is now `tx_hash` (a twin that replaced the first, e.g. after a
     fee bump); nothing else changes."""
+    marks = ",".join("?" * len(intent_ids))
     conn.execute(
-        "UPDATE intents SET tx_hash=?, updated_at=? WHERE id=?", (tx_hash, now_iso(), intent_id)
+        f"UPDATE intents SET tx_hash=?, updated_at=? WHERE id IN ({marks})",
+        (tx_hash, now_iso(), *intent_ids),
     )
 
 

@@ -206,6 +206,24 @@ def approved_in_month(conn: sqlite3.Connection, user_id: int, month: str) -> int
     )
 
 
+def claimant_addresses(conn: sqlite3.Connection, refs: list[str]) -> list[str]:
+    """The wallet addresses of the citizens who claimed tasks `refs` (those claimed, with an
+    address), each once."""
+    out: list[str] = []
+    for i in range(0, len(refs), 500):
+        part = refs[i : i + 500]
+        marks = ",".join("?" * len(part))
+        out += [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT DISTINCT u.address FROM tasks t JOIN users u ON u.id = t.claimed_by "
+                f"WHERE t.ref IN ({marks}) AND u.address IS NOT NULL",
+                part,
+            )
+        ]
+    return list(dict.fromkeys(out))
+
+
 def review_queue(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
     """Submitted tasks, the longest waiting first (by when they were sent in)."""
     return conn.execute(

@@ -33,6 +33,8 @@ from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
 from tests.conftest import fresh
 
 ACCOUNT_FIELDS = {"username", "role", "name", "address", "registered"}
+SIGNED_UP_FIELDS = ACCOUNT_FIELDS | {"access_token", "token_type", "expires_in"}
+"""A sign-up's answer: the account and a session of it (tests/test_signup_session.py)."""
 TOKEN_FIELDS = {"access_token", "token_type", "role", "expires_in"}
 SHOP_FIELDS = {"username", "name", "category", "address"}
 TASK_FIELDS = {
@@ -163,7 +165,7 @@ def rewarded(api: Api, citizen: str, amount: str) -> None:
 def test_a_citizen_signs_up_and_gets_a_wallet_address(api: Api) -> None:
     anna = fresh("anna")
     cit = api.citizen(anna)
-    assert set(cit) == ACCOUNT_FIELDS
+    assert set(cit) == SIGNED_UP_FIELDS
     assert cit["username"] == anna and cit["role"] == "citizen"
     assert cit["name"] == f"{anna.title()} Jansen" and cit["registered"] is False
     assert cit["address"].startswith("0x") and len(cit["address"]) == 42
@@ -173,7 +175,7 @@ def test_a_citizen_signs_up_and_gets_a_wallet_address(api: Api) -> None:
 def test_a_shop_signs_up_with_its_iban_normalised(api: Api, people: People) -> None:
     bakker, kapper = fresh("bakker"), fresh("kapper")
     shop = api.shop(bakker, IBAN_BAKKER.lower())  # case and spaces are normalised
-    assert set(shop) == ACCOUNT_FIELDS
+    assert set(shop) == SIGNED_UP_FIELDS
     assert shop["role"] == "shop" and shop["address"] != api.addresses[people.anna]
     # Spaces inside an IBAN are fine too.
     assert api.shop(kapper, IBAN_KAPPER)["role"] == "shop"
@@ -413,6 +415,7 @@ def test_openapi_documents_every_route(api: Api) -> None:
         "/tasks/{ref}/proof": {"post", "get"},
         "/tasks/{ref}/proof/{n}": {"get"},
         "/tasks/{ref}/approve": {"post"},
+        "/tasks/approvals": {"post"},
         "/tasks/{ref}/reject": {"post"},
         "/wallet": {"get"},
         "/wallet/history": {"get"},

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
+from node.rpc import ReadTimeout, Rpc, RPCError
 from scripts.replay.scenario import load_scenario
 from tests.conftest import run_heitje
 
@@ -276,3 +282,167 @@ def test_api_serve_without_a_key_encryption_key_is_refused(tmp_path: Path) -> No
     data.mkdir()
     result = heitje("api", "serve", "--data-dir", str(data), "--port", "9", cwd=tmp_path)
     assert_refused(result, "key-encryption key")
+
+
+# --- status without typer's parsing --------------------------------------------------------------
+
+STATUS_ARGS = [
+    [],
+    ["--json"],
+    ["--data-dir", "d1", "--rpc-url", "http://node:1"],
+    ["--json", "--data-dir=d2", "--rpc-url=http://node:2/x?y=1"],
+    ["--data-dir", "d1", "--data-dir", "d3", "--json", "--json"],
+    ["--rpc-url", ""],
+    ["--data-dir", ""],
+]
+
+
+def typer_status_params(args: list[str]) -> tuple[Path, str, bool]:
+    """What typer's own parsing gives `status_cmd` for `heitje status ARGS`."""
+    import typer.main
+
+    from scripts.cli import app
+
+    group = typer.main.get_command(app)
+    with group.make_context("heitje", ["status", *args]) as ctx:
+        command = group.get_command(ctx, "status")  # type: ignore[attr-defined]
+        assert command is not None
+        with command.make_context("status", list(args), parent=ctx) as sub:
+            p = sub.params
+    return p["data_dir"], p["rpc_url"], p["as_json"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"HEITJE_DATA_DIR": "e", "HEITJE_RPC_URL": "http://e:3"}, {"HEITJE_DATA_DIR": ""}],
+    ids=["no-env", "env", "empty-env"],
+)
+@pytest.mark.parametrize("args", STATUS_ARGS, ids=lambda a: " ".join(a) or "none")
+def test_status_reads_its_arguments_as_typer_does(
+    args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`heitje status` is run by `main` without typer's parsing (it starts in under 0.3 s,
+    bench/cli_start.py): the same data dir, URL and --json as typer reads from the same
+    arguments and HEITJE_* variables."""
+    from scripts.cli import _status_argv
+
+    for name in ("HEITJE_DATA_DIR", "HEITJE_RPC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _status_argv(["status", *args]) == typer_status_params(args)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--data-dir"], ["--bogus"], ["--json=1"], ["--data-dir", "--json"], ["x"]],
+)
+def test_status_leaves_other_arguments_to_typer(args: list[str]) -> None:
+    from scripts.cli import _status_argv
+
+    assert _status_argv(["status", *args]) is None
+    assert _status_argv(["settle", *args]) is None
+
+
+def test_status_in_a_non_deployed_dir_is_refused(tmp_path: Path) -> None:
+    result = heitje("status", "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert_refused(result, "deployment.json")
+    result = heitje("status", f"--data-dir={tmp_path}", "--json", cwd=tmp_path)
+    assert_refused(result, "deployment.json")
+
+
+# --- status's reads of the node: one round trip ---------------------------------------------------
+
+
+class BatchNode(BaseHTTPRequestHandler):
+    """A JSON-RPC node that answers batches (each item alone), counting the HTTP requests; an
+    eth_getBalance of the zero address is refused. /nobatch refuses batches (HTTP 400), /slow
+    answers nothing for 1 s."""
+
+    protocol_version = "HTTP/1.1"
+    posts: ClassVar[list[Any]] = []
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        BatchNode.posts.append(request)
+        if self.path == "/slow":
+            time.sleep(1)
+            return
+        if isinstance(request, list) and self.path == "/nobatch":
+            self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answer = [self.answer(r) for r in request] if isinstance(request, list) else None
+        body = json.dumps(answer or self.answer(request)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    @staticmethod
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        if request["method"] == "eth_getBalance" and request["params"][0] == ZERO:
+            error = {"code": -32000, "message": "refused"}
+            return {"jsonrpc": "2.0", "id": request["id"], "error": error}
+        results = {
+            "eth_chainId": "0x7a69",
+            "eth_getBlockByNumber": {"number": "0x2a", "timestamp": "0x5f5e100"},
+        }
+        if request["method"] == "eth_getBalance":  # the last byte of the address, in wei
+            results["eth_getBalance"] = "0x" + request["params"][0][-2:]
+        return {"jsonrpc": "2.0", "id": request["id"], "result": results[request["method"]]}
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+ZERO = "0x" + "00" * 20
+
+
+@pytest.fixture
+def batch_node() -> Iterator[str]:
+    BatchNode.posts = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BatchNode)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_status_asks_the_node_once_for_head_chain_id_and_balances(batch_node: str) -> None:
+    one, two = "0x" + "00" * 19 + "01", "0x" + "00" * 19 + "02"
+    asked = [
+        ("eth_getBlockByNumber", ["latest", False]),
+        ("eth_chainId", []),
+        ("eth_getBalance", [one, "latest"]),
+        ("eth_getBalance", [two, "latest"]),
+        ("eth_getBalance", [ZERO, "latest"]),
+    ]
+    with Rpc(batch_node) as node:
+        node.prefetch(asked)
+        assert len(BatchNode.posts) == 1 and len(BatchNode.posts[0]) == 5
+        assert [node.block(), node.chain_id(), node.balance(two), node.balance(one)] == [
+            (42, 100_000_000),
+            31337,
+            2,
+            1,
+        ]
+        assert len(BatchNode.posts) == 1  # all from the batch
+        with pytest.raises(RPCError):  # refused in the batch: asked again, refused again
+            node.balance(ZERO)
+        assert node.chain_id() == 31337  # each prefetched answer serves once
+        assert len(BatchNode.posts) == 3
+    with Rpc(batch_node + "/nobatch") as node:  # a node without batches: one call each
+        node.prefetch(asked)
+        assert [node.chain_id(), node.balance(one)] == [31337, 1]
+        assert len(BatchNode.posts) == 6
+    with Rpc(batch_node + "/slow", timeout=0.3) as node:  # a time-out is not waited for twice
+        node.prefetch(asked)
+        start = time.monotonic()
+        with pytest.raises(ReadTimeout):
+            node.chain_id()
+        assert time.monotonic() - start < 0.3

@@ -521,3 +521,63 @@ def test_four_eyes_and_the_monthly_cap(stack: Stack, browser: Browser) -> None:
         assert "50.00 HEIT approved in" in r.json()["message"]
     finally:
         api.close()
+
+
+@browser_test
+def test_approve_ticked_work_together(office: Office, browser: Browser) -> None:
+    """Tick several pieces of work and approve them with one button (`POST /office/review/
+    approve-selected`, `domain.tasks.approve_many`): each is judged by the rules of one
+    approval, so the coordinator's own task is refused and the others are approved."""
+    o = office
+    vera = fresh("vera")
+    o.api.citizen(vera)
+    o.api.wait_registered(vera)
+    refs = [o.publish("5.00", title="Rake") for _ in range(3)]
+    own = fresh("own-")  # published by `cees`, who reviews: separation of duties refuses it
+    r = o.api.request(
+        "POST",
+        "/tasks",
+        o.cees,
+        json={"ref": own, "kind": "sweep", "title": f"Own {own}", "reward": "5.00"},
+    )
+    assert r.status_code == 201, r.text
+    for ref in [*refs, own]:
+        assert o.api.request("POST", f"/tasks/{ref}/claim", vera).status_code == 200
+        assert o.api.request("POST", f"/tasks/{ref}/submit", vera).status_code == 200
+    context = o.page_as(browser, o.cees)
+    try:
+        page = context.new_page()
+        page.goto(o.url + "/office/review")
+        # Nothing ticked: a message, nothing approved.
+        page.get_by_role("button", name="Al het aangevinkte werk goedkeuren").click()
+        expect(page.locator("#select-error")).to_be_visible()
+        for ref in (refs[0], refs[1], own):
+            page.locator(f"{section_of(page, ref)} input[name=refs]").check()
+        page.get_by_role("button", name="Al het aangevinkte werk goedkeuren").click()
+        expect(page.locator("#batch-result p")).to_have_text(
+            "Goedgekeurd: 2. Wacht op een tweede coördinator: 0. Niet goedgekeurd: 1."
+        )
+        expect(page.locator("#batch-refused li")).to_have_text(
+            f"Own {own}: U heeft deze klus geplaatst, dus een andere coördinator moet het werk "
+            "beoordelen."
+        )
+        no_axe_violations(page, "the review queue after approving ticked work")
+        screenshot(page, "review-ticked-nl", SHOTS)
+        # The last one alone: approved, back to the queue with the counts (303).
+        page.locator(f"{section_of(page, refs[2])} input[name=refs]").check()
+        page.get_by_role("button", name="Al het aangevinkte werk goedkeuren").click()
+        expect(page.locator("#batch-result p")).to_have_text(
+            "Goedgekeurd: 1. Wacht op een tweede coördinator: 0. Niet goedgekeurd: 0."
+        )
+        assert page.url.endswith("/office/review?done=1,0")
+    finally:
+        context.close()
+    assert [o.task(ref)["status"] for ref in refs] == ["approved"] * 3
+    assert o.task(own)["status"] == "submitted"
+    assert [(a, who) for a, who, _ in o.log(refs[0])] == [
+        ("task.publish", o.cora),
+        ("task.approve", o.cees),
+    ]
+    for ref in refs:
+        o.api.wait_reward(ref)
+    assert o.api.chain_balance(vera) == 3 * 500

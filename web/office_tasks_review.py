@@ -2,7 +2,9 @@
 waiting first, each with the resident's note and photos (served by `GET /tasks/{ref}/proof/{n}`
 to staff with a session cookie), the reward and its rate per hour, the resident's approved
 rewards this month and this year against the caps, and the four-eyes state; a button to
-approve, and a form to reject with a reason (required here; the resident sees it).
+approve, and a form to reject with a reason (required here; the resident sees it). Work can
+also be ticked and approved together (`/office/review/approve-selected`, `domain.tasks.
+approve_many`), each piece with every rule of a single approval.
 
 A refusal (the coordinator's own task, the same coordinator approving twice, a cap, no reward
 period open, ...) is shown as a message at that piece of work and at the top of the page;
@@ -18,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from domain import allowance, task_review, tasks
+from domain import allowance, approvals, task_review, tasks
 from domain.context import Context
 from heitje.errors import HeitjeError
 from heitje.money import units_of
@@ -142,15 +144,26 @@ def _page(
     failed: str = "",
     code: str = "",
     reason: str = "",
+    batch: dict[str, Any] | None = None,
+    select_error: bool = False,
 ) -> Response:
     """The queue; `failed` the ref of the work whose decision was refused with `code`
-    (`reason` as typed)."""
+    (`reason` as typed); `batch` the outcome of approving ticked work together (counts
+    `approved`, `first`, and `refused`: [(ref, code)] turned into titles and messages here)."""
     language = language_of(request)
     queue = task_review.review_queue(ctx, staff.caller)
     error = None
     if code:
         entry = next((e for e in queue if e.task.ref == failed), None)
         error = say(_problem(ctx, code, entry), language)
+    if batch is not None:
+        by_ref = {e.task.ref: e for e in queue}
+        refused = []
+        for ref, refusal in batch.get("refused", []):
+            entry = by_ref.get(ref)
+            title = entry.task.title if entry is not None else ref
+            refused.append({"title": title, "text": say(_problem(ctx, refusal, entry), language)})
+        batch = {**batch, "refused": refused}
     return render(
         request,
         "office/review.html",
@@ -162,6 +175,8 @@ def _page(
         me=staff.caller.username,
         notice=NOTICES.get(notice),
         failed=failed,
+        batch=batch,
+        select_error=select_error,
         error_text=error,
         reason_field=code in ("reason_required", "reason_too_long"),
         reason=reason,
@@ -169,12 +184,54 @@ def _page(
 
 
 @router.get("/office/review")
-def review(request: Request, ctx: PageCtx, notice: str = "") -> Response:
-    """The queue of work waiting for a decision, the longest waiting first."""
+def review(request: Request, ctx: PageCtx, notice: str = "", done: str = "") -> Response:
+    """The queue of work waiting for a decision, the longest waiting first; `done`
+    ("<approved>,<first approvals>") after ticked work was approved together."""
     staff = office_session(request, ctx, ("coordinator",))
     if not isinstance(staff, Staff):
         return staff
-    return _page(request, ctx, staff, notice=notice[:32])
+    batch = None
+    counts = done[:24].split(",")
+    if len(counts) == 2 and all(c.isdigit() for c in counts):
+        batch = {"approved": int(counts[0]), "first": int(counts[1]), "refused": []}
+    return _page(request, ctx, staff, notice=notice[:32], batch=batch)
+
+
+@router.post("/office/review/approve-selected")
+async def decide_selected(request: Request, ctx: PageCtx) -> Response:
+    """Approve the ticked work together (`refs`, as `POST /tasks/approvals`: every rule of one
+    approval for each): 303 to the queue with the counts when nothing was refused; else the
+    queue with the counts and each refused piece of work with its reason (the rest is
+    approved). Nothing ticked: the queue with a message, 422."""
+    form = await request.form()
+    refs = [v[:64] for v in form.getlist("refs") if isinstance(v, str)]
+    token = form.get("csrf_token", "")
+    return await run_in_threadpool(
+        _decide_selected, request, ctx, refs, token if isinstance(token, str) else ""
+    )
+
+
+def _decide_selected(request: Request, ctx: Context, refs: list[str], token: str) -> Response:
+    check_csrf(request, token)  # first: no session, no page
+    staff = office_session(request, ctx, ("coordinator",))
+    if not isinstance(staff, Staff):
+        return staff
+    refs = list(dict.fromkeys(refs))  # a ref ticked twice (two tabs) is one decision
+    if not refs:
+        return _page(request, ctx, staff, status=422, select_error=True)
+    if len(refs) > approvals.APPROVE_MANY_MAX:  # the page never shows more (REVIEW_MAX)
+        refs = refs[: approvals.APPROVE_MANY_MAX]
+    try:
+        results = approvals.approve_many(ctx, staff.caller, refs)
+    except HeitjeError as e:
+        return _page(request, ctx, staff, status=e.http_status, failed="", code=e.code)
+    approved = sum(r.result == "approved" for r in results)
+    first = sum(r.result == "first_approval" for r in results)
+    refused = [(r.ref, r.code or "") for r in results if r.result == "refused"]
+    if not refused:
+        return RedirectResponse(f"/office/review?done={approved},{first}", status_code=303)
+    batch = {"approved": approved, "first": first, "refused": refused}
+    return _page(request, ctx, staff, batch=batch)
 
 
 @router.post("/office/review")
@@ -198,7 +255,7 @@ def _decide(request: Request, ctx: Context, values: dict[str, str]) -> Response:
     reason = values.get("reason", "")[:5000]
     try:
         if action == "approve":
-            done = tasks.approve(ctx, staff.caller, ref)
+            done = approvals.approve(ctx, staff.caller, ref)
             notice = "approved" if done.status == "approved" else "first_approval"
         elif action == "reject":
             if not reason.strip():

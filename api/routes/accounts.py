@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import AdminUser, Ctx
 from domain import accounts, sessions
+from domain.context import Context
 from domain.schemas import (
     AccountPublic,
     CitizenCreate,
@@ -14,10 +15,20 @@ from domain.schemas import (
     ShopApplication,
     ShopCreate,
     ShopPublic,
+    SignedUp,
     StaffCreate,
 )
 
 router = APIRouter(tags=["accounts"])
+
+
+def _logged_in(ctx: Context, account: AccountPublic) -> SignedUp:
+    """`account`, just signed up, with a new session of it (as `POST /auth/token` opens one
+    with the password just chosen: the client needs no log-in, and no second argon2 check).
+    The bearer token is in the body only; no cookie is set."""
+    user = accounts.user_by_username(ctx, account.username)
+    token, ttl = sessions.open_session(ctx, ctx.settings, user.id)
+    return SignedUp(**account.model_dump(), access_token=token, expires_in=ttl)
 
 
 @router.post(
@@ -25,18 +36,22 @@ router = APIRouter(tags=["accounts"])
     status_code=201,
     responses={409: {"model": ErrorPublic}, 429: {"model": ErrorPublic}},
 )
-def sign_up_citizen(body: CitizenCreate, request: Request, ctx: Ctx) -> AccountPublic:
+def sign_up_citizen(body: CitizenCreate, request: Request, ctx: Ctx) -> SignedUp:
     """Sign up as a citizen. A custodial key is made (AES-GCM at rest) and its address is
     registered on chain as a citizen by the dispatcher, batched with other sign-ups
     (`registered` turns true in /auth/me). Throttled per client address (an IPv6 client by its
     /64) and in all, per hour, together with shop sign-ups (`HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR`,
     `HEITJE_SIGNUP_PER_HOUR`).
 
+    The answer carries a session of the new account: `access_token` (send as `Authorization:
+    Bearer ...`), `token_type` and `expires_in` (seconds), as `POST /auth/token` gives; no
+    cookie is set. Logging in with the password works as before.
+
     Errors: 409 `username_taken`; 422 `invalid_request`; 429 `signup_throttled` (with
     `Retry-After` in seconds).
     """
     client = request.client.host if request.client else ""
-    return accounts.sign_up_citizen(ctx, body, client)
+    return _logged_in(ctx, accounts.sign_up_citizen(ctx, body, client))
 
 
 @router.post(
@@ -44,7 +59,7 @@ def sign_up_citizen(body: CitizenCreate, request: Request, ctx: Ctx) -> AccountP
     status_code=201,
     responses={409: {"model": ErrorPublic}, 429: {"model": ErrorPublic}},
 )
-def sign_up_shop(body: ShopCreate, request: Request, ctx: Ctx) -> AccountPublic:
+def sign_up_shop(body: ShopCreate, request: Request, ctx: Ctx) -> SignedUp:
     """Sign up a shop with the IBAN it is paid on (validated: ISO 13616 checksum and country
     format, via schwifty; spaces removed, upper-cased). A custodial key is made, or, with
     `address` and `signature`, the shop's own Ethereum wallet (non-custodial) is used once the
@@ -55,11 +70,14 @@ def sign_up_shop(body: ShopCreate, request: Request, ctx: Ctx) -> AccountPublic:
     Throttled per client address and in all, per hour, together with citizen sign-ups
     (`HEITJE_SIGNUP_PER_ADDRESS_PER_HOUR`, `HEITJE_SIGNUP_PER_HOUR`).
 
+    The answer carries a session of the new (pending) shop, as for `POST /citizens`:
+    `access_token`, `token_type`, `expires_in`; logging in with the password works as before.
+
     Errors: 422 `invalid_iban`, `invalid_signature`; 409 `username_taken`, `address_taken`;
     422 `invalid_request`; 429 `signup_throttled` (with `Retry-After` in seconds).
     """
     client = request.client.host if request.client else ""
-    return accounts.sign_up_shop(ctx, body, client)
+    return _logged_in(ctx, accounts.sign_up_shop(ctx, body, client))
 
 
 @router.post("/staff", status_code=201)

@@ -20,10 +20,12 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.deps import CitizenUser, CoordinatorUser, Ctx, OptionalUser, role_checker
-from domain import proofs, task_changes, tasks
+from domain import approvals, proofs, task_changes, tasks
 from domain.context import Caller
 from domain.schemas import (
     ErrorPublic,
+    TaskApprovals,
+    TaskApprovalsPublic,
     TaskCreate,
     TaskEdit,
     TaskProofPublic,
@@ -231,6 +233,31 @@ def get_proof_photo(
     )
 
 
+@router.post("/approvals", responses=_CHAIN_ERRORS)
+def approve_many(body: TaskApprovals, ctx: Ctx, user: CoordinatorUser) -> TaskApprovalsPublic:
+    """Approve several pieces of submitted work at once (coordinators): `{refs: [1 to 200 task
+    refs]}`. Each ref is decided with every rule of `POST /tasks/{ref}/approve` (separation
+    of duties, four-eyes, the yearly and monthly caps, the reward per hour, the reward period's
+    budget and cap per citizen, counting the rewards approved earlier in the same request),
+    in order; the chain's reward period is read once for the whole request, and the approved
+    rewards are minted in batches (`mintRewards`). A refusal refuses that ref only: its entry
+    has `result` "refused" with the `code` and `message` the single approval would answer.
+
+    Returns 200 `{results: [{ref, result: approved | first_approval | refused, code,
+    message}], approved, first_approvals, refused}` (counts of each result).
+
+    Errors (nothing decided): 403 `forbidden`; 422 `invalid_request` (no refs, more than 200,
+    a ref longer than 64 characters); 503 `chain_unavailable`.
+    """
+    results = approvals.approve_many(ctx, user, body.refs)
+    return TaskApprovalsPublic(
+        results=results,
+        approved=sum(r.result == "approved" for r in results),
+        first_approvals=sum(r.result == "first_approval" for r in results),
+        refused=sum(r.result == "refused" for r in results),
+    )
+
+
 @router.post("/{ref}/approve", responses=_CHAIN_ERRORS)
 def approve(ref: str, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
     """Approve submitted work (coordinators): the reward is minted to the citizen. Not by the
@@ -252,7 +279,7 @@ def approve(ref: str, ctx: Ctx, user: CoordinatorUser) -> TaskPublic:
     `reward_per_hour_exceeded`, `period_budget_exhausted`, `citizen_cap_exceeded`; 503
     `chain_unavailable`.
     """
-    return tasks.approve(ctx, user, ref)
+    return approvals.approve(ctx, user, ref)
 
 
 @router.post("/{ref}/reject", responses=_ERRORS)

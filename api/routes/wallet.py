@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Ctx, CurrentUser, ShopUser, WalletUser, business_time, caller_of
-from api.direct import DirectRoute, direct, query_int
+from api.deps import Ctx, CurrentUser, ShopUser, WalletUser
+from api.direct import DirectRoute, Read, ReadRequest, direct, direct_read
 from domain import payments, refunds
 from domain import wallet as wallets
 from domain.schemas import (
@@ -48,46 +47,44 @@ MinBlock = Annotated[
 ]
 
 
-def _json(model: BaseModel | list[HistoryItem]) -> Response:
-    if isinstance(model, list):
-        body = b"[" + b",".join(m.__pydantic_serializer__.to_json(m) for m in model) + b"]"
-    else:
-        body = model.__pydantic_serializer__.to_json(model)
-    return Response(body, media_type="application/json")
-
-
-async def _wallet_direct(request: Request) -> Response:
-    """`wallet` without FastAPI's dependency solving (`api.direct`)."""
-    min_block = query_int(request, "min_block", 0, SQL_INT_MAX)
-    services = request.app.state.services
-    ctx = services.context(business_time(request, request.headers.get("x-heitje-time")))
+async def _wallet_read(read: ReadRequest) -> bytes:
+    """`wallet`'s JSON, for `FastReads` and the route's `direct` handler (`api.direct`)."""
+    min_block = read.query_int("min_block", 0, SQL_INT_MAX)
+    ctx = read.context()
     try:
-        user = caller_of(request, ctx)
+        user = read.caller(ctx)
         if min_block is None:
-            return _json(wallets.balance(ctx, user))
-        return _json(await run_in_threadpool(wallets.balance, ctx, user, min_block))
+            model = wallets.balance(ctx, user)
+        else:
+            model = await run_in_threadpool(wallets.balance, ctx, user, min_block)
     finally:
         ctx.close()
+    return model.__pydantic_serializer__.to_json(model)
 
 
-async def _history_direct(request: Request) -> Response:
-    """`history` without FastAPI's dependency solving (`api.direct`)."""
-    limit = query_int(request, "limit", 1, 500)
-    min_block = query_int(request, "min_block", 0, SQL_INT_MAX)
-    services = request.app.state.services
-    ctx = services.context(business_time(request, request.headers.get("x-heitje-time")))
+async def _history_read(read: ReadRequest) -> bytes:
+    """`history`'s JSON, for `FastReads` and the route's `direct` handler (`api.direct`)."""
+    limit = read.query_int("limit", 1, 500)
+    min_block = read.query_int("min_block", 0, SQL_INT_MAX)
+    ctx = read.context()
     try:
-        user = caller_of(request, ctx)
+        user = read.caller(ctx)
         n = 50 if limit is None else limit
         if min_block is None:
-            return _json(wallets.history(ctx, user, n))
-        return _json(await run_in_threadpool(wallets.history, ctx, user, n, min_block))
+            items = wallets.history(ctx, user, n)
+        else:
+            items = await run_in_threadpool(wallets.history, ctx, user, n, min_block)
     finally:
         ctx.close()
+    return b"[" + b",".join(m.__pydantic_serializer__.to_json(m) for m in items) + b"]"
+
+
+FAST_READS: dict[str, Read] = {"/wallet": _wallet_read, "/wallet/history": _history_read}
+"""The reads `api.direct.FastReads` answers before the router (`api.app`)."""
 
 
 @router.get("/wallet", responses=_ERRORS)
-@direct(_wallet_direct)
+@direct(direct_read(_wallet_read))
 async def wallet(user: CurrentUser, ctx: Ctx, min_block: MinBlock = None) -> WalletPublic:
     """The caller's address and balance in HEIT, read from the SQL mirror as of `as_of_block`.
     With `min_block` (after a write: its `block_number`) the answer is as of that block or
@@ -102,7 +99,7 @@ async def wallet(user: CurrentUser, ctx: Ctx, min_block: MinBlock = None) -> Wal
 
 
 @router.get("/wallet/history", responses=_ERRORS)
-@direct(_history_direct)
+@direct(direct_read(_history_read))
 async def history(
     user: CurrentUser,
     ctx: Ctx,

@@ -14,6 +14,7 @@ Amounts: redemptions are HEIT base units (`BaseUnits`, 1 HEIT = 100), payments e
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -220,22 +221,22 @@ def _settle_locked(
     finish_interrupted(conn, paths.settlements)
     redemptions, cutoff_block = due_redemptions(paths.mirror_db, through, through_block)
     settled = ledger.settled_ids(conn)
-    due = [r for r in redemptions if r.redemption_id not in settled]
+    due = [r for r in redemptions if r.redemption_id not in settled] if settled else redemptions
     if not due:
         return None
 
-    per_shop: dict[str, list[Redemption]] = {}
-    for r in due:
-        per_shop.setdefault(r.shop.lower(), []).append(r)
+    keys = _keys(due)
+    per_shop = _per_shop(due, keys)
     creditors, held = check_payees(per_shop, by_address)
     for key in {h.shop.lower() for h in held}:
         del per_shop[key]
+    amounts = {r.redemption_id: int(r.amount) for r in due} if held else {}
     ledger.record_holds(
         conn,
         [r.redemption_id for r in due],
         [
             ledger.HeldRedemption(
-                rid, h.shop, h.shop_id, _amount(due, rid), h.code, h.reason, created_at.isoformat()
+                rid, h.shop, h.shop_id, amounts[rid], h.code, h.reason, created_at.isoformat()
             )
             for h in held
             for rid in h.redemption_ids
@@ -276,6 +277,7 @@ def _settle_locked(
 
     sha256 = hashlib.sha256(xml).hexdigest()
     total = EuroCents(sum(p.cents for p in payments))
+    e2e = {p.shop.lower(): p.end_to_end_id for p in payments}
     ledger.record_batch(
         conn,
         ledger.LedgerBatch(
@@ -291,10 +293,11 @@ def _settle_locked(
             payment_count=len(payments),
             eur_per_heitje=rate,
         ),
+        # plain tuples in id order (`due` is): 100,000s of rows, appended to the ledger's keys
         [
-            ledger.SettledRedemption(r.redemption_id, batch_id, r.shop, r.amount, p.end_to_end_id)
-            for p in payments
-            for r in per_shop[p.shop.lower()]
+            (r.redemption_id, batch_id, r.shop, r.amount, e2e[key])
+            for r, key in zip(due, keys, strict=True)
+            if key in e2e
         ],
     )
     result = SettlementResult(
@@ -322,8 +325,23 @@ def _with_address(account: Account, addresses: dict[str, PostalAddress], shop_id
     return Account(account.name, account.iban, account.bic, address)
 
 
-def _amount(redemptions: list[Redemption], redemption_id: int) -> int:
-    return next(int(r.amount) for r in redemptions if r.redemption_id == redemption_id)
+def _keys(redemptions: list[Redemption]) -> list[str]:
+    """Each redemption's shop as a lower-case address (each distinct address lowered once)."""
+    lower = {shop: shop.lower() for shop in {r.shop for r in redemptions}}
+    return [lower[r.shop] for r in redemptions]
+
+
+def _per_shop(due: list[Redemption], keys: list[str]) -> dict[str, list[Redemption]]:
+    """Due redemptions by lower-case shop address (`keys`, one per redemption), each list in id
+    order (as `due` is)."""
+    per_shop: dict[str, list[Redemption]] = {key: [] for key in dict.fromkeys(keys)}
+    for r, key in zip(due, keys, strict=True):
+        per_shop[key].append(r)
+    return per_shop
+
+
+_AMOUNT = operator.attrgetter("amount")
+_ID = operator.attrgetter("redemption_id")
 
 
 def _payments(
@@ -337,7 +355,7 @@ def _payments(
     payable: list[tuple[str, int, EuroCents]] = []
     deferred: list[int] = []
     for key in keys:
-        units = int(sum(r.amount for r in per_shop[key]))
+        units = int(sum(map(_AMOUNT, per_shop[key])))
         cents = units_to_cents(units, rate)
         if cents == 0:  # SEPA cannot pay 0.00: leave them due until the shop's total is a cent
             deferred.extend(r.redemption_id for r in per_shop[key])
@@ -356,7 +374,7 @@ def _payments(
                 end_to_end_id=end_to_end_id(batch_id, n, width),
                 units=BaseUnits(units),
                 cents=cents,
-                redemption_ids=tuple(sorted(r.redemption_id for r in per_shop[key])),
+                redemption_ids=tuple(sorted(map(_ID, per_shop[key]))),
             )
         )
     return payments, tuple(sorted(deferred))

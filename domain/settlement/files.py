@@ -54,7 +54,7 @@ def csv_summary(batch_id: str, payments: Sequence[ShopPayment]) -> bytes:
                 p.shop,
                 _csv_safe(p.name),
                 p.iban,
-                " ".join(str(i) for i in p.redemption_ids),
+                " ".join(map(str, p.redemption_ids)),
                 format_heit(p.units),
                 format_eur(p.cents),
             ]

@@ -28,11 +28,9 @@ def period(redemptions: list[Redemption], created_at: datetime) -> str:
     """The months of `redemptions` (block times in `created_at`'s UTC offset) as the remittance
     names them: "2022-03", or "2022-02/2022-03" when they span more than one month."""
     tz = created_at.tzinfo
+    seconds = {r.block_timestamp for r in redemptions}  # many share a block: each time once
     months = sorted(
-        {
-            (_EPOCH + timedelta(seconds=r.block_timestamp)).astimezone(tz).strftime("%Y-%m")
-            for r in redemptions
-        }
+        {(_EPOCH + timedelta(seconds=s)).astimezone(tz).strftime("%Y-%m") for s in seconds}
     )
     if not months:
         return created_at.strftime("%Y-%m")
@@ -45,9 +43,10 @@ def remittance(programme: str, months: str, end_to_end_id: str, ids: tuple[int, 
     id with "(+n more)" to fit 140 characters."""
     name = sepa_text(programme, 40)
     head = f"Heitje {name} {months} {end_to_end_id} redemptions "
-    text = head + ",".join(str(i) for i in ids)
-    if len(text) <= 140:
-        return text
+    if len(ids) <= 140:  # more ids than that never fit (a digit and a comma each at least)
+        text = head + ",".join(map(str, ids))
+        if len(text) <= 140:
+            return text
     shown: list[str] = []
     for i, rid in enumerate(ids):
         tail = f" (+{len(ids) - i - 1} more)"

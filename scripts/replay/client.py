@@ -1,8 +1,9 @@
 """The one HTTP client of the API, used by the demo replay, the tests and the benchmarks.
 
-It drives the API as people's own apps would: one bearer token per user (logged in on first
-use with the password it was told), optional business time (`X-Heitje-Time`, rehearsal mode
-only), and every response kept when `keep` is set so a caller can check them all afterwards.
+It drives the API as people's own apps would: one bearer token per user (the one a sign-up
+answered with, `adopt`, or logged in on first use with the password it was told), optional
+business time (`X-Heitje-Time`, rehearsal mode only), and every response kept when `keep` is
+set so a caller can check them all afterwards.
 `call` answers the JSON body, or a `Refusal` with the API's stable `code` and message.
 """
 
@@ -31,8 +32,15 @@ class Client:
         self.tokens: dict[str, str] = {}
         self.passwords: dict[str, str] = {}
         self.responses: list[httpx.Response] = []
-        hooks = {"response": [self._keep]} if keep else {}
-        self.http = httpx.Client(base_url=base_url, timeout=timeout, event_hooks=hooks)
+        self.timeout = timeout
+        self.keep = keep
+        self.http = self.connection()
+
+    def connection(self) -> httpx.Client:
+        """A new connection pool to the API with this client's settings (responses kept the
+        same way): pass it as `via` to send from another thread."""
+        hooks = {"response": [self._keep]} if self.keep else {}
+        return httpx.Client(base_url=self.base_url, timeout=self.timeout, event_hooks=hooks)
 
     def _keep(self, response: httpx.Response) -> None:
         response.read()
@@ -41,6 +49,12 @@ class Client:
     def close(self) -> None:
         """Close the connection pool."""
         self.http.close()
+
+    def adopt(self, user: str, answer: dict[str, Any] | list[Any] | Refusal) -> None:
+        """Keep the bearer token a sign-up answered with (`access_token`) as `user`'s, so no
+        log-in is needed; an answer without one (or a refusal) changes nothing."""
+        if isinstance(answer, dict) and isinstance(answer.get("access_token"), str):
+            self.tokens[user] = answer["access_token"]
 
     def login(self, user: str) -> str | Refusal:
         """The bearer token of `user` (POST /auth/token on first use), or the refusal."""

@@ -151,17 +151,19 @@ def run_demo(
         progress(f"chain {rpc_url}, token {token.address} (block {stack.manifest.deploy_block})")
         progress(f"API on {stack.api_url} (docs at /docs)")
         admin_password = stack.admin_password
-        wait_until(lambda: paths.mirror_db.exists(), "the indexer")
-        mirror = Mirror(paths.mirror_db)
+        mirrors: list[Mirror] = []  # opened once the indexer made it, after the sign-ups
+
+        def mirrored() -> int:
+            if not mirrors:
+                wait_until(lambda: paths.mirror_db.exists(), "the indexer")
+                mirrors.append(Mirror(paths.mirror_db))
+            return mirror_block(mirrors[0])
+
         replay = Replayer(
-            scenario,
-            _client(stack.api_url, responses),
-            token,
-            data_dir,
-            lambda: mirror_block(mirror),
-            confirmations,
+            scenario, _client(stack.api_url, responses), token, data_dir, mirrored, confirmations
         )
         replay.setup(admin_password)
+        mirrored()
         total = len(scenario.events)
         events_started = time.monotonic()
         progress(

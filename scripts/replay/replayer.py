@@ -3,11 +3,12 @@ would over HTTP (see `scripts.replay.demo` for the whole replay and its report).
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from indexer.mirror import Mirror
 from node.token import Token
 from scripts.replay.client import Client, Refusal
 from scripts.replay.scenario import Scenario
+from scripts.replay.signups import make_staff, send_sign_ups, sign_ups
 
 
 def progress(message: str) -> None:
@@ -71,54 +73,26 @@ class Replayer:
         self.heads: list[tuple[datetime, int]] = []
         self.redemption_txs: list[tuple[datetime, str]] = []
         self.last_tx: dict[str, str] = {}  # username -> last transaction changing its balance
+        self.unminted: dict[str, str | None] = {}  # approved task -> claimant, mint not seen yet
+        self._index = 0  # of the event being played
+        self._settler: ThreadPoolExecutor | None = None
+        self._settling: tuple[int, Future[Any]] | None = None  # (event index, its settlement)
 
     # ----- set-up: staff and sign-ups -----
 
     def setup(self, admin_password: str) -> None:
+        """The admin makes the staff accounts while every citizen and shop signs up (a few at
+        a time; each keeps the session its sign-up answered with), the admin approves every
+        shop that signed up, and the wallets' registrations are waited for on chain (and
+        `confirmations` deep). Facts are kept in the scenario's order."""
         c = self.c
         c.passwords["admin"] = admin_password
-        staff = [(co.id, co.name, "coordinator") for co in self.s.coordinators]
-        staff += [("finance", "Finance officer", "finance"), ("auditor", "Auditor", "auditor")]
-        for username, name, role in staff:
-            pw = secrets.token_urlsafe(16)
-            r = c.call(
-                "admin",
-                "POST",
-                "/staff",
-                body={"username": username, "password": pw, "name": name, "role": role},
-            )
-            if isinstance(r, Refusal):
-                raise HeitjeError(f"could not create {username}: {r.message}", code=r.code)
-            c.passwords[username] = pw
-        for cit in self.s.citizens:
-            pw = secrets.token_urlsafe(16)
-            r = c.call(
-                None,
-                "POST",
-                "/citizens",
-                body={
-                    "username": cit.id,
-                    "password": pw,
-                    "name": cit.name,
-                    "neighbourhood": cit.neighbourhood or "",
-                },
-            )
-            self._signed_up(cit.id, pw, r)
-        for shop in self.s.shops:
-            pw = secrets.token_urlsafe(16)
-            body = {
-                "username": shop.id,
-                "password": pw,
-                "name": shop.name,
-                "category": shop.category,
-                "iban": shop.iban,
-            }
-            if shop.bic:
-                body["bic"] = shop.bic
-            r = c.call(None, "POST", "/shops", body=body)
-            self._signed_up(shop.id, pw, r)
-            if not isinstance(r, Refusal):  # the municipality approves every listed shop
-                self._approve_shop(shop.id)
+        todo = sign_ups(self.s)
+        answers = send_sign_ups(c, todo, lambda: make_staff(c, self.s))
+        for s, r in zip(todo, answers, strict=True):
+            self._signed_up(s.username, s.password, r)
+            if s.path == "/shops" and not isinstance(r, Refusal):
+                self._approve_shop(s.username)  # the municipality approves every listed shop
         wait_until(self._registrations_done, "wallet registrations on chain")
         if self.confirmations:  # every registration is mined by now: let it get deep
             block = self.head() + self.confirmations
@@ -137,6 +111,7 @@ class Replayer:
             )
             return
         self.c.passwords[username] = pw
+        self.c.adopt(username, r)
         self.addresses[username] = r["address"]
 
     def _registrations_done(self) -> bool:
@@ -149,15 +124,29 @@ class Replayer:
     # ----- events -----
 
     def play(self, on_event: Callable[[int], None] | None = None) -> None:
-        for index, ev in enumerate(self.s.events):
-            outcome = self._event(ev)
-            if isinstance(outcome, Refusal):
-                self.rejected.append(
-                    {"index": index, "code": outcome.code, "message": outcome.message}
-                )
-            self.heads.append((ev.at, int(self.token.w3.eth.block_number)))
-            if on_event is not None:
-                on_event(index)
+        """Play every event in order. A settlement runs beside the events after it (as the
+        finance officer's run does while the town goes on: its cut-off block is fixed first),
+        one at a time; at the end every settlement is done and every approved reward is
+        confirmed. `rejected` lists the refused events by index."""
+        with ThreadPoolExecutor(1, thread_name_prefix="settlement") as settler:
+            self._settler = settler
+            try:
+                for index, ev in enumerate(self.s.events):
+                    self._index = index
+                    outcome = self._event(ev)
+                    if isinstance(outcome, Refusal):
+                        self._refused(index, outcome)
+                    self.heads.append((ev.at, int(self.token.w3.eth.block_number)))
+                    if on_event is not None:
+                        on_event(index)
+                self._settled()
+            finally:
+                self._settler = None
+        self._await_rewards(None)
+        self.rejected.sort(key=lambda r: int(r["index"]))
+
+    def _refused(self, index: int, refusal: Refusal) -> None:
+        self.rejected.append({"index": index, "code": refusal.code, "message": refusal.message})
 
     def _event(self, ev: Any) -> Any:
         c, at = self.c, ev.at
@@ -183,12 +172,14 @@ class Replayer:
             return c.call(ev.citizen, "POST", f"/tasks/{ev.task}/{t}", at=at)
         if t == "approve":
             r = c.call(ev.by, "POST", f"/tasks/{ev.task}/approve", at=at)
-            if not isinstance(r, Refusal):
-                wait_until(lambda: self._reward_confirmed(ev.task), f"the reward of {ev.task}")
+            if not isinstance(r, Refusal):  # confirmed before the citizen spends (`_await_rewards`)
+                claimant = r.get("claimed_by") if isinstance(r, dict) else None
+                self.unminted[ev.task] = None if claimant is None else str(claimant)
             return r
         if t == "reject":
             return c.call(ev.by, "POST", f"/tasks/{ev.task}/reject", at=at)
         if t == "pay":
+            self._await_rewards(ev.from_)
             self._wait_deep(ev.from_)
             body: dict[str, Any] = {"to": ev.to, "amount": ev.amount}
             if ev.from_ in self.shop_ids:
@@ -202,6 +193,7 @@ class Replayer:
                 self.last_tx[ev.from_] = self.last_tx[ev.to] = str(r["tx_hash"])
             return r
         if t == "redeem":
+            self._await_rewards(ev.shop)
             self._wait_deep(ev.shop)
             r = c.call(ev.shop, "POST", "/redemptions", at=at, body={"amount": ev.amount})
             if isinstance(r, dict):
@@ -236,6 +228,17 @@ class Replayer:
                 if needed <= 0:
                     break
         return named
+
+    def _await_rewards(self, user: str | None) -> None:
+        """Wait until the rewards approved for `user` (every approved reward with None; and
+        any whose claimant the approval did not say) are confirmed on chain. An approval is not
+        waited for at once: the dispatcher mints while the next events play; before a citizen
+        pays or redeems (its balance) and at the end of the year its mints are waited for,
+        each until `_reward_confirmed`."""
+        for ref, claimant in list(self.unminted.items()):
+            if user is None or claimant is None or claimant == user:
+                wait_until(partial(self._reward_confirmed, ref), f"the reward of {ref}")
+                del self.unminted[ref]
 
     def _reward_confirmed(self, ref: str) -> bool:
         r = self.c.call("auditor", "GET", f"/tasks/{ref}")  # staff see the claimant
@@ -318,7 +321,30 @@ class Replayer:
         return through_block
 
     def _settle(self, at: datetime, through: datetime) -> Any:
+        """The settle event: after the previous settlement is done, its cut-off block is
+        worked out now (`_through_block`) and the run started beside the next events (in
+        `play`; at once without it); its refusal is kept under this event's index."""
+        self._settled()
         through_block = self._through_block(through)
+        if self._settler is None:
+            return self._run_settlement(at, through_block)
+        future = self._settler.submit(self._run_settlement, at, through_block)
+        self._settling = (self._index, future)
+        return None
+
+    def _settled(self) -> None:
+        """Wait for the settlement running beside the events, if any; keep its refusal."""
+        if self._settling is None:
+            return
+        index, future = self._settling
+        self._settling = None
+        outcome = future.result()
+        if isinstance(outcome, Refusal):
+            self._refused(index, outcome)
+
+    def _run_settlement(self, at: datetime, through_block: int) -> Any:
+        """`run_settlement` through `through_block` at business time `at`: its result (the
+        file is kept in `settlement_files`), or a `Refusal`."""
         m = self.s.municipality
         try:
             result = run_settlement(
