@@ -159,6 +159,15 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
     gas_batched = sum(int(r["gasUsed"]) for r in receipts.values())
     blocks = Counter(int(r["blockNumber"]) for r in receipts.values())
     block_gas = {n: int(w3.eth.get_block(n)["gasUsed"]) for n in blocks}
+    mined_at = {n: int(w3.eth.get_block(n)["timestamp"]) for n in blocks}
+    note(
+        "mints per block (block: mints, seconds after the first): "
+        + ", ".join(
+            f"{n}: {sum(per_tx[t] for t, r in receipts.items() if int(r['blockNumber']) == n)}"
+            f" (+{mined_at[n] - min(mined_at.values())} s)"
+            for n in sorted(blocks)
+        )
+    )
 
     log("mints: one task approved alone (a single mintReward)")
     single = prepare(api, citizens, "single", 1)
@@ -213,6 +222,13 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
         f"{ceiling_single:,.0f} mints/s",
     )
     figure("sustained / batched ceiling", f"{sustained / ceiling_batched:.3f}")
+    span = max(blocks) - min(blocks) + 1
+    steady = len(refs) / (span * period)
+    figure(
+        f"while minting: {len(refs)} mints in {span} consecutive blocks = mints/s",
+        f"{steady:.0f}",
+    )
+    figure("while minting / batched ceiling", f"{steady / ceiling_batched:.3f}")
     expected = reward * (len(refs) + 1)
     minted = int(stack.token.total_minted())
     note(
@@ -359,7 +375,7 @@ def bench_catchup(args: argparse.Namespace, tmp: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=int, default=1000, help="N, tasks approved (default 1000)")
+    p.add_argument("--tasks", type=int, default=4000, help="N, tasks approved (default 4000)")
     p.add_argument("--citizens", type=int, default=20, help="K citizens (default 20)")
     p.add_argument(
         "--batch",

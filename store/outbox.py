@@ -42,13 +42,16 @@ def add_mint(
 
 
 def due(conn: sqlite3.Connection, now: float, limit: int = 2000) -> list[sqlite3.Row]:
-    """Intents to work on at `now` (unix seconds), oldest first: pending, sent, and blocked
-    ones whose `next_attempt_at` has come."""
-    return conn.execute(
-        "SELECT * FROM intents WHERE status IN ('pending','sent') "
+    """Intents to work on at `now` (unix seconds), oldest first: every `sent` one (in flight,
+    to be followed), and up to `limit` pending ones and blocked ones whose `next_attempt_at`
+    has come (however many are in flight, so new work is never held back behind them)."""
+    in_flight = conn.execute("SELECT * FROM intents WHERE status = 'sent' ORDER BY id").fetchall()
+    to_send = conn.execute(
+        "SELECT * FROM intents WHERE status = 'pending' "
         "OR (status = 'blocked' AND next_attempt_at <= ?) ORDER BY id LIMIT ?",
         (now, limit),
     ).fetchall()
+    return sorted([*in_flight, *to_send], key=lambda r: int(r["id"]))
 
 
 def next_attempt_at(conn: sqlite3.Connection) -> float | None:
