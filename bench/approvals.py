@@ -170,6 +170,17 @@ def check_confirmed(api: Api, refs: list[str]) -> None:
         raise SystemExit(f"{len(bad)} tasks not confirmed, e.g. {bad[:3]}")
 
 
+def reward_txs(api: Api, refs: list[str]) -> dict[str, str]:
+    """ref -> hash of the transaction that minted its reward (one listing, paged)."""
+    wanted, found, offset = set(refs), {}, 0
+    while True:
+        page = api.call(None, "GET", f"/tasks?status=approved&limit=500&offset={offset}")
+        found.update({t["ref"]: t["reward_tx"] for t in page if t["ref"] in wanted})
+        if len(page) < 500:
+            return found
+        offset += 500
+
+
 def timed_batch(api: Api, refs: list[str], threads: int) -> tuple[float, float]:
     """Approve `refs` with `threads` clients; returns (seconds until every approve request
     was answered, seconds until every mint was confirmed)."""

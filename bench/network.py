@@ -2,16 +2,15 @@
 3-validator geth Clique network against the ceiling the chain allows, and the time a restarted
 validator needs to catch up 1,000 blocks.
 
-1. Mints (a 3-validator network with the production period of 1 s, `heitje network init`):
-   the token is deployed with the network's service keys, a reward period opened, the API and
-   the indexer (2 confirmations, as `heitje demo --rpc-url` runs it) follow node 1. K citizens
-   sign up; N tasks are published, claimed and submitted (untimed). Then `--threads`
-   coordinator clients approve all N, and the clock runs until every task's `reward_status`
-   is "confirmed" (the dispatcher holds the mint's receipt), and on until the mirror (2 blocks
-   behind the head) holds every reward. The dispatcher batches consecutive mints into one
-   `mintRewards` transaction; gas per mint is the gas of those very receipts divided by N, and
-   one task approved on its own gives the gas of a single `mintReward`. Ceiling = block gas
-   limit / gas per mint / block period; the ratio is the sustained rate over that ceiling.
+1. Mints (3 validators, period 1 s, `heitje network init`): the API and the indexer (2
+   confirmations, as `heitje demo --rpc-url` runs it) follow node 1. K citizens sign up; N
+   tasks are published, claimed and submitted (untimed), then approved with `POST
+   /tasks/approvals` of `--batch` refs (0: `--threads` clients, one approval a request),
+   timed until every `reward_status` is "confirmed" and until the mirror holds every reward.
+   Gas per mint is that of the dispatcher's `mintRewards` receipts divided by N (a task
+   approved alone gives a single `mintReward`'s). Ceiling = block gas limit / gas per mint /
+   block period; the ratios are the rate end to end, and while minting (N over the blocks
+   from the first to the last mint), over that ceiling.
 2. Catch-up (a second 3-validator network, period `--catchup-period`, default 0): node 3 is
    stopped, nodes 1 and 2 seal `--catchup-blocks` (default 1,000) blocks, node 3 is started
    again and the clock runs until its head is the others' head (same number and hash). With
@@ -22,7 +21,7 @@ validator needs to catch up 1,000 blocks.
    stands still while node 3 catches up, so the target is fixed. `--catchup-period 1` measures
    the production setting the long way.
 
-    .venv/bin/python bench/network.py [--tasks N] [--citizens K] [--threads T]
+    .venv/bin/python bench/network.py [--tasks N] [--batch B] [--citizens K] [--threads T]
         [--catchup-blocks B] [--catchup-period P] [--skip-mints] [--skip-catchup] [--keep]
 
 Needs geth 1.13.15 (`make network-setup`).
@@ -46,6 +45,7 @@ from approvals import (
     Api,
     check_confirmed,
     prepare,
+    reward_txs,
     setup_users,
     timed_batch,
     timed_many,
@@ -87,17 +87,6 @@ def network_stack(net: Network, data_dir: Path) -> Stack:
             "HEITJE_STAFF_SECOND_FACTOR": "false",  # staff log in by API, password only
         },
     )
-
-
-def reward_txs(api: Api, refs: list[str]) -> dict[str, str]:
-    """ref -> hash of the transaction that minted its reward (one listing, paged)."""
-    wanted, found, offset = set(refs), {}, 0
-    while True:
-        page = api.call(None, "GET", f"/tasks?status=approved&limit=500&offset={offset}")
-        found.update({t["ref"]: t["reward_tx"] for t in page if t["ref"] in wanted})
-        if len(page) < 500:
-            return found
-        offset += 500
 
 
 def wait_mirror_minted(path: Path, units: int, timeout: float = 300.0) -> None:
@@ -160,14 +149,12 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
     blocks = Counter(int(r["blockNumber"]) for r in receipts.values())
     block_gas = {n: int(w3.eth.get_block(n)["gasUsed"]) for n in blocks}
     mined_at = {n: int(w3.eth.get_block(n)["timestamp"]) for n in blocks}
-    note(
-        "mints per block (block: mints, seconds after the first): "
-        + ", ".join(
-            f"{n}: {sum(per_tx[t] for t, r in receipts.items() if int(r['blockNumber']) == n)}"
-            f" (+{mined_at[n] - min(mined_at.values())} s)"
-            for n in sorted(blocks)
-        )
-    )
+    per_block = Counter({int(receipts[t]["blockNumber"]): 0 for t in per_tx})
+    for t, n in per_tx.items():
+        per_block[int(receipts[t]["blockNumber"])] += n
+    first_at = min(mined_at.values())
+    shown = ", ".join(f"{n}: {per_block[n]} (+{mined_at[n] - first_at} s)" for n in sorted(blocks))
+    note(f"mints per block (block: mints, seconds after the first): {shown}")
 
     log("mints: one task approved alone (a single mintReward)")
     single = prepare(api, citizens, "single", 1)
