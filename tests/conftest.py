@@ -13,9 +13,12 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -68,6 +71,24 @@ def run_heitje(
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+def heitje_on(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """`run_heitje(*args, --data-dir, --rpc-url)` against a running test stack."""
+    return run_heitje(*args, "--data-dir", str(stack.data_dir), "--rpc-url", stack.rpc_url)
+
+
+@contextmanager
+def served(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A local HTTP server answering with `handler` in a thread; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def poll(condition: Callable[[], T], what: str, timeout: float = 60.0, interval: float = 0.05) -> T:

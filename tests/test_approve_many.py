@@ -17,7 +17,7 @@ import pytest
 from node.token import Token
 from scripts.stack import Stack
 from tests.apiclient import Api
-from tests.conftest import fresh, run_heitje
+from tests.conftest import fresh, heitje_on
 
 pytestmark = pytest.mark.stack_env(
     HEITJE_FOUR_EYES_THRESHOLD="50.00", HEITJE_MONTHLY_REWARD_CAP="60.00"
@@ -165,18 +165,7 @@ def test_the_reward_period_counts_the_batch_itself(api: Api, module_stack: Stack
     api.do_task(f1, "10.00", fay)
     api.do_task(g1, "10.00", gus)
     # Every mint of the module is confirmed: the new period starts with nothing on its way.
-    opened = run_heitje(
-        "period",
-        "open",
-        "--data-dir",
-        str(module_stack.data_dir),
-        "--rpc-url",
-        module_stack.rpc_url,
-        "--budget",
-        "30.00",
-        "--cap",
-        "20.00",
-    )
+    opened = heitje_on(module_stack, "period", "open", "--budget", "30.00", "--cap", "20.00")
     assert opened.returncode == 0, opened.stderr
 
     answer = approve_many(api, [e1, e2, f1, g1])

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,7 +14,7 @@ import pytest
 
 from node.rpc import ReadTimeout, Rpc, RPCError
 from scripts.replay.scenario import load_scenario
-from tests.conftest import run_heitje
+from tests.conftest import run_heitje, served
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ("scenario", "chain", "api", "indexer", "deploy", "settle", "audit", "demo")
@@ -403,14 +402,8 @@ ZERO = "0x" + "00" * 20
 @pytest.fixture
 def batch_node() -> Iterator[str]:
     BatchNode.posts = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BatchNode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(BatchNode) as url:
+        yield url
 
 
 def test_status_asks_the_node_once_for_head_chain_id_and_balances(batch_node: str) -> None:

@@ -24,7 +24,7 @@ from node.contract import AccountKind
 from scripts.stack import Stack
 from tests.apiclient import IBAN_BAKKER, IBAN_KAPPER, Api
 from tests.browser import axe_violations, browser_test, expect, phone_context, screenshot
-from tests.conftest import poll, run_heitje
+from tests.conftest import heitje_on, poll
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -250,19 +250,9 @@ def test_admin_opens_a_period_and_pauses_the_coin(
     expect(page.locator("#period-2 [data-field=budget]")).to_have_text("2.500,50 munten")
     # The command line opens one through the same code: from the day after, 10 HEIT.
     after = midnight + timedelta(days=1)
-    done = run_heitje(
-        "period",
-        "open",
-        "--data-dir",
-        str(module_stack.data_dir),
-        "--rpc-url",
-        module_stack.rpc_url,
-        "--budget",
-        "10.00",
-        "--cap",
-        "5.00",
-        "--start",
-        after.isoformat(),
+    done = heitje_on(
+        module_stack,
+        *("period", "open", "--budget", "10.00", "--cap", "5.00", "--start", after.isoformat()),
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"period_id": 3}

@@ -572,7 +572,27 @@ def test_approve_ticked_work_together(office: Office, browser: Browser) -> None:
         assert page.url.endswith("/office/review?done=1,0")
     finally:
         context.close()
-    assert [o.task(ref)["status"] for ref in refs] == ["approved"] * 3
+    # In English, by keyboard alone: Tab to the tick box, Space, Tab to the button, Enter.
+    last = o.publish("5.00", title="Weed")
+    assert o.api.request("POST", f"/tasks/{last}/claim", vera).status_code == 200
+    assert o.api.request("POST", f"/tasks/{last}/submit", vera).status_code == 200
+    context = o.page_as(browser, o.cees, "en-GB")
+    try:
+        page = context.new_page()
+        page.goto(o.url + "/office/review")
+        tab_to(page, f"{section_of(page, last)} input[name=refs]")
+        page.keyboard.press("Space")
+        tab_to(page, "#approve-selected button")
+        page.keyboard.press("Enter")
+        expect(page.locator("#batch-result p")).to_have_text(
+            "Approved: 1. Waiting for a second coordinator: 0. Not approved: 0."
+        )
+        no_axe_violations(page, "the review queue after approving ticked work, in English")
+        screenshot(page, "review-ticked-en", SHOTS)
+    finally:
+        context.close()
+    refs.append(last)
+    assert [o.task(ref)["status"] for ref in refs] == ["approved"] * 4
     assert o.task(own)["status"] == "submitted"
     assert [(a, who) for a, who, _ in o.log(refs[0])] == [
         ("task.publish", o.cora),
@@ -580,4 +600,4 @@ def test_approve_ticked_work_together(office: Office, browser: Browser) -> None:
     ]
     for ref in refs:
         o.api.wait_reward(ref)
-    assert o.api.chain_balance(vera) == 3 * 500
+    assert o.api.chain_balance(vera) == 4 * 500

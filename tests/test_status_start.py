@@ -14,10 +14,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from node.rpc import HTTPError, ReadTimeout, Rpc, RPCError
 from node.token import connect
 from store.db import connect as connect_db
 from store.db import init_db
-from tests.conftest import REPO, cli_env
+from tests.conftest import REPO, cli_env, served
 
 BOUNDS = ("confirmations", "max_indexer_lag_blocks", "max_backlog_age", "min_key_balance_wei")
 KEYS = {"minter": "11" * 32, "relayer": "0x" + "7e" * 32}
@@ -165,14 +164,8 @@ class Node(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def node_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Node)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(Node) as url:
+        yield url
 
 
 def test_rpc_reads_and_refusals(node_url: str) -> None:
