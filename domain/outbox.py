@@ -43,14 +43,13 @@ from store.db import connect
 
 log = logging.getLogger("heitje.dispatcher")
 
-# Fault injection for the crash tests only: `HEITJE_CRASH_AT=<kind>_after_sign` makes the
-# process exit right after an intent of that kind recorded its signed transaction, before the
-# broadcast; `<kind>_after_send` right after the broadcast, before the receipt is recorded.
-_CRASH_AT = os.environ.get("HEITJE_CRASH_AT", "")
-
 
 def _crash_point(name: str) -> None:
-    if name == _CRASH_AT:
+    """Fault injection for the crash tests only: `HEITJE_CRASH_AT=<kind>_after_sign` makes
+    the process exit right after an intent of that kind recorded its signed transaction, before
+    the broadcast; `<kind>_after_send` right after the broadcast, before the receipt is
+    recorded. Read at each point, not at import: a held API child gets its settings late."""
+    if name == os.environ.get("HEITJE_CRASH_AT"):
         log.error("crash injected at %s", name)
         os._exit(70)
 

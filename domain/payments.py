@@ -50,13 +50,12 @@ from store.db import transaction
 
 log = logging.getLogger("heitje.payments")
 
-# Fault injection for the crash tests only: `HEITJE_CRASH_AT=payment_after_record` makes the
-# process exit right after a payment and its nonce were recorded, before anything is relayed.
-_CRASH_AT = os.environ.get("HEITJE_CRASH_AT", "")
-
 
 def _crash_point(name: str) -> None:
-    if name == _CRASH_AT:
+    """Fault injection for the crash tests only: `HEITJE_CRASH_AT=payment_after_record`
+    makes the process exit right after a payment and its nonce were recorded, before anything is
+    relayed. Read at each point, not at import: a held API child gets its settings late."""
+    if name == os.environ.get("HEITJE_CRASH_AT"):
         log.error("crash injected at %s", name)
         os._exit(70)
 
@@ -96,6 +95,7 @@ def _follow(
     wait = ctx.settings.receipt_timeout if patience is None else patience
     deadline = time.monotonic() + wait
     resent = 0
+    pause = FIRST_PAUSE
     while True:
         found = chain.token.authorization_use(key.address, nonce, chain.manifest.deploy_block)
         if found is not None:
@@ -131,10 +131,18 @@ def _follow(
                     return "failed", tx_hash, None, e.code
                 record_tx(sent.tx_hash)
                 tx_hash = sent.tx_hash
+                continue  # look at once: a node that mines on arrival (anvil) has mined it
         if time.monotonic() > deadline:
             return "pending", tx_hash, None, None
         relayer.tick()
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 2, LAST_PAUSE)
+
+
+FIRST_PAUSE = 0.005
+LAST_PAUSE = 0.05
+"""The looks of `_follow` at a transaction not yet final: the first after FIRST_PAUSE seconds,
+each next after twice as long, at most LAST_PAUSE apart (a block period is 1 s or more)."""
 
 
 RETRY_PATIENCE = 2.0

@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from eth_account.signers.local import LocalAccount
 from heitje.datadir import DataDir
 from heitje.errors import HeitjeError
 from heitje.secretfiles import ensure_private_dir, require_private, write_private
+from node.ports import free_port as free_port
 
 DEFAULT_CHAIN_ID = 46_400
 """Private chain id of the embedded chain (not a public network's)."""
@@ -56,13 +56,6 @@ def anvil_binary() -> str:
     if found is None:
         raise ChainStartError("anvil not found: run `make setup` (installs @foundry-rs/anvil)")
     return found
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (asked of the kernel)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 DEV_BALANCE_WEI = 1_000_000 * 10**18

@@ -174,30 +174,7 @@ class Rpc:
             error, self._timed_out = self._timed_out, None
             raise error
         request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
-        body = json.dumps(request).encode()
-        for attempt in (1, 2):
-            reused = self._sock is not None
-            try:
-                status, data = self._exchange(body)
-                break
-            except (ConnectTimeout, InvalidURL):
-                raise
-            except TimeoutError:
-                self.close()
-                raise ReadTimeout(
-                    f"{self.url} did not answer {method} within {self.timeout} s"
-                ) from None
-            except ConnectionError:
-                self.close()
-                if reused and attempt == 1:
-                    continue  # a kept-alive connection the node had closed: once more
-                raise
-            except OSError as e:
-                self.close()
-                raise ConnectionError(f"{self.url} broke off {method}: {e!r}") from e
-            except ValueError as e:
-                self.close()
-                raise HTTPError(f"{self.url} answered {method} with something not HTTP") from e
+        status, data = self.post(json.dumps(request).encode(), method)
         if status != 200:
             raise HTTPError(f"{self.url} answered {method} with HTTP {status}")
         try:
@@ -214,6 +191,35 @@ class Rpc:
         if "result" not in answer:
             raise HTTPError(f"{self.url} answered {method} without a result")
         return answer["result"]
+
+    def post(self, body: bytes, what: str = "a request") -> tuple[int, bytes]:
+        """POST `body` (a JSON-RPC request or batch, encoded) and read the answer: (HTTP
+        status, body). A kept-alive connection the node had closed is opened again once.
+        Raises `ConnectTimeout`, `ReadTimeout`, `ConnectionError`, `HTTPError` (not HTTP),
+        `InvalidURL`; `what` names the request in their messages."""
+        for attempt in (1, 2):
+            reused = self._sock is not None
+            try:
+                return self._exchange(body)
+            except (ConnectTimeout, InvalidURL):
+                raise
+            except TimeoutError:
+                self.close()
+                raise ReadTimeout(
+                    f"{self.url} did not answer {what} within {self.timeout} s"
+                ) from None
+            except ConnectionError:
+                self.close()
+                if reused and attempt == 1:
+                    continue  # a kept-alive connection the node had closed: once more
+                raise
+            except OSError as e:
+                self.close()
+                raise ConnectionError(f"{self.url} broke off {what}: {e!r}") from e
+            except ValueError as e:
+                self.close()
+                raise HTTPError(f"{self.url} answered {what} with something not HTTP") from e
+        raise AssertionError("unreachable")  # the second attempt returned or raised
 
     def close(self) -> None:
         """Close the connection (the next call opens a new one)."""

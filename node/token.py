@@ -30,18 +30,20 @@ from node.token_types import RewardPeriod as RewardPeriod
 from node.token_types import SettlementPart as SettlementPart
 from node.token_types import SettlementRecord as SettlementRecord
 from node.token_types import batch_id_bytes as batch_id_bytes
+from node.transport import KeepAliveHTTPProvider
 
 AUTHORIZATION_LIFETIME = 3600
 """Seconds an EIP-3009 authorization made by the service stays valid."""
 
 
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
-    """A web3 connection over HTTP JSON-RPC (standard methods only)."""
+    """A web3 connection over HTTP JSON-RPC (standard methods only), a kept-alive connection
+    per thread (`node.transport`); `timeout` in seconds for connecting and for each answer."""
     # eth_chainId never changes for an endpoint: web3 asks it before every call and gas
     # estimate unless cached. Nothing else is cached (blocks can be reorganised away).
-    provider = Web3.HTTPProvider(
+    provider = KeepAliveHTTPProvider(
         rpc_url,
-        request_kwargs={"timeout": timeout},
+        timeout,
         cache_allowed_requests=True,
         cacheable_requests={RPCEndpoint("eth_chainId"), RPCEndpoint("net_version")},
     )

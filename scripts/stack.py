@@ -8,10 +8,7 @@ their logs in the data dir (`DataDir.logs`).
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,114 +19,19 @@ import httpx
 from web3 import Web3
 
 from heitje.datadir import DataDir
-from heitje.errors import ConfigError, HeitjeError
+from heitje.errors import ConfigError
 from heitje.secretfiles import require_private
-from node.anvil import Anvil, free_port
+from node.anvil import Anvil
 from node.keys import SERVICE_ROLES, load_key, write_key
 from node.manifest import Manifest
 from node.token import Token, connect
+from scripts.children import Child as Child
+from scripts.children import HeldApi, hold_api, spawn_api
+from scripts.children import ServiceStartError as ServiceStartError
 from scripts.deploy import deploy, ensure_dev_keys, ensure_kek, open_reward_period
 
 HEITJE_COMMAND = [sys.executable, "-m", "scripts.cli"]
 """argv prefix that runs the `heitje` command line in a child process."""
-
-
-class ServiceStartError(HeitjeError, RuntimeError):
-    """A child service did not come up."""
-
-    code = "service_start_failed"
-
-
-class Child:
-    """A child process with its log file; `stop()` sends SIGTERM, then SIGKILL after a grace."""
-
-    def __init__(
-        self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path, *, held: bool = False
-    ) -> None:
-        """Start `cmd`; `held`: its stdin is a pipe the child waits on (`release`)."""
-        self.name = name
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"{name}.log"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                cmd,
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.PIPE if held else subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def release(self) -> None:
-        """Tell a `held` child to go on (a line on its stdin, then end of file)."""
-        stdin = self.process.stdin
-        if stdin is not None:
-            self.process.stdin = None
-            try:
-                stdin.write(b"go\n")
-                stdin.close()
-            except BrokenPipeError:  # it is gone: `wait_api` says so
-                pass
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, grace: float = 15.0) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def kill(self) -> None:
-        """SIGKILL at once (crash tests)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-WARM_START = """import sys
-import api.app, uvicorn.main, web.pages, web.tasks  # the API's imports, while the chain gets ready
-if sys.stdin.readline() != "go\\n":
-    sys.exit(0)  # the stack was not started after all
-sys.argv = sys.argv[1:]
-uvicorn.main.main()
-"""
-"""`python -c` program of a held API child (`spawn_api(held=True)`): it imports the app while
-the stack deploys the token (about 2 s of CPU, on the other core), waits for the word on its
-stdin, then runs `uvicorn` with the rest of its command line."""
-
-
-def spawn_api(
-    data_dir: Path, rpc_url: str, port: int, env: dict[str, str], *, held: bool = False
-) -> tuple[Child, str]:
-    """Start `uvicorn api.app:create_app --factory` on 127.0.0.1:`port`; (the child, its
-    instance id). `held`: it imports the app and waits for `Child.release()` before it reads
-    settings, keys or the deployment (`WARM_START`). `wait_api` waits until it answers."""
-    instance = secrets.token_hex(8)
-    serve = ["uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
-    serve += ["--port", str(port), "--log-level", "warning"]
-    start = [sys.executable, "-c", WARM_START] if held else [sys.executable, "-m"]
-    child = Child(
-        "api",
-        [*start, *serve],
-        {
-            "HEITJE_DATA_DIR": str(data_dir),
-            "HEITJE_RPC_URL": rpc_url,
-            **env,
-            "HEITJE_INSTANCE_ID": instance,
-        },
-        DataDir(data_dir).logs,
-        held=held,
-    )
-    return child, instance
 
 
 def wait_api(child: Child, instance: str, port: int, timeout: float = 60.0) -> Child:
@@ -278,6 +180,8 @@ class Stack:
         if self._stopped:
             return
         self._stopped = True
+        self.api.terminate()  # both shut down at once; the API first (it may still write)
+        self.indexer.terminate()
         self.api.stop()
         self.indexer.stop()
         if self.chain is not None:
@@ -305,6 +209,7 @@ def start_stack(
     budget: int = 10**12,
     cap_per_citizen: int = 10**10,
     env: dict[str, str] | None = None,
+    api: HeldApi | None = None,
 ) -> Stack:
     """Start a stack in `data_dir` and return it once the API answers.
 
@@ -315,7 +220,8 @@ def start_stack(
     seconds, and the API started with rehearsal mode, plain-HTTP cookies and a bootstrap admin
     (random password in `Stack.admin_password`) plus `env` (HEITJE_* settings). The API's
     process starts first and imports the app while the chain starts and the token is deployed
-    (`spawn_api(held=True)`); it reads its settings and the deployment only after that.
+    (`scripts.children.hold_api`; `api`: one the caller started earlier for `data_dir`); it
+    reads its settings and the deployment only after that.
     Raises `ConfigError` (`missing_key`, `keys_not_funded`, `invalid_input`), `ChainError`,
     `ServiceStartError`; whatever it started is stopped again when it fails.
     """
@@ -329,7 +235,9 @@ def start_stack(
             code="invalid_input",
         )
     chain: Anvil | None = None
-    children: list[Child] = []
+    # The API imports itself while the chain starts and the token is deployed.
+    api = hold_api(data_dir) if api is None else api
+    children: list[Child] = [api.child]
     try:
         if rpc_url is None:
             chain = Anvil(data_dir)
@@ -345,10 +253,6 @@ def start_stack(
             "HEITJE_CONFIRMATIONS": str(confirmations),
             **(env or {}),
         }
-        port = free_port()
-        # The API imports itself while the chain starts and the token is deployed.
-        api, instance = spawn_api(data_dir, rpc_url, port, full_env, held=True)
-        children.append(api)
         if chain is not None:
             chain.start()
             ensure_dev_keys(data_dir)
@@ -359,10 +263,10 @@ def start_stack(
         w3 = connect(rpc_url)
         manifest = deploy(w3, data_dir)
         open_reward_period(w3, data_dir, budget=budget, cap_per_citizen=cap_per_citizen)
-        api.release()
+        api.child.release({"HEITJE_RPC_URL": rpc_url, **full_env})
         indexer = start_indexer(data_dir, rpc_url, confirmations=confirmations, poll=poll)
         children.append(indexer)
-        wait_api(api, instance, port)
+        wait_api(api.child, api.instance, api.port)
     except BaseException:
         for child in children:
             child.stop()
@@ -374,9 +278,9 @@ def start_stack(
         rpc_url,
         manifest,
         Token(w3, manifest.token),
-        f"http://127.0.0.1:{port}",
+        f"http://127.0.0.1:{api.port}",
         admin_password,
-        api,
+        api.child,
         indexer,
         full_env,
         chain,

@@ -28,18 +28,19 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from heitje.errors import ConfigError, HeitjeError, InvalidAmount
 from heitje.money import format_eur, format_heit, parse_heit
-from indexer.mirror import Mirror
-from scripts.audit import audit
-from scripts.replay.client import Client
-from scripts.replay.replayer import Replayer, mirror_block, progress, wait_until
+from scripts.children import hold_api
 from scripts.replay.scenario import Scenario, load_scenario
-from scripts.stack import Stack, start_stack
+
+if TYPE_CHECKING:
+    import httpx
+
+    from indexer.mirror import Mirror
+    from scripts.replay.client import Client
+    from scripts.stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "example-year.json"
@@ -77,6 +78,8 @@ def replay_throttles(scenario: Scenario) -> dict[str, str]:
 
 def _client(api_url: str, responses: list[httpx.Response] | None) -> Client:
     """The replay's client of `api_url`, keeping every response in `responses` if given."""
+    from scripts.replay.client import Client
+
     client = Client(api_url, timeout=120, keep=responses is not None)
     if responses is not None:
         client.responses = responses
@@ -116,9 +119,17 @@ def run_demo(
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
+    started = time.monotonic()
+    # The API's child imports its code while this process imports the rest of its own (web3,
+    # settlement, audit: about a second each, on both cores).
+    api = hold_api(data_dir)
     stack: Stack | None = None
     try:
-        started = time.monotonic()
+        from indexer.mirror import Mirror
+        from scripts.audit import audit
+        from scripts.replay.replayer import Replayer, mirror_block, progress, wait_until
+        from scripts.stack import start_stack
+
         budget, cap_per_citizen = programme_period(scenario)
         m, policy = scenario.municipality, scenario.policy
         stack = start_stack(
@@ -126,7 +137,6 @@ def run_demo(
             rpc_url=rpc_url,
             keys_dir=keys_dir,
             confirmations=confirmations,
-            poll=0.1,
             budget=budget,
             cap_per_citizen=cap_per_citizen,
             env={
@@ -146,6 +156,7 @@ def run_demo(
                 "HEITJE_MUNICIPALITY_IBAN": m.iban,
                 "HEITJE_MUNICIPALITY_BIC": m.bic or "",
             },
+            api=api,
         )
         rpc_url, token, paths = stack.rpc_url, stack.token, stack.paths
         progress(f"chain {rpc_url}, token {token.address} (block {stack.manifest.deploy_block})")
@@ -200,5 +211,6 @@ def run_demo(
     finally:
         if stack is not None:
             stack.stop()
+        api.child.stop()  # no-op once the stack stopped it (or failed to start)
         if temporary:
             shutil.rmtree(data_dir, ignore_errors=True)
