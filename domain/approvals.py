@@ -53,7 +53,9 @@ def approve(ctx: Context, caller: Caller, ref: str) -> TaskPublic:
     `period_budget_exhausted`, `citizen_cap_exceeded`; 503 `chain_unavailable`.
     """
     with transaction(ctx.db):
-        _approve_one(ctx, caller, task_row(ctx, ref), _LazyView(ctx))
+        row = task_row(ctx, ref)
+        claimant = row["claimed_by_address"]
+        _approve_one(ctx, caller, row, _LazyView(ctx, [str(claimant)] if claimant else []))
     ctx.wake()
     return task_public(ctx, task_row(ctx, ref), caller)
 
@@ -142,8 +144,7 @@ class _LazyView:
 
     def check(self, task: sqlite3.Row, *, count: bool = True) -> None:
         if self.view is None:
-            self.view = PeriodView.load(self.ctx)
-            self.view.prefetch(self.citizens)
+            self.view = PeriodView.load(self.ctx, self.citizens)
         self.view.check(task, count=count)
 
 

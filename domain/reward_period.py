@@ -44,26 +44,25 @@ class PeriodView:
         self._earned: dict[str, int] = {}
 
     @classmethod
-    def load(cls, ctx: Context) -> PeriodView:
-        """Read the open period and the unconfirmed mint intents (inside the caller's write
-        transaction).
+    def load(cls, ctx: Context, citizens: Iterable[str] = ()) -> PeriodView:
+        """Read the open period, which unconfirmed mint intents have landed, and what each of
+        `citizens` (addresses) was rewarded in the period (`Token.period_reads`: three round
+        trips to the node however many; inside the caller's write transaction).
 
         Errors: 409 `no_reward_period`; 503 `chain_unavailable`."""
         token = ctx.chain.token
         unconfirmed = outbox.unconfirmed_mints(ctx.db)
+        by_tx: dict[str, list[sqlite3.Row]] = {}  # sent intents by their transaction
+        for r in unconfirmed:
+            if r["status"] == "sent" and r["tx_hash"]:
+                by_tx.setdefault(str(r["tx_hash"]), []).append(r)
+        sent = list(by_tx.values())
         for attempt in range(3):  # a reorganisation may take the block away while it is read
             try:
                 block = int(token.w3.eth.block_number)
-                period_id = token.current_period_id(block)
-                if period_id == 0:
-                    raise Refused(
-                        409,
-                        "no_reward_period",
-                        "no reward period is open on chain, so no reward can be minted; "
-                        "the municipality has to open one first",
-                    )
-                period = token.reward_period(period_id, block)
-                landed = _landed(token, unconfirmed, block)
+                # One look per transaction: a batch mints all its rewards or none.
+                refs = [bytes.fromhex(str(rows[0]["ref"])[2:]) for rows in sent]
+                reads = token.period_reads(block, refs, list(citizens))
                 break
             except OSError:  # requests' connection errors and time-outs
                 raise Refused(503, "chain_unavailable", "the chain is not reachable") from None
@@ -72,7 +71,20 @@ class PeriodView:
                     raise Refused(
                         503, "chain_unavailable", "the chain kept changing while it was read; retry"
                     ) from None
-        return cls(token, block, period, [r for r in unconfirmed if r["id"] not in landed])
+        if reads.period is None:
+            raise Refused(
+                409,
+                "no_reward_period",
+                "no reward period is open on chain, so no reward can be minted; "
+                "the municipality has to open one first",
+            )
+        landed: set[int] = set()
+        for rows, done in zip(sent, reads.rewarded, strict=True):
+            if done:
+                landed.update(int(r["id"]) for r in rows)
+        view = cls(token, block, reads.period, [r for r in unconfirmed if r["id"] not in landed])
+        view._earned.update({a.lower(): int(v) for a, v in reads.earned.items()})
+        return view
 
     def prefetch(self, addresses: Iterable[str]) -> None:
         """Read what the period minted to each of `addresses` not read yet, at `self.block`,
@@ -132,17 +144,3 @@ class PeriodView:
         if count:
             self.on_way_all += reward
             self._on_way[address.lower()] = on_way_mine + reward
-
-
-def _landed(token: Token, intents: list[sqlite3.Row], block: int) -> set[int]:
-    """Ids of the `sent` intents among `intents` whose transaction is in the chain's state at
-    `block` (one look per transaction: a batch mints all its rewards or none)."""
-    by_tx: dict[str, list[sqlite3.Row]] = {}
-    for r in intents:
-        if r["status"] == "sent" and r["tx_hash"]:
-            by_tx.setdefault(str(r["tx_hash"]), []).append(r)
-    landed: set[int] = set()
-    for rows in by_tx.values():
-        if token.is_task_rewarded(bytes.fromhex(str(rows[0]["ref"])[2:]), block):
-            landed.update(int(r["id"]) for r in rows)
-    return landed

@@ -36,6 +36,19 @@ class RewardPeriod:
 
 
 @dataclass(frozen=True)
+class PeriodReads:
+    """`Token.period_reads`: the period in force at one block (`period_id` 0 and `period`
+    None: none is open), whether each task reference asked about was rewarded (in order), and
+    what each citizen asked about was rewarded in the period (checksummed address -> base
+    units; empty when none is open)."""
+
+    period_id: int
+    period: RewardPeriod | None
+    rewarded: list[bool]
+    earned: dict[str, BaseUnits]
+
+
+@dataclass(frozen=True)
 class SettlementRecord:
     """A settlement batch as recorded on chain: sha256 of the payment file, time its first part
     was recorded (0: not recorded), number of redemptions recorded so far, parts recorded, the
