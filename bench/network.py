@@ -6,7 +6,8 @@ validator needs to catch up 1,000 blocks.
    confirmations, as `heitje demo --rpc-url` runs it) follow node 1. K citizens sign up; N
    tasks are published, claimed and submitted (untimed), then approved with `POST
    /tasks/approvals` of `--batch` refs (0: `--threads` clients, one approval a request),
-   timed until every `reward_status` is "confirmed" and until the mirror holds every reward.
+   timed until every `reward_status` is "confirmed" and until the mirror holds every reward;
+   `--rounds` times (default 3), medians (`_clique_mints.py`).
    Gas per mint is that of the dispatcher's `mintRewards` receipts divided by N (a task
    approved alone gives a single `mintReward`'s). Ceiling = block gas limit / gas per mint /
    block period; the ratios are the rate end to end, and while minting (N over the blocks
@@ -21,8 +22,9 @@ validator needs to catch up 1,000 blocks.
    stands still while node 3 catches up, so the target is fixed. `--catchup-period 1` measures
    the production setting the long way.
 
-    .venv/bin/python bench/network.py [--tasks N] [--batch B] [--citizens K] [--threads T]
-        [--catchup-blocks B] [--catchup-period P] [--skip-mints] [--skip-catchup] [--keep]
+    .venv/bin/python bench/network.py [--tasks N] [--rounds R] [--batch B] [--citizens K]
+        [--threads T] [--catchup-blocks B] [--catchup-period P] [--skip-mints]
+        [--skip-catchup] [--keep]
 
 Needs geth 1.13.15 (`make network-setup`).
 """
@@ -32,32 +34,16 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import statistics
 import tempfile
 import time
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from _clique_mints import mints
 from _common import figure, footer, header, log, note
-from approvals import (
-    REWARD,
-    Api,
-    check_confirmed,
-    prepare,
-    reward_txs,
-    setup_users,
-    timed_batch,
-    timed_many,
-    wait_outbox,
-)
 from eth_account import Account
-from eth_typing import HexStr
-from web3.logs import DISCARD
 from web3.types import TxParams, Wei
 
-from heitje.money import parse_heit
-from indexer.mirror import Mirror
 from node.keys import service_key
 from node.network import Network, down, init_network, up
 from node.signer import Signer
@@ -89,16 +75,6 @@ def network_stack(net: Network, data_dir: Path) -> Stack:
     )
 
 
-def wait_mirror_minted(path: Path, units: int, timeout: float = 300.0) -> None:
-    """Wait until the mirror's total minted reaches `units` base units."""
-    deadline = time.monotonic() + timeout
-    with Mirror(path) as mirror:
-        while mirror.total_minted() < units:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the mirror did not reach {units} minted within {timeout}s")
-            time.sleep(0.05)
-
-
 def bench_mints(args: argparse.Namespace, tmp: Path) -> None:
     log("network: 3 validators, period 1 s")
     net = init_network(tmp / "mints-net", 3, period=1)
@@ -111,119 +87,6 @@ def bench_mints(args: argparse.Namespace, tmp: Path) -> None:
             stack.stop()
     finally:
         down(net.directory, grace=10)
-
-
-def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
-    w3 = stack.token.w3
-    api = Api(stack.api_url)
-    log(f"mints: signing up {args.citizens} citizens")
-    started = time.perf_counter()
-    citizens = setup_users(api, stack, args.citizens)
-    note(
-        f"set-up: {args.citizens} citizens signed up and registered on chain in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
-    log(f"mints: preparing {args.tasks} tasks")
-    refs = prepare(api, citizens, "net", args.tasks)
-    how = (
-        f"POST /tasks/approvals of {args.batch}"
-        if args.batch
-        else f"{args.threads} client threads, one approval a request"
-    )
-    log(f"mints: approving {args.tasks} tasks, {how}")
-    first_block = int(w3.eth.block_number)
-    started = time.perf_counter()
-    if args.batch:
-        answered, confirmed = timed_many(api, refs, args.batch)
-    else:
-        answered, confirmed = timed_batch(api, refs, args.threads)
-    reward = parse_heit(REWARD)
-    wait_mirror_minted(stack.paths.mirror_db, reward * len(refs))
-    in_mirror = time.perf_counter() - started
-    last_block = int(w3.eth.block_number)
-
-    txs = reward_txs(api, refs)
-    per_tx = Counter(txs.values())
-    receipts = {tx: w3.eth.get_transaction_receipt(HexStr(tx)) for tx in per_tx}
-    gas_batched = sum(int(r["gasUsed"]) for r in receipts.values())
-    blocks = Counter(int(r["blockNumber"]) for r in receipts.values())
-    block_gas = {n: int(w3.eth.get_block(n)["gasUsed"]) for n in blocks}
-    mined_at = {n: int(w3.eth.get_block(n)["timestamp"]) for n in blocks}
-    per_block = Counter({int(receipts[t]["blockNumber"]): 0 for t in per_tx})
-    for t, n in per_tx.items():
-        per_block[int(receipts[t]["blockNumber"])] += n
-    first_at = min(mined_at.values())
-    shown = ", ".join(f"{n}: {per_block[n]} (+{mined_at[n] - first_at} s)" for n in sorted(blocks))
-    note(f"mints per block (block: mints, seconds after the first): {shown}")
-
-    log("mints: one task approved alone (a single mintReward)")
-    single = prepare(api, citizens, "single", 1)
-    api.call("coord", "POST", f"/tasks/{single[0]}/approve")
-    wait_outbox(api, "the single mint")
-    check_confirmed(api, single)
-    single_tx = reward_txs(api, single)[single[0]]
-    single_receipt = w3.eth.get_transaction_receipt(HexStr(single_tx))
-    gas_single = int(single_receipt["gasUsed"])
-    minted_event = stack.token.contract.events.RewardMinted()
-    single_items = len(minted_event.process_receipt(single_receipt, errors=DISCARD))
-
-    gas_limit = int(w3.eth.get_block("latest")["gasLimit"])
-    period = net.period
-    per_mint = gas_batched / len(refs)
-    sustained = len(refs) / confirmed
-    ceiling_batched = gas_limit / per_mint / period
-    ceiling_single = gas_limit / gas_single / period
-    sizes = sorted(per_tx.values())
-    note(
-        f"{len(refs)} approve requests answered in {answered:.2f} s "
-        f"({len(refs) / answered:.1f}/s); every reward_status confirmed after {confirmed:.2f} s; "
-        f"every reward in the mirror ({NETWORK_CONFIRMATIONS} confirmations) after "
-        f"{in_mirror:.2f} s"
-    )
-    note(
-        f"the dispatcher sent {len(per_tx)} transactions (mints per transaction: min "
-        f"{sizes[0]}, median {statistics.median(sizes):g}, max {sizes[-1]}) in {len(blocks)} "
-        f"blocks ({first_block}..{last_block} passed); fullest block used "
-        f"{max(block_gas.values()):,} of {gas_limit:,} gas"
-    )
-    note(
-        f"gas: {gas_batched:,} for the {len(refs)} mints = {per_mint:,.0f} per mint in "
-        f"batches; a single mintReward ({single_items} reward) used {gas_single:,}"
-    )
-    note(f"block gas limit {gas_limit:,}, period {period} s (from the network's genesis)")
-    figure(
-        f"3 validators, period {period} s, {len(refs)} tasks, {how}: "
-        "reward mints/s until confirmed",
-        f"{sustained:.1f}",
-    )
-    figure(
-        f"mints/s until in the mirror ({NETWORK_CONFIRMATIONS} confirmations)",
-        f"{len(refs) / in_mirror:.1f}",
-    )
-    figure(
-        f"chain ceiling, batched mints (gas limit / {per_mint:,.0f} gas / {period} s)",
-        f"{ceiling_batched:,.0f} mints/s",
-    )
-    figure(
-        f"chain ceiling, single mintReward (gas limit / {gas_single:,} gas / {period} s)",
-        f"{ceiling_single:,.0f} mints/s",
-    )
-    figure("sustained / batched ceiling", f"{sustained / ceiling_batched:.3f}")
-    span = max(blocks) - min(blocks) + 1
-    steady = len(refs) / (span * period)
-    figure(
-        f"while minting: {len(refs)} mints in {span} consecutive blocks = mints/s",
-        f"{steady:.0f}",
-    )
-    figure("while minting / batched ceiling", f"{steady / ceiling_batched:.3f}")
-    expected = reward * (len(refs) + 1)
-    minted = int(stack.token.total_minted())
-    note(
-        f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
-        f"({'equal' if minted == expected else 'DIFFERENT'})"
-    )
-    if minted != expected:
-        raise SystemExit("total_minted does not equal the sum of approved rewards")
 
 
 # ----- catch-up ---------------------------------------------------------------------------------
@@ -364,6 +227,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", type=int, default=4000, help="N, tasks approved (default 4000)")
     p.add_argument("--citizens", type=int, default=20, help="K citizens (default 20)")
+    p.add_argument("--rounds", type=int, default=3, help="R rounds of N approvals (default 3)")
     p.add_argument(
         "--batch",
         type=int,

@@ -37,6 +37,7 @@ from heitje.errors import ChainError
 from heitje.settings import Settings
 from node.chain import ChainService
 from node.contract import AccountKind
+from node.journal import TxStatus
 from node.signer import SentTx, Signer
 from store import outbox
 from store.db import connect
@@ -205,10 +206,20 @@ class Dispatcher:
             by_tx: dict[str, tuple[Signer, list[int]]] = {}  # a batch's intents share one
             for intent_id, tx_hash, signer in inflight:
                 by_tx.setdefault(tx_hash, (signer, []))[1].append(intent_id)
+            # Pipelined: a round that sent something looks once at what is in flight (one
+            # look at the chain per key) and goes on sending; one with nothing new waits for
+            # receipts until a wake.
+            looked: dict[str, TxStatus] = {}
+            if sent_now:
+                per_key: dict[str, tuple[Signer, list[str]]] = {}
+                for tx_hash, (signer, _) in by_tx.items():
+                    per_key.setdefault(signer.address, (signer, []))[1].append(tx_hash)
+                for signer, hashes in per_key.values():
+                    looked.update(signer.statuses(hashes))
             for tx_hash, (signer, ids) in by_tx.items():
-                # Pipelined: a round that sent something looks once at what is in flight and
-                # goes on sending; one with nothing new waits for receipts until a wake.
-                final_hash, ok = self._receipt(conn, ids, signer, tx_hash, wait=not sent_now)
+                final_hash, ok = self._receipt(
+                    conn, ids, signer, tx_hash, wait=not sent_now, seen=looked.get(tx_hash)
+                )
                 self._settle(conn, ids, final_hash, ok)
             return True
         finally:
@@ -336,6 +347,7 @@ class Dispatcher:
         tx_hash: str,
         *,
         wait: bool = True,
+        seen: TxStatus | None = None,
     ) -> tuple[str, bool | None]:
         """The hash of the transaction of intents `ids` and, once final at the confirmation
         depth, whether it succeeded (True) or reverted (False); None while in flight (`wait`:
@@ -343,10 +355,11 @@ class Dispatcher:
         once). A transaction
         replaced by a twin (a fee bump) is followed through the twin; one never to be mined
         (nonce used elsewhere, refused for good, expired) sends the intents again (the chain's
-        state is checked first, so nothing is done twice)."""
+        state is checked first, so nothing is done twice). `seen`: its status as just looked
+        at (`Signer.statuses`), used for the first look."""
         deadline = time.monotonic() + RECEIPT_WAIT
         while True:
-            status = signer.status(tx_hash)
+            status, seen = (seen, None) if seen is not None else (signer.status(tx_hash), None)
             if status.state == "replaced" and status.replaced_by:
                 outbox.set_tx_hash(conn, status.replaced_by, *ids)
                 tx_hash = status.replaced_by

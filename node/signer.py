@@ -25,6 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,18 @@ from node.journal import (
 __all__ = ["SentTx", "Signer", "TxStatus", "journal_fate"]
 
 log = logging.getLogger("heitje.signer")
+
+
+@dataclass(frozen=True)
+class _Look:
+    """The chain as `Signer.statuses` read it once for several transactions: the key's
+    nonce at the latest block, the receipts (hash -> raw receipt, None: not mined), the head;
+    `reachable` False: the node did not answer (nothing changes)."""
+
+    latest: int
+    receipts: dict[str, dict[str, Any] | None]
+    head: int
+    reachable: bool = True
 
 
 class Signer:
@@ -284,7 +297,37 @@ class Signer:
             finally:
                 db.close()
 
-    def _status(self, db: sqlite3.Connection, tx_hash: str) -> TxStatus:
+    def statuses(self, tx_hashes: list[str]) -> dict[str, TxStatus]:
+        """`status` of each of `tx_hashes` (in that order), from one look at the chain: the
+        key's nonce, every open one's receipt in one JSON-RPC batch, the head (three round
+        trips, however many are open)."""
+        with self._lock:
+            db = self._db()
+            try:
+                return self._statuses(db, tx_hashes)
+            finally:
+                db.close()
+
+    def _statuses(self, db: sqlite3.Connection, tx_hashes: list[str]) -> dict[str, TxStatus]:
+        open_ = [
+            h
+            for h in tx_hashes
+            if (r := db.execute("SELECT status FROM journal WHERE tx_hash=?", (h,)).fetchone())
+            and r["status"] not in FINAL
+        ]
+        look: _Look | None = None
+        if open_:
+            try:  # the count first: a transaction mined after it was read shows its receipt
+                latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+                receipts = self._raw_receipts(open_)
+                look = _Look(latest, receipts, int(self.w3.eth.block_number))
+            except Exception:  # the node is unreachable: nothing changes
+                look = _Look(-1, {}, -1, reachable=False)
+        return {h: self._status(db, h, look) for h in tx_hashes}
+
+    def _status(self, db: sqlite3.Connection, tx_hash: str, look: _Look | None = None) -> TxStatus:
+        """Where `tx_hash` stands (`status`), from `look` when given (`statuses`: the chain as
+        read once for several), else from the chain now."""
         row = db.execute("SELECT * FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
         if row is None:
             return TxStatus(tx_hash, "unknown")
@@ -293,13 +336,18 @@ class Signer:
             return TxStatus(
                 tx_hash, row["status"], None, row["block_number"], row["error"], replaced_by
             )
-        try:
-            # The count first: a transaction mined after it was read still shows its receipt.
-            latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
-            receipt = self._raw_receipt(tx_hash)
-            head = int(self.w3.eth.block_number)
-        except Exception:  # the node is unreachable: nothing changes
+        if look is None or (look.reachable and tx_hash not in look.receipts):
+            try:
+                # The count first: a transaction mined after it was read still shows its receipt.
+                latest = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+                receipt = self._raw_receipt(tx_hash)
+                head = int(self.w3.eth.block_number)
+            except Exception:  # the node is unreachable: nothing changes
+                return TxStatus(tx_hash, row["status"], None, row["block_number"], row["error"])
+        elif not look.reachable:
             return TxStatus(tx_hash, row["status"], None, row["block_number"], row["error"])
+        else:
+            latest, receipt, head = look.latest, look.receipts[tx_hash], look.head
         if receipt is not None:
             block = int(receipt["blockNumber"], 16)
             deep = head - block >= self.confirmations
@@ -343,6 +391,27 @@ class Signer:
                 pass  # the next look finds what took the nonce
         now = db.execute("SELECT status, error FROM journal WHERE tx_hash=?", (tx_hash,)).fetchone()
         return TxStatus(tx_hash, now["status"], None, None, now["error"])
+
+    def _raw_receipts(self, tx_hashes: list[str]) -> dict[str, dict[str, Any] | None]:
+        """`_raw_receipt` of each of `tx_hashes`, asked in one JSON-RPC batch. Raises
+        `Web3RPCError` when the node answers any with an error; requests' errors as any
+        call."""
+        if len(tx_hashes) == 1:
+            return {tx_hashes[0]: self._raw_receipt(tx_hashes[0])}
+        calls = [(RPCEndpoint("eth_getTransactionReceipt"), [h]) for h in tx_hashes]
+        answers = self.w3.provider.make_batch_request(calls)  # type: ignore[attr-defined]
+        if not isinstance(answers, list) or len(answers) != len(calls):
+            raise Web3RPCError(f"the node answered {len(calls)} receipts with {answers}")
+        out: dict[str, dict[str, Any] | None] = {}
+        for tx_hash, answer in zip(
+            tx_hashes, sorted(answers, key=lambda a: int(a.get("id", 0))), strict=True
+        ):
+            if "error" in answer:
+                raise Web3RPCError(f"eth_getTransactionReceipt: {answer['error']}")
+            result = answer.get("result")
+            mined = isinstance(result, dict) and result.get("blockNumber") is not None
+            out[tx_hash] = result if mined else None
+        return out
 
     def _raw_receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt of `tx_hash` as the node sends it (hex strings; None: not mined), only
@@ -498,9 +567,9 @@ class Signer:
                     "('signed','sent','mined') ORDER BY nonce, created_at",
                     (self.address,),
                 ).fetchall()
-                statuses = [self._status(db, r["tx_hash"]) for r in rows]
+                looked = self._statuses(db, [r["tx_hash"] for r in rows])
                 self._fill_gap(db)
-                return statuses
+                return list(looked.values())
             finally:
                 db.close()
 
