@@ -117,6 +117,7 @@ def run_demo(
         raise HeitjeError(
             f"{data_dir} is not empty: give a new directory", code="data_dir_not_empty"
         )
+    created = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir.resolve()
     started = time.monotonic()
@@ -208,9 +209,27 @@ def run_demo(
             out["differences"] = report.differences
         progress(f"done in {time.monotonic() - started:.1f}s; reconciled: {out['reconciled']}")
         return out
+    except ConfigError:
+        if stack is None:  # refused before it started (keys, options): left as it was found
+            api.child.stop()
+            _empty(data_dir, remove=created)
+        raise
     finally:
         if stack is not None:
             stack.stop()
         api.child.stop()  # no-op once the stack stopped it (or failed to start)
         if temporary:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _empty(data_dir: Path, *, remove: bool) -> None:
+    """Remove what a refused replay wrote into `data_dir` (empty when it began: the API's
+    log), and the directory itself when the replay made it (`remove`)."""
+    if remove:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return
+    for entry in data_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
