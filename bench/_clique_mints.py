@@ -42,6 +42,13 @@ def wait_mirror_minted(path: Path, units: int, timeout: float = 300.0) -> None:
             time.sleep(0.05)
 
 
+def how(args: argparse.Namespace) -> str:
+    """How the tasks are approved."""
+    if args.batch:
+        return f"POST /tasks/approvals of {args.batch}"
+    return f"{args.threads} client threads, one approval a request"
+
+
 @dataclass
 class Round:
     """One round's figures: mints/s until confirmed and until in the mirror, gas per mint in
@@ -60,6 +67,7 @@ def one_round(api: Api, stack: Stack, citizens: list[str], prefix: str, args: ar
     w3 = stack.token.w3
     log(f"mints: round {prefix}: preparing {args.tasks} tasks")
     refs = prepare(api, citizens, prefix, args.tasks)
+    log(f"mints: round {prefix}: approving {args.tasks} tasks, {how(args)}")
     first_block = int(w3.eth.block_number)
     started = time.perf_counter()
     if args.batch:
@@ -111,15 +119,9 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
         f"set-up: {args.citizens} citizens signed up and registered on chain in "
         f"{time.perf_counter() - started:.1f} s"
     )
-    how = (
-        f"POST /tasks/approvals of {args.batch}"
-        if args.batch
-        else f"{args.threads} client threads, one approval a request"
-    )
     reward = parse_heit(REWARD)
     rounds: list[Round] = []
     for r in range(args.rounds):
-        log(f"mints: round {r + 1} of {args.rounds}: approving {args.tasks} tasks, {how}")
         rounds.append(one_round(api, stack, citizens, f"net{r + 1}", args, reward * r * args.tasks))
 
     log("mints: one task approved alone (a single mintReward)")
@@ -145,7 +147,7 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
     )
     n = f"median of {len(rounds)}"
     figure(
-        f"3 validators, period {period} s, {args.tasks} tasks a round, {how}: reward mints/s "
+        f"3 validators, period {period} s, {args.tasks} tasks a round, {how(args)}: reward mints/s "
         f"until confirmed ({n}: {', '.join(f'{r.sustained:.0f}' for r in rounds)})",
         f"{sustained:.1f}",
     )
