@@ -51,17 +51,16 @@ class PeriodView:
 
         Errors: 409 `no_reward_period`; 503 `chain_unavailable`."""
         token = ctx.chain.token
-        unconfirmed = outbox.unconfirmed_mints(ctx.db)
-        by_tx: dict[str, list[sqlite3.Row]] = {}  # sent intents by their transaction
+        unconfirmed = outbox.unconfirmed_mints(ctx.db)  # summed per account and transaction
+        sent: dict[str, str] = {}  # transaction -> one task reference it mints
         for r in unconfirmed:
-            if r["status"] == "sent" and r["tx_hash"]:
-                by_tx.setdefault(str(r["tx_hash"]), []).append(r)
-        sent = list(by_tx.values())
+            if r["tx_hash"]:
+                sent.setdefault(str(r["tx_hash"]), str(r["ref"]))
         for attempt in range(3):  # a reorganisation may take the block away while it is read
             try:
                 block = int(token.w3.eth.block_number)
                 # One look per transaction: a batch mints all its rewards or none.
-                refs = [bytes.fromhex(str(rows[0]["ref"])[2:]) for rows in sent]
+                refs = [bytes.fromhex(ref[2:]) for ref in sent.values()]
                 reads = token.period_reads(block, refs, list(citizens))
                 break
             except OSError:  # requests' connection errors and time-outs
@@ -78,11 +77,9 @@ class PeriodView:
                 "no reward period is open on chain, so no reward can be minted; "
                 "the municipality has to open one first",
             )
-        landed: set[int] = set()
-        for rows, done in zip(sent, reads.rewarded, strict=True):
-            if done:
-                landed.update(int(r["id"]) for r in rows)
-        view = cls(token, block, reads.period, [r for r in unconfirmed if r["id"] not in landed])
+        landed = {tx for tx, done in zip(sent, reads.rewarded, strict=True) if done}
+        on_way = [r for r in unconfirmed if r["tx_hash"] not in landed]
+        view = cls(token, block, reads.period, on_way)
         view._earned.update({a.lower(): int(v) for a, v in reads.earned.items()})
         return view
 

@@ -44,8 +44,11 @@ def add_mint(
 def due(conn: sqlite3.Connection, now: float, limit: int = 2000) -> list[sqlite3.Row]:
     """Intents to work on at `now` (unix seconds), oldest first: every `sent` one (in flight,
     to be followed), and up to `limit` pending ones and blocked ones whose `next_attempt_at`
-    has come (however many are in flight, so new work is never held back behind them)."""
-    in_flight = conn.execute("SELECT * FROM intents WHERE status = 'sent' ORDER BY id").fetchall()
+    has come (however many are in flight, so new work is never held back behind them). The
+    `sent` ones carry only `id`, `kind`, `status` and `tx_hash` (thousands may be in flight)."""
+    in_flight = conn.execute(
+        "SELECT id, kind, status, tx_hash FROM intents WHERE status = 'sent' ORDER BY id"
+    ).fetchall()
     to_send = conn.execute(
         "SELECT * FROM intents WHERE status = 'pending' "
         "OR (status = 'blocked' AND next_attempt_at <= ?) ORDER BY id LIMIT ?",
@@ -63,11 +66,15 @@ def next_attempt_at(conn: sqlite3.Connection) -> float | None:
 
 
 def unconfirmed_mints(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Mint intents not confirmed yet (pending, sent, blocked): id, account, amount, ref,
-    status, tx_hash."""
+    """Mint intents not confirmed yet (pending, sent, blocked), summed per account and
+    transaction: `account`, `tx_hash` (that of the sent ones; None for the others), `ref` (one
+    task reference of them) and `amount` (base units). A few rows per citizen however many
+    rewards are on their way."""
     return conn.execute(
-        "SELECT id, account, amount, ref, status, tx_hash FROM intents "
-        "WHERE kind = 'mint' AND status IN ('pending','sent','blocked') ORDER BY id"
+        "SELECT account, CASE WHEN status = 'sent' THEN tx_hash END AS tx_hash, MIN(ref) AS ref, "
+        "SUM(amount) AS amount FROM intents "
+        "WHERE kind = 'mint' AND status IN ('pending','sent','blocked') "
+        "GROUP BY account, CASE WHEN status = 'sent' THEN tx_hash END"
     ).fetchall()
 
 
