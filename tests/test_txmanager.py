@@ -328,3 +328,46 @@ def test_a_transaction_not_mined_in_time_expires_and_frees_its_nonce(chain: Chai
     assert again.nonce == sent.nonce + 1
     signer.wait(again.tx_hash, timeout=30)
     assert chain.registered(citizen)
+
+
+def test_the_gas_limit_covers_the_transaction_and_a_revert_comes_back_with_its_reason(
+    chain: Chain,
+) -> None:
+    """`Signer.gas_limit` (eth_createAccessList): the limit is at least what the transaction
+    uses when mined (without the list), and below what the old rule gave (the lowest passing
+    limit plus a fifth and 10,000: a full batch must leave room for four in a 30M-gas block);
+    a call that would revert is refused before anything is signed, with the contract's
+    reason."""
+    citizen, tx = chain.register_tx()
+    chain.signer().transact(tx)
+    signer = chain.signer(role="minter")
+    mint = chain.token.mint_reward_tx(citizen, 100, task_ref(f"gas-{citizen}"))
+    limit = signer.gas_limit(mint)
+    sent = signer.send(mint)
+    receipt = signer.wait(sent.tx_hash, timeout=30)
+    assert receipt["status"] == 1
+    used = int(receipt["gasUsed"])
+    assert used <= limit < used * 12 // 10 + 10_000
+    journal = sqlite3.connect(DataDir(chain.data_dir).nonce_journal)
+    open_before = journal.execute("SELECT COUNT(*) FROM journal WHERE status='signed'").fetchone()
+    with pytest.raises(ChainError) as refused:
+        signer.send(mint)  # the same task reference again
+    assert refused.value.code == "task_already_rewarded"
+    assert (
+        journal.execute("SELECT COUNT(*) FROM journal WHERE status='signed'").fetchone()
+        == open_before
+    )  # nothing signed for it
+
+
+def test_statuses_looks_at_several_transactions_at_once(chain: Chain) -> None:
+    """`Signer.statuses`: the state of each hash asked, in order, from one look; an unknown
+    hash is `unknown`; a mined one at depth 0 is `confirmed`."""
+    signer = chain.signer()
+    sent = [signer.send(chain.register_tx()[1]) for _ in range(3)]
+    for s in sent:
+        signer.wait(s.tx_hash, timeout=30)
+    unknown = "0x" + "ab" * 32
+    looked = signer.statuses([unknown, *(s.tx_hash for s in sent)])
+    assert list(looked) == [unknown, *(s.tx_hash for s in sent)]
+    assert looked[unknown].state == "unknown"
+    assert [looked[s.tx_hash].state for s in sent] == ["confirmed"] * 3
