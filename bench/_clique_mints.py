@@ -15,6 +15,7 @@ from approvals import (
     REWARD,
     Api,
     check_confirmed,
+    check_minted,
     prepare,
     reward_txs,
     setup_users,
@@ -170,11 +171,4 @@ def mints(args: argparse.Namespace, net: Network, stack: Stack) -> None:
     )
     figure(f"while minting: mints/s over the blocks from first to last mint ({n})", f"{steady:.0f}")
     figure("while minting / batched ceiling", f"{steady / ceiling_batched:.3f}")
-    expected = reward * (args.rounds * args.tasks + 1)
-    minted = int(stack.token.total_minted())
-    note(
-        f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
-        f"({'equal' if minted == expected else 'DIFFERENT'})"
-    )
-    if minted != expected:
-        raise SystemExit("total_minted does not equal the sum of approved rewards")
+    check_minted(stack, reward * (args.rounds * args.tasks + 1))

@@ -133,6 +133,17 @@ def setup_users(api: Api, stack: Stack, citizens: int) -> list[str]:
     return names
 
 
+def check_minted(stack: Stack, expected: int) -> None:
+    """Note `token.total_minted` against `expected` base units; exit 1 when they differ."""
+    minted = int(stack.token.total_minted())
+    note(
+        f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
+        f"({'equal' if minted == expected else 'DIFFERENT'})"
+    )
+    if minted != expected:
+        raise SystemExit("total_minted does not equal the sum of approved rewards")
+
+
 def prepare(api: Api, citizens: list[str], prefix: str, count: int) -> list[str]:
     """Publish, claim and submit `count` tasks; returns their refs (untimed)."""
     refs = [f"{prefix}-{i:04d}" for i in range(count)]
@@ -350,14 +361,7 @@ def main() -> None:
                 f"demo-style one-at-a-time, {len(lat)} tasks: approvals/s",
                 f"{len(lat) / sum(lat):.1f}",
             )
-        expected = parse_heit(REWARD) * len(approved) + baseline_units
-        minted = int(stack.token.total_minted())
-        note(
-            f"check: token.total_minted = {minted} base units, sum of rewards = {expected} "
-            f"({'equal' if minted == expected else 'DIFFERENT'})"
-        )
-        if minted != expected:
-            raise SystemExit("total_minted does not equal the sum of approved rewards")
+        check_minted(stack, parse_heit(REWARD) * len(approved) + baseline_units)
     except Stuck as e:
         args.keep = True
         note(f"FAILED: {e}")

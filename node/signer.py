@@ -290,12 +290,7 @@ class Signer:
         that is not on chain is broadcast again (every REBROADCAST_AFTER seconds); one that left
         the chain in a reorganisation goes back to `sent` and is broadcast again at once.
         Unknown hashes: state `unknown`."""
-        with self._lock:
-            db = self._db()
-            try:
-                return self._status(db, tx_hash)
-            finally:
-                db.close()
+        return self.statuses([tx_hash])[tx_hash]
 
     def statuses(self, tx_hashes: list[str]) -> dict[str, TxStatus]:
         """`status` of each of `tx_hashes` (in that order), from one look at the chain: the
