@@ -143,7 +143,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     withdrawn_by INTEGER REFERENCES users(id),
     withdrawal_reason TEXT
 );
-CREATE INDEX IF NOT EXISTS tasks_cap ON tasks (claimed_by, approved_year, status);
+-- The caps' sums (store.tasks.approved_rewards, approved_in_month) read these indexes only:
+-- one citizen's approved rewards of a year or a month, not every task they ever had.
+CREATE INDEX IF NOT EXISTS tasks_year_rewards ON tasks (claimed_by, status, approved_year, reward);
+CREATE INDEX IF NOT EXISTS tasks_month_rewards
+    ON tasks (claimed_by, status, substr(decided_at, 1, 7), reward);
 CREATE TABLE IF NOT EXISTS proofs (
     task_id INTEGER PRIMARY KEY REFERENCES tasks(id),
     user_id INTEGER NOT NULL REFERENCES users(id),

@@ -183,27 +183,27 @@ def set_rejected(
     )
 
 
+YEAR_SUM = (
+    "SELECT COALESCE(SUM(reward), 0) FROM tasks WHERE claimed_by = ? AND "
+    "status = 'approved' AND approved_year = ?"
+)
+"""The yearly cap's sum; read from the index tasks_year_rewards alone."""
+MONTH_SUM = (
+    "SELECT COALESCE(SUM(reward), 0) FROM tasks WHERE claimed_by = ? AND "
+    "status = 'approved' AND substr(decided_at, 1, 7) = ?"
+)
+"""The monthly cap's sum; searched in the index tasks_month_rewards (same expression)."""
+
+
 def approved_rewards(conn: sqlite3.Connection, user_id: int, year: int) -> int:
     """Base units of rewards approved for `user_id` in calendar year `year`."""
-    return int(
-        conn.execute(
-            "SELECT COALESCE(SUM(reward), 0) FROM tasks WHERE claimed_by = ? AND "
-            "status = 'approved' AND approved_year = ?",
-            (user_id, year),
-        ).fetchone()[0]
-    )
+    return int(conn.execute(YEAR_SUM, (user_id, year)).fetchone()[0])
 
 
 def approved_in_month(conn: sqlite3.Connection, user_id: int, month: str) -> int:
     """Base units of rewards approved for `user_id` in calendar month `month` ("YYYY-MM", of
     the approval time in its own offset, as `decided_at` holds it)."""
-    return int(
-        conn.execute(
-            "SELECT COALESCE(SUM(reward), 0) FROM tasks WHERE claimed_by = ? AND "
-            "status = 'approved' AND substr(decided_at, 1, 7) = ?",
-            (user_id, month),
-        ).fetchone()[0]
-    )
+    return int(conn.execute(MONTH_SUM, (user_id, month)).fetchone()[0])
 
 
 def claimant_addresses(conn: sqlite3.Connection, refs: list[str]) -> list[str]:

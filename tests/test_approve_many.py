@@ -10,12 +10,16 @@ a small reward period on chain, so it runs last.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from node.token import Token
 from scripts.stack import Stack
+from store import tasks
+from store.db import connect as connect_db
+from store.db import init_db
 from tests.apiclient import Api
 from tests.conftest import fresh, heitje_on
 
@@ -181,6 +185,60 @@ def test_the_reward_period_counts_the_batch_itself(api: Api, module_stack: Stack
     assert api.chain_balance(ed) == 1500
     assert api.chain_balance(fay) == 1000
     assert api.chain_balance(gus) == 0
+
+
+def test_the_caps_sums_count_one_citizens_approved_rewards_from_an_index(tmp_path: Path) -> None:
+    """The yearly and monthly sums the caps compare against count only the citizen's approved
+    rewards of that year or month (by `approved_year`, and by the month `decided_at` names), and
+    SQLite answers them from the indexes made for them, not by reading each task row."""
+    path = tmp_path / "service.sqlite"
+    init_db(path)
+    db = connect_db(path)
+    try:
+        for uid in (1, 2):
+            db.execute(
+                "INSERT INTO users (id, username, username_key, role, password_hash, name, "
+                "created_at) VALUES (?, ?, ?, 'citizen', 'x', 'N', 't')",
+                (uid, f"c{uid}", f"c{uid}"),
+            )
+        rows = [  # (citizen, status, reward, decided_at, approved_year)
+            (1, "approved", 500, "2026-12-01T09:00:00+01:00", 2026),
+            (1, "approved", 250, "2026-12-31T23:59:00+01:00", 2026),
+            (1, "approved", 300, "2026-11-30T10:00:00+01:00", 2026),
+            (1, "approved", 200, "2025-12-15T10:00:00+01:00", 2025),
+            (1, "submitted", 700, None, None),
+            (1, "rejected", 900, "2026-12-02T10:00:00+01:00", None),
+            (2, "approved", 900, "2026-12-02T10:00:00+01:00", 2026),
+        ]
+        for i, (uid, status, reward, at, year) in enumerate(rows):
+            db.execute(
+                "INSERT INTO tasks (ref, kind, title, reward, status, published_by, "
+                "published_at, claimed_by, decided_at, approved_year) "
+                "VALUES (?, 'k', 't', ?, ?, 2, 't', ?, ?, ?)",
+                (f"t{i}", reward, status, uid, at, year),
+            )
+        assert tasks.approved_rewards(db, 1, 2026) == 500 + 250 + 300
+        assert tasks.approved_rewards(db, 1, 2025) == 200
+        assert tasks.approved_in_month(db, 1, "2026-12") == 500 + 250
+        assert tasks.approved_in_month(db, 1, "2026-11") == 300
+        assert tasks.approved_in_month(db, 2, "2026-12") == 900
+        assert tasks.approved_in_month(db, 1, "2027-01") == 0
+        plans = {
+            name: " ".join(str(r[3]) for r in db.execute("EXPLAIN QUERY PLAN " + sql, params))
+            for name, sql, params in [
+                ("year", tasks.YEAR_SUM, (1, 2026)),
+                ("month", tasks.MONTH_SUM, (1, "2026-12")),
+            ]
+        }
+        assert (
+            "COVERING INDEX tasks_year_rewards (claimed_by=? AND status=? AND approved_year=?)"
+            in plans["year"]
+        )
+        assert (
+            "INDEX tasks_month_rewards (claimed_by=? AND status=? AND <expr>=?)" in plans["month"]
+        )
+    finally:
+        db.close()
 
 
 def test_period_totals_read_in_one_batch_match_single_calls(module_stack: Stack) -> None:
