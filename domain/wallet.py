@@ -159,6 +159,7 @@ def payable_shop(ctx: Context, username: str) -> tuple[str, str]:
     return shop.username, shop.name
 
 
-def display_names(ctx: Context) -> dict[str, str]:
-    """username -> display name (for pages that show people by name)."""
-    return accounts.names_by_username(ctx.db)
+def display_names(ctx: Context, usernames: list[str]) -> dict[str, str]:
+    """username -> display name of those of `usernames` that are accounts (for pages that show
+    people by name)."""
+    return accounts.names_by_username(ctx.db, usernames)

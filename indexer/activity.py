@@ -41,7 +41,9 @@ def first_block_at(mirror: Mirror, timestamp: int) -> int | None:
     """The smallest block number `n` such that every block the mirror keeps from `n` on has a
     timestamp >= `timestamp` (unix seconds); None when the mirror keeps no blocks. At most
     about 2 log2(blocks) indexed lookups."""
-    row = _query(mirror, "SELECT MIN(number), MAX(number) FROM blocks", {})
+    row = _query(  # two subqueries: each an index seek (one MIN and MAX together scan the table)
+        mirror, "SELECT (SELECT MIN(number) FROM blocks), (SELECT MAX(number) FROM blocks)", {}
+    )
     if not row or row[0][0] is None:
         return None
     low, high = int(row[0][0]), int(row[0][1]) + 1  # the answer lies in [low, high]

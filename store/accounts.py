@@ -177,9 +177,20 @@ def usernames_of(conn: sqlite3.Connection, addresses: list[str]) -> dict[str, st
     }
 
 
-def names_by_username(conn: sqlite3.Connection) -> dict[str, str]:
-    """username -> display name."""
-    return {r[0]: r[1] for r in conn.execute("SELECT username, name FROM users")}
+def names_by_username(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, str]:
+    """username -> display name of the accounts among `usernames` (others left out)."""
+    wanted = sorted(set(usernames))
+    out: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        marks = ",".join("?" * len(part))
+        out.update(
+            (str(r[0]), str(r[1]))
+            for r in conn.execute(
+                f"SELECT username, name FROM users WHERE username IN ({marks})", part
+            )
+        )
+    return out
 
 
 def wallet_accounts(conn: sqlite3.Connection) -> list[sqlite3.Row]:

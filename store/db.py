@@ -148,6 +148,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_year_rewards ON tasks (claimed_by, status, approved_year, reward);
 CREATE INDEX IF NOT EXISTS tasks_month_rewards
     ON tasks (claimed_by, status, substr(decided_at, 1, 7), reward);
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, id);  -- lists by status, the review queue
+CREATE INDEX IF NOT EXISTS tasks_decided ON tasks (status, decided_at);  -- the dashboard's months
 CREATE TABLE IF NOT EXISTS proofs (
     task_id INTEGER PRIMARY KEY REFERENCES tasks(id),
     user_id INTEGER NOT NULL REFERENCES users(id),
@@ -190,6 +192,8 @@ CREATE TABLE IF NOT EXISTS intents (
     failures INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS intents_open ON intents (status, id);
+CREATE INDEX IF NOT EXISTS intents_user ON intents (user_id, kind);  -- registration, open intents
+CREATE INDEX IF NOT EXISTS intents_ref ON intents (ref);  -- a reward's task title in the history
 CREATE TABLE IF NOT EXISTS payments (
     id INTEGER PRIMARY KEY,
     payer_id INTEGER NOT NULL REFERENCES users(id),
@@ -204,6 +208,7 @@ CREATE TABLE IF NOT EXISTS payments (
     UNIQUE (payer_id, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS payments_pending ON payments (id) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS payments_payee ON payments (payee_id, id);  -- a shop's payments
 CREATE TABLE IF NOT EXISTS refund_parts (
     refund_nonce TEXT NOT NULL,
     payment_id INTEGER NOT NULL REFERENCES payments(id),
@@ -262,6 +267,9 @@ CREATE TABLE IF NOT EXISTS redemption_requests (
     error_code TEXT,
     created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS redemption_requests_shop ON redemption_requests (shop_id, id);
+CREATE INDEX IF NOT EXISTS redemption_requests_pending ON redemption_requests (id)
+    WHERE status = 'pending';
 """
 
 

@@ -3,6 +3,7 @@ function brings a database from one version to the next; `migrate` runs those it
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 
@@ -259,17 +260,24 @@ def _m_staff_admin(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE shops ADD COLUMN decline_reason TEXT")
 
 
-def _m_cap_indexes(conn: sqlite3.Connection) -> None:
-    """The caps' sums read covering indexes of a citizen's approved rewards by year and by
-    month (tasks_cap made them read every task of the citizen's row by row)."""
+def _m_lookup_indexes(conn: sqlite3.Connection) -> None:
+    """Indexes for what a request reads (issue 12): the caps' sums read a citizen's approved
+    rewards of a year or month from covering indexes (tasks_cap made them read each task of the
+    citizen), and no request scans a whole table of tasks, intents, payments or redemption
+    requests any more (each index below names its reader in SCHEMA)."""
     conn.execute("DROP INDEX IF EXISTS tasks_cap")
-    conn.execute(
-        "CREATE INDEX tasks_year_rewards ON tasks (claimed_by, status, approved_year, reward)"
-    )
-    conn.execute(
-        "CREATE INDEX tasks_month_rewards "
-        "ON tasks (claimed_by, status, substr(decided_at, 1, 7), reward)"
-    )
+    tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for statement in _statements(SCHEMA):
+        made = re.search(r"CREATE INDEX IF NOT EXISTS (\w+)\s+ON (\w+)", statement)
+        if made and made[1] in LOOKUP_INDEXES and made[2] in tables:  # others: SCHEMA makes them
+            conn.execute(statement)
+
+
+LOOKUP_INDEXES = (
+    "tasks_year_rewards", "tasks_month_rewards", "tasks_status", "tasks_decided", "intents_user",
+    "intents_ref", "payments_payee", "redemption_requests_shop", "redemption_requests_pending",
+)  # fmt: skip
+"""The indexes `_m_lookup_indexes` adds."""
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -287,7 +295,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m_task_planning,
     _m_bank_feedback,
     _m_staff_admin,
-    _m_cap_indexes,
+    _m_lookup_indexes,
 ]
 """Migration i + 1 brings a database from user_version i to i + 1 (append only)."""
 

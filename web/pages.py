@@ -90,7 +90,7 @@ def _paid_notice(ctx: Context, user: Caller, payment_id: int) -> dict[str, Any] 
     if paid is None:
         return None
     amount, payee = paid
-    names = wallet.display_names(ctx)
+    names = wallet.display_names(ctx, [payee])
     return {"units": units_of(amount), "payee": names.get(payee, payee)}
 
 
@@ -110,8 +110,9 @@ def _wallet_page(
     items: list[dict[str, Any]] = []
     try:
         balance = units_of(wallet.balance(ctx, user, min_block).balance)
-        names = wallet.display_names(ctx)
-        for h, title in wallet.history_with_titles(ctx, user, limit=50, min_block=min_block):
+        history = wallet.history_with_titles(ctx, user, limit=50, min_block=min_block)
+        names = wallet.display_names(ctx, [h.counterparty for h, _ in history if h.counterparty])
+        for h, title in history:
             label, sign = _KINDS.get(h.kind, (h.kind, ""))
             units = units_of(h.amount)
             items.append(
