@@ -149,7 +149,6 @@ CREATE INDEX IF NOT EXISTS tasks_year_rewards ON tasks (claimed_by, status, appr
 CREATE INDEX IF NOT EXISTS tasks_month_rewards
     ON tasks (claimed_by, status, substr(decided_at, 1, 7), reward);
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, id);  -- lists by status, the review queue
-CREATE INDEX IF NOT EXISTS tasks_decided ON tasks (status, decided_at);  -- the dashboard's months
 CREATE TABLE IF NOT EXISTS proofs (
     task_id INTEGER PRIMARY KEY REFERENCES tasks(id),
     user_id INTEGER NOT NULL REFERENCES users(id),

@@ -274,8 +274,8 @@ def _m_lookup_indexes(conn: sqlite3.Connection) -> None:
 
 
 LOOKUP_INDEXES = (
-    "tasks_year_rewards", "tasks_month_rewards", "tasks_status", "tasks_decided", "intents_user",
-    "intents_ref", "payments_payee", "redemption_requests_shop", "redemption_requests_pending",
+    "tasks_year_rewards", "tasks_month_rewards", "tasks_status", "intents_user", "intents_ref",
+    "payments_payee", "redemption_requests_shop", "redemption_requests_pending",
 )  # fmt: skip
 """The indexes `_m_lookup_indexes` adds."""
 
