@@ -9,7 +9,7 @@ import sqlite3
 import unicodedata
 from typing import Any
 
-from store.db import now_iso
+from store.db import in_chunks, now_iso
 
 
 def username_key(username: str) -> str:
@@ -179,11 +179,8 @@ def usernames_of(conn: sqlite3.Connection, addresses: list[str]) -> dict[str, st
 
 def names_by_username(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, str]:
     """username -> display name of the accounts among `usernames` (others left out)."""
-    wanted = sorted(set(usernames))
     out: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(usernames):
         out.update(
             (str(r[0]), str(r[1]))
             for r in conn.execute(

@@ -23,6 +23,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass
 
+from store.db import in_chunks
+
 
 @dataclass(frozen=True)
 class BookingRow:
@@ -118,11 +120,8 @@ def entry_ref_seen(conn: sqlite3.Connection, kind: str, entry_ref: str, e2e: str
 
 def ledger_payments(conn: sqlite3.Connection, e2e_ids: Iterable[str]) -> dict[str, LedgerPayment]:
     """The settlement ledger's payments with these end-to-end ids (unknown ones left out)."""
-    wanted = sorted(set(e2e_ids))
     out: dict[str, LedgerPayment] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(e2e_ids):
         for e2e, batch_id, shop, units, count, rate in conn.execute(
             "SELECT s.end_to_end_id, s.batch_id, MIN(s.shop), SUM(s.amount), COUNT(*),"
             " b.eur_per_heitje FROM settled_redemptions s"
@@ -185,9 +184,7 @@ def mark_paid(conn: sqlite3.Connection, e2e: str, batch_id: str, day: str, booki
 def redemptions_of(conn: sqlite3.Connection, e2e_ids: Sequence[str]) -> int:
     """How many settled redemptions the payments `e2e_ids` paid."""
     total = 0
-    for start in range(0, len(e2e_ids), 500):
-        chunk = list(e2e_ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(e2e_ids):
         row = conn.execute(
             f"SELECT COUNT(*) FROM settled_redemptions WHERE end_to_end_id IN ({marks})", chunk
         ).fetchone()
@@ -198,13 +195,11 @@ def redemptions_of(conn: sqlite3.Connection, e2e_ids: Sequence[str]) -> int:
 def redemptions_paid_on(conn: sqlite3.Connection, redemption_ids: Iterable[int]) -> dict[int, str]:
     """Redemption id -> the day (ISO) the bank booked the payment that paid it, for those of
     `redemption_ids` that are booked; {} when the database has no bank tables yet."""
-    ids = sorted(set(redemption_ids))
+    ids = set(redemption_ids)
     if not ids or not _has_tables(conn):
         return {}
     out: dict[int, str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         for rid, day in conn.execute(
             "SELECT s.redemption_id, p.paid_on FROM settled_redemptions s"
             " JOIN bank_paid_payments p ON p.end_to_end_id = s.end_to_end_id"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-_CHUNK = 500  # ids per IN (...) query, well below SQLite's limit on bound parameters
+from store.db import in_chunks
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,10 @@ def approved_tasks(conn: sqlite3.Connection, since_day: str, until_day: str) -> 
 def owners(conn: sqlite3.Connection, addresses: list[str]) -> dict[str, int]:
     """address -> user id for the accounts among `addresses` (any address an account ever had
     counts); addresses of no account are left out."""
-    wanted = sorted(set(addresses))
     found: dict[str, int] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for chunk, marks in in_chunks(addresses):
         rows = conn.execute(
-            "SELECT address, user_id FROM account_addresses "
-            f"WHERE address IN ({','.join('?' * len(chunk))})",
+            f"SELECT address, user_id FROM account_addresses WHERE address IN ({marks})",
             chunk,
         ).fetchall()
         found.update((str(a), int(u)) for a, u in rows)
@@ -61,13 +58,10 @@ def owners(conn: sqlite3.Connection, addresses: list[str]) -> dict[str, int]:
 def home_neighbourhoods(conn: sqlite3.Connection, user_ids: list[int]) -> dict[int, str]:
     """citizen user id -> the neighbourhood they gave (trimmed; '' when none) for the citizens
     among `user_ids`."""
-    wanted = sorted(set(user_ids))
     found: dict[int, str] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    for chunk, marks in in_chunks(user_ids):
         rows = conn.execute(
-            "SELECT user_id, neighbourhood FROM citizens "
-            f"WHERE user_id IN ({','.join('?' * len(chunk))})",
+            f"SELECT user_id, neighbourhood FROM citizens WHERE user_id IN ({marks})",
             chunk,
         ).fetchall()
         found.update((int(u), str(n).strip()) for u, n in rows)

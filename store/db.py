@@ -9,10 +9,11 @@ Chain facts (balances, history) are not kept here: they come from the indexer's 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -270,6 +271,21 @@ CREATE INDEX IF NOT EXISTS redemption_requests_shop ON redemption_requests (shop
 CREATE INDEX IF NOT EXISTS redemption_requests_pending ON redemption_requests (id)
     WHERE status = 'pending';
 """
+
+
+T = TypeVar("T", str, int)
+
+IN_CHUNK = 500
+"""Values per `IN (...)` of one query (`in_chunks`), well below SQLite's bound-parameter limit."""
+
+
+def in_chunks(values: Iterable[T]) -> Iterator[tuple[list[T], str]]:
+    """The distinct `values`, sorted, in lists of at most IN_CHUNK, each with its placeholders
+    ("?,?,..."), for `... IN ({marks})` queries."""
+    wanted = sorted(set(values))
+    for start in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[start : start + IN_CHUNK]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def now_iso() -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from store.db import now_iso
+from store.db import in_chunks, now_iso
 
 OPEN = ("pending", "sent", "blocked")
 """Statuses of an intent that is not done yet."""
@@ -177,10 +177,7 @@ def task_titles(conn: sqlite3.Connection, refs: list[str]) -> dict[str, str]:
     """On-chain task reference (0x hex, lower case, as a mint intent holds it) -> the title of
     the task it rewards, for those of `refs` the service minted."""
     titles: dict[str, str] = {}
-    wanted = sorted(set(refs))
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(refs):
         for ref, title in conn.execute(
             "SELECT i.ref, t.title FROM intents i JOIN tasks t ON t.id = i.task_id "
             f"WHERE i.kind = 'mint' AND i.ref IN ({marks})",

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from store.db import in_chunks
+
 _SELECT = (
     "SELECT CASE WHEN t.withdrawn_at IS NOT NULL THEN 'withdrawn' ELSE t.status END AS status, "
     "t.status AS stored_status, t.*, c.username AS claimed_by_name, "
@@ -210,9 +212,7 @@ def claimant_addresses(conn: sqlite3.Connection, refs: list[str]) -> list[str]:
     """The wallet addresses of the citizens who claimed tasks `refs` (those claimed, with an
     address), each once."""
     out: list[str] = []
-    for i in range(0, len(refs), 500):
-        part = refs[i : i + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_chunks(refs):
         out += [
             str(r[0])
             for r in conn.execute(

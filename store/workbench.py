@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-_CHUNK = 500  # ids per IN (...) query
+from store.db import in_chunks
 
 _TASKS = (
     "SELECT t.*, c.username AS claimed_by_name, p.username AS published_by_name, "
@@ -25,19 +25,12 @@ _TASKS = (
 )
 
 
-def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
-    wanted = sorted(set(values))
-    for start in range(0, len(wanted), _CHUNK):
-        yield wanted[start : start + _CHUNK]
-
-
 def tasks_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, sqlite3.Row]:
     """Task rows by id, each with the usernames of its claimant (`claimed_by_name`), publisher
     (`published_by_name`), first approver (`first_approved_by_name`, four-eyes) and the one who
     decided (`decided_by_name`), and its proof (`proof_photos`, `proof_at`; NULL without)."""
     out: dict[int, sqlite3.Row] = {}
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         for row in conn.execute(_TASKS + f"WHERE t.id IN ({marks})", chunk):
             out[int(row["id"])] = row
     return out
@@ -62,8 +55,7 @@ def mint_labels(conn: sqlite3.Connection, refs: Iterable[str]) -> dict[str, int]
     """On-chain task reference (0x-hex) -> the task id the outbox's mint intent names for it.
     A label only: callers check it by recomputing the reference."""
     out: dict[str, int] = {}
-    for chunk in _chunks(r.lower() for r in refs):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(r.lower() for r in refs):
         for ref, task_id in conn.execute(
             "SELECT lower(ref), task_id FROM intents WHERE kind = 'mint'"
             f" AND lower(ref) IN ({marks}) AND task_id IS NOT NULL",
@@ -110,8 +102,7 @@ def usernames_of(conn: sqlite3.Connection, addresses: Iterable[str]) -> dict[str
     """Lowercase address -> username, for the addresses that belong (or belonged) to an
     account; matched without regard to case."""
     out: dict[str, str] = {}
-    for chunk in _chunks(a.lower() for a in addresses):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(a.lower() for a in addresses):
         for address, username in conn.execute(
             "SELECT lower(a.address), u.username FROM account_addresses a JOIN users u "
             f"ON u.id = a.user_id WHERE lower(a.address) IN ({marks})",
@@ -129,8 +120,7 @@ def settled_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, sql
     if not {"settled_redemptions", "settlement_batches"} <= tables:
         return {}
     out: dict[int, sqlite3.Row] = {}
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(ids):
         for row in conn.execute(
             "SELECT r.redemption_id, r.batch_id, r.end_to_end_id, r.amount, r.shop, b.file_path,"
             " b.created_at, b.execution_date FROM settled_redemptions r"
@@ -167,8 +157,7 @@ def bank_paid(conn: sqlite3.Connection, e2e_ids: Iterable[str]) -> dict[str, sql
     if not has_table(conn, "bank_paid_payments"):
         return {}
     out: dict[str, sqlite3.Row] = {}
-    for chunk in _chunks(e2e_ids):
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(e2e_ids):
         for row in conn.execute(
             "SELECT p.end_to_end_id, p.paid_on, p.booking_id, b.amount_cents, f.file_name"
             " FROM bank_paid_payments p JOIN bank_bookings b ON b.id = p.booking_id"
