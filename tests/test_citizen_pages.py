@@ -286,7 +286,7 @@ def test_wallet_shows_the_cap_left_and_the_task_of_a_reward(
 
 @browser_test
 def test_pay_by_link_after_logging_in(
-    module_stack: Stack, people: Future[Api], browser: Browser
+    module_stack: Stack, people: Future[Api], browser: Browser, tmp_path: Path
 ) -> None:
     url = module_stack.api_url
     api = people.result()
@@ -330,7 +330,15 @@ def test_pay_by_link_after_logging_in(
         expect(page.get_by_role("status")).to_have_text("Betaald: 4,50 munten aan Winkel Bakker.")
         expect(page.locator("#balance")).to_have_text(_coins_nl(before - 450))
         assert api.chain_balance("wendy") == before - 450
+        # The history names the shop by its name (read for the people in it only).
+        expect(page.locator("table tbody tr").first).to_contain_text("Winkel Bakker")
+        screenshot(page, "wallet-paid-nl", tmp_path)
         payment = parse_qs(urlsplit(page.url).query)["payment"]
+        page.get_by_role("link", name="English").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your coins")
+        expect(page.locator("table tbody tr").first).to_contain_text("Winkel Bakker")
+        screenshot(page, "wallet-paid-en", tmp_path)
+        page.get_by_role("link", name="Nederlands").click()
         # The same confirmation sent again (a double tap, a retry) pays once.
         again = page.request.post(url + "/pay", form=form)
         assert again.ok and parse_qs(urlsplit(again.url).query)["payment"] == payment
