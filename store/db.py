@@ -144,7 +144,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     withdrawn_by INTEGER REFERENCES users(id),
     withdrawal_reason TEXT
 );
--- The caps' sums (store.tasks.approved_rewards, approved_in_month) read these indexes only:
+-- The caps' sums (store.tasks.approved_rewards, approved_in_month) seek these indexes:
 -- one citizen's approved rewards of a year or a month, not every task they ever had.
 CREATE INDEX IF NOT EXISTS tasks_year_rewards ON tasks (claimed_by, status, approved_year, reward);
 CREATE INDEX IF NOT EXISTS tasks_month_rewards

@@ -262,7 +262,7 @@ def _m_staff_admin(conn: sqlite3.Connection) -> None:
 
 def _m_lookup_indexes(conn: sqlite3.Connection) -> None:
     """Indexes for what a request reads (issue 12): the caps' sums read a citizen's approved
-    rewards of a year or month from covering indexes (tasks_cap made them read each task of the
+    rewards of a year or month from indexes made for them (tasks_cap made them read each task of the
     citizen), and no request scans a whole table of tasks, intents, payments or redemption
     requests any more (each index below names its reader in SCHEMA)."""
     conn.execute("DROP INDEX IF EXISTS tasks_cap")
