@@ -261,10 +261,10 @@ def _m_staff_admin(conn: sqlite3.Connection) -> None:
 
 
 def _m_lookup_indexes(conn: sqlite3.Connection) -> None:
-    """Indexes for what a request reads (issue 12): the caps' sums read a citizen's approved
-    rewards of a year or month from indexes made for them (tasks_cap made them read each task of the
-    citizen), and no request scans a whole table of tasks, intents, payments or redemption
-    requests any more (each index below names its reader in SCHEMA)."""
+    """Indexes for what a request reads (issue 12): the caps' sums seek a citizen's approved
+    rewards of a year or month in indexes made for them (tasks_cap made them read each task of
+    the citizen), and no request scans a whole table of tasks, intents, payments or redemption
+    requests any more (each index names its reader in SCHEMA)."""
     conn.execute("DROP INDEX IF EXISTS tasks_cap")
     tables = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for statement in _statements(SCHEMA):
